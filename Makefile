@@ -1,0 +1,30 @@
+# supportlah — the two commands a new user needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+.PHONY: install demo test test-fast bench eval lock clean
+
+$(BIN)/supportlah: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/supportlah  ## create .venv and install the project from pyproject.toml + constraints.txt
+
+demo: install  ## ingest the sample knowledge base and serve the web chat (offline, no accounts)
+	$(BIN)/supportlah demo --port $(PORT)
+
+test: install  ## the whole test suite (needs Postgres and Redis on 127.0.0.1; .ci/run starts them)
+	$(BIN)/python -m pytest -q
+
+bench: install  ## benchmarks: tables in bench/results/*.json and plots
+	$(BIN)/python -m bench.run_all
+
+lock:  ## refresh constraints.txt from the current venv
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^supportlah' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

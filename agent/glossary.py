@@ -1,0 +1,150 @@
+"""A small Malay/Chinese/Tamil -> English glossary of customer-service words.
+
+Most businesses write their documents in English while customers ask in
+their own language. Dense retrieval bridges that only partly (multilingual e5
+is small), and word matching not at all. Glossing the few words that carry
+a support question ("harga" = price, "保修" = warranty, "ரத்து" = cancel) into
+English lets BM25 and the answerer's term matching see what is asked. The
+original words stay in the text, so nothing is lost when a document is in the
+customer's language. The glossary is a constructor argument: a business can
+add its own service names.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+
+DEFAULT_GLOSSARY: Mapping[str, str] = MappingProxyType(
+    {
+        # Malay (matched as whole words)
+        "harga": "price",
+        "caj": "fee charge",
+        "kos": "cost",
+        "bayaran": "payment",
+        "pembayaran": "payment",
+        "bayar": "pay",
+        "jaminan": "warranty",
+        "waranti": "warranty",
+        "batal": "cancel",
+        "pembatalan": "cancellation",
+        "tempahan": "booking",
+        "tempah": "book",
+        "buka": "open",
+        "tutup": "closed",
+        "ahad": "sunday",
+        "sabtu": "saturday",
+        "cuti umum": "public holiday",
+        "berapa lama": "how long",
+        "pengangkutan": "transport",
+        "cuci": "wash cleaning",
+        "servis": "service",
+        "pasang": "install",
+        "pemasangan": "installation",
+        "waktu operasi": "opening hours",
+        "waktu": "hours time",
+        "alamat": "address",
+        "pulangan wang": "refund",
+        "bayaran balik": "refund",
+        "kimia": "chemical",
+        "kondo": "condo",
+        "rumah teres": "landed terrace",
+        "jenama": "brand",
+        "bocor": "leaking leak",
+        "tak sejuk": "not cold",
+        "tidak sejuk": "not cold",
+        "hari yang sama": "same day",
+        "cara": "methods",
+        # Chinese (matched as substrings)
+        "多少钱": "price",
+        "价格": "price",
+        "价钱": "price",
+        "收费": "charge fee",
+        "费用": "fee",
+        "保修": "warranty",
+        "取消": "cancel",
+        "改期": "reschedule",
+        "预约": "booking book",
+        "营业时间": "opening hours",
+        "营业": "open",
+        "星期天": "sunday",
+        "星期日": "sunday",
+        "周日": "sunday",
+        "公共假期": "public holiday",
+        "交通费": "transport fee",
+        "付款": "payment pay",
+        "订金": "deposit",
+        "退款": "refund",
+        "安装": "installation install",
+        "化学清洗": "chemical wash",
+        "普通清洗": "general service",
+        "化学大修": "chemical overhaul",
+        "加冷媒": "gas top-up",
+        "加雪种": "gas top-up",
+        "组屋": "hdb flat",
+        "公寓": "condo condominium",
+        "有地": "landed",
+        "多久": "how long",
+        "多长时间": "how long",
+        "品牌": "brand",
+        "陈列室": "showroom",
+        "热线": "hotline",
+        "当天": "same-day",
+        "漏水": "leaking water",
+        "不冷": "not cold",
+        # Tamil (stems, matched as substrings)
+        "விலை": "price",
+        "கட்டணம்": "fee charge",
+        "உத்தரவாத": "warranty",
+        "ரத்து": "cancel",
+        "முன்பதிவ": "booking",
+        "ஞாயிற்று": "sunday",
+        "ஞாயிறு": "sunday",
+        "திறந்த": "open",
+        "போக்குவரத்து": "transport",
+        "கட்டண முறை": "payment methods",
+        "காண்டோ": "condo",
+        "நேரம்": "hours time",
+        "நாட்கள்": "days",
+        "கெமிக்கல் வாஷ": "chemical wash",
+        "ஜெனரல் சர்வீஸ்": "general service",
+        "சர்வீஸ்": "service",
+        "நிறுவ": "install",
+    }
+)
+
+_UNSPACED = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u0b80-\u0bff]")
+
+
+class Glossary:
+    """Finds the support words of a question and glosses them in English."""
+
+    def __init__(self, entries: Mapping[str, str] = DEFAULT_GLOSSARY) -> None:
+        self._patterns: list[tuple[re.Pattern[str], str]] = []
+        for phrase in sorted(entries, key=len, reverse=True):  # longest first: "berapa lama" before "lama"
+            if _UNSPACED.search(phrase):
+                pattern = re.compile(re.escape(phrase))
+            else:
+                pattern = re.compile(rf"\b{re.escape(phrase)}\b", re.IGNORECASE)
+            self._patterns.append((pattern, entries[phrase]))
+
+    def glosses(self, question: str) -> list[str]:
+        """English glosses of the glossary phrases in ``question``, in order of the glossary."""
+        found: list[str] = []
+        remaining = question
+        for pattern, english in self._patterns:
+            if pattern.search(remaining):
+                found.append(english)
+                remaining = pattern.sub(" ", remaining)  # a longer phrase consumes its parts
+        return found
+
+    def translate(self, question: str) -> str:
+        """``question`` with glossary phrases replaced by their English glosses (for term matching)."""
+        for pattern, english in self._patterns:
+            question = pattern.sub(f" {english} ", question)
+        return question
+
+    def expand(self, question: str) -> str:
+        """``question`` plus its English glosses (unchanged if there are none)."""
+        glosses = self.glosses(question)
+        return f"{question} ({'; '.join(glosses)})" if glosses else question

@@ -1,0 +1,64 @@
+"""Seams between the edge and the pipeline.
+
+Inbound adapters hand normalized messages to an :class:`Ingress` (store first,
+then enqueue). Outbound adapters implement :class:`OutboundSender`. Vendor errors
+become :class:`ChannelError` subclasses at the adapter that met them; whether a
+failure is worth retrying is decided there, once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from channels.messages import Channel, DeliveryReceipt, InboundMessage, OutboundMessage
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    message_id: str
+    duplicate: bool  # the provider delivered this message before; nothing new was queued
+
+
+@runtime_checkable
+class Ingress(Protocol):
+    """Durably records an inbound message, then enqueues it. Returns only after the row is committed."""
+
+    async def accept(self, message: InboundMessage) -> AcceptResult: ...
+
+
+@runtime_checkable
+class OutboundSender(Protocol):
+    channel: Channel
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt: ...
+
+
+class ChannelError(Exception):
+    """A send failed. ``retryable`` says whether trying again may succeed."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+
+
+class TransientChannelError(ChannelError):
+    """Rate limits, 5xx, timeouts, network drops: retry with backoff (honour ``retry_after``)."""
+
+    retryable = True
+
+
+class PermanentChannelError(ChannelError):
+    """Invalid recipient, blocked, unsubscribed: mark failed, show staff, never retry."""
+
+    retryable = False
+
+
+class RecipientUnreachable(PermanentChannelError):
+    """The customer blocked us or left; the contact is marked unreachable."""
+
+
+class OutsideWindowError(PermanentChannelError):
+    """WhatsApp 24-hour window closed: send an approved template instead."""

@@ -1,0 +1,56 @@
+"""python-telegram-bot exceptions → our :class:`ChannelError` family, decided once, here."""
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from channels.base import ChannelError, PermanentChannelError, RecipientUnreachable, TransientChannelError
+
+
+class TopicNotFound(PermanentChannelError):
+    """The staff group's forum topic was deleted; the escalation feature opens a new one."""
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """PTB 22 returns an int (deprecated) unless ``PTB_TIMEDELTA`` opts into timedelta; accept both."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def map_telegram_error(exc: TelegramError) -> ChannelError:
+    """The ChannelError to raise (``from exc``) for a failed Bot API call."""
+    description = str(exc)
+    lowered = description.lower()
+    if isinstance(exc, RetryAfter):
+        return TransientChannelError(description, code="rate_limited", retry_after=retry_after_seconds(exc))
+    if isinstance(exc, Forbidden):
+        return RecipientUnreachable(description, code="forbidden")
+    if isinstance(exc, ChatMigrated):
+        return PermanentChannelError(description, code="chat_migrated")
+    if isinstance(exc, BadRequest):  # BadRequest subclasses NetworkError: test it first
+        if "message thread not found" in lowered:
+            return TopicNotFound(description, code="topic_not_found")
+        if "chat not found" in lowered:
+            return RecipientUnreachable(description, code="chat_not_found")
+        return PermanentChannelError(description, code="bad_request")
+    if isinstance(exc, NetworkError):  # includes TimedOut, dropped connections and 5xx
+        return TransientChannelError(description, code="network")
+    if isinstance(exc, InvalidToken):
+        return PermanentChannelError(description, code="invalid_token")
+    if isinstance(exc, Conflict):
+        return PermanentChannelError(description, code="conflict")
+    return PermanentChannelError(description, code="telegram_error")

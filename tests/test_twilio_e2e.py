@@ -1,0 +1,87 @@
+"""End to end through the composed app: signed Twilio webhook → store → worker → agent → one Twilio send."""
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from channels.messages import Channel
+from memory.models import InboundStatus, PartState
+from supportlah import migrate
+from supportlah.app import create_app
+from supportlah.container import build
+from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
+from tests.harness import drain
+
+# The twilio SDK itself still passes aiohttp's deprecated ``auth=``; nothing we can change.
+pytestmark = pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning")
+
+ACCOUNT_SID = "AC" + "5" * 32
+AUTH_TOKEN = "e2e-auth-token"
+PUBLIC_URL = "https://support.example.com"
+BUSINESS_NUMBER = "whatsapp:+6560001111"
+CUSTOMER = "whatsapp:+6591234567"
+
+
+def inbound_form(sid: str, body: str) -> dict[str, str]:
+    return {"MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": CUSTOMER, "To": BUSINESS_NUMBER, "Body": body,
+            "NumMedia": "0", "ProfileName": "Mei Ling", "WaId": "6591234567"}
+
+
+async def post_signed(client: TestClient, path: str, form: dict[str, str]):
+    signature = twilio_signature(AUTH_TOKEN, PUBLIC_URL + path, form)
+    return await client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+@pytest.fixture
+async def twilio_api():
+    fake = FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def test_signed_webhook_is_answered_exactly_once_through_twilio(backend, twilio_api):
+    settings = backend.settings(
+        public_url=PUBLIC_URL,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_whatsapp_from=BUSINESS_NUMBER,
+        twilio_api_base_url=twilio_api.base_url,
+    )
+    if settings.database_url:
+        await migrate.upgrade(settings.sqlalchemy_url)
+    container = await build(settings, start_queue=False)
+    app = create_app(container)  # its cleanup closes the container
+    async with TestClient(TestServer(app)) as client:
+        form = inbound_form("SM" + "e" * 32, "Hello, do you service aircon in Tampines?")
+        first = await post_signed(client, "/webhooks/twilio/whatsapp", form)
+        redelivered = await post_signed(client, "/webhooks/twilio/whatsapp", form)  # Twilio retried
+        assert first.status == redelivered.status == 200
+
+        await drain(container)
+
+        conversation_id = await container.store.conversation_for(Channel.WHATSAPP, CUSTOMER)
+        [user_turn] = [t for t in await container.store.transcript(conversation_id) if t["role"] == "user"]
+        message_id = user_turn["message_id"]
+        reply = await container.store.get_reply(message_id)
+        parts = await container.store.parts_for(message_id)
+        assert reply is not None and reply.text
+        assert (await container.store.load(message_id)).status in (InboundStatus.ANSWERED, InboundStatus.ESCALATED)
+
+        assert len(twilio_api.messages) == len(parts) == 1
+        [sent] = twilio_api.messages
+        assert (sent.to, sent.from_, sent.body) == (CUSTOMER, BUSINESS_NUMBER, reply.text)
+        assert sent.status_callback == PUBLIC_URL + "/webhooks/twilio/status"
+        [part] = parts
+        assert (part.state, part.provider_message_id) == (PartState.SENT, sent.sid)
+
+        status = await post_signed(
+            client, "/webhooks/twilio/status",
+            {"MessageSid": sent.sid, "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID, "To": CUSTOMER},
+        )
+        assert status.status == 204
+        assert (await container.store.get_part(part.id)).state == PartState.DELIVERED
+
+        await drain(container)
+        assert len(twilio_api.messages) == 1, "nothing is sent twice after a second drain"
+    assert twilio_api.errors == []

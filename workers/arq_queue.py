@@ -1,0 +1,120 @@
+"""Production queue: arq on Redis. The API enqueues message ids; ``supportlah worker`` runs them.
+
+Job ids are derived from our message ids, so a message is queued at most once at a
+time. Results are not kept (``keep_result=0``): once a job ends its id is free again,
+which lets the recovery cron re-enqueue a message whose job was lost.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from arq import Retry, create_pool, cron
+from arq.connections import ArqRedis, RedisSettings
+from arq.worker import Worker, func
+from redis.asyncio import Redis
+
+from config.settings import Settings
+from workers.ingress import requeue_unanswered
+from workers.queue import RetryLater
+
+log = logging.getLogger(__name__)
+
+
+def queue_name(settings: Settings) -> str:
+    return f"{settings.redis_prefix}:queue"
+
+
+def health_key(settings: Settings) -> str:
+    return f"{queue_name(settings)}:health-check"
+
+
+class ArqQueue:
+    def __init__(self, pool: ArqRedis, settings: Settings) -> None:
+        self._pool = pool
+        self._prefix = settings.redis_prefix
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> ArqQueue:
+        assert settings.redis_url
+        pool = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=queue_name(settings))
+        return cls(pool, settings)
+
+    async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
+        await self._pool.enqueue_job(
+            "process_message", message_id, _job_id=f"{self._prefix}:msg:{message_id}",
+            _defer_by=timedelta(seconds=defer) if defer else None,
+        )
+
+    async def close(self) -> None:
+        await self._pool.aclose()
+
+
+async def worker_alive(redis: Redis, settings: Settings) -> bool:
+    """A worker wrote its health-check key recently (arq refreshes it every interval)."""
+    return bool(await redis.exists(health_key(settings)))
+
+
+# ------------------------------------------------------------------ worker side
+async def process_message(ctx: dict, message_id: str) -> None:
+    try:
+        await ctx["container"].processor.process(message_id)
+    except RetryLater as retry:
+        raise Retry(defer=timedelta(seconds=retry.defer)) from retry
+
+
+async def recover_unanswered(ctx: dict) -> int:
+    container = ctx["container"]
+    older = timedelta(seconds=container.settings.recovery_after_seconds)
+    return await requeue_unanswered(container.store, container.queue, older)
+
+
+def _lifecycle(settings: Settings, container=None):  # noqa: ANN001, ANN202
+    owned = container is None
+
+    async def startup(ctx: dict) -> None:
+        from supportlah.container import build
+
+        ctx["container"] = container if container is not None else await build(settings, start_queue=False)
+        log.info("worker ready", extra={"queue": queue_name(settings), "max_jobs": settings.max_jobs})
+
+    async def shutdown(ctx: dict) -> None:
+        if owned and ctx.get("container") is not None:
+            await ctx["container"].close()
+
+    return startup, shutdown
+
+
+def make_worker(settings: Settings, container=None, **overrides: object) -> Worker:  # noqa: ANN001
+    """The arq worker for these settings. ``container``: run jobs over an existing container
+    (tests, benchmarks) instead of building one; ``overrides`` go to arq (``burst=True`` …)."""
+    assert settings.redis_url, "the arq worker needs SUPPORTLAH_REDIS_URL"
+    startup, shutdown = _lifecycle(settings, container)
+    # arq's own tries only back-stop ours: the processor counts attempts in the database
+    # and gives up (apology + escalation) itself, so arq must allow more.
+    functions = [func(process_message, name="process_message", max_tries=settings.job_max_tries * 4 + 10,
+                      timeout=settings.job_timeout_seconds, keep_result=0)]
+    period = max(5, min(60, settings.recovery_after_seconds // 2))
+    options: dict[str, object] = dict(
+        functions=functions,
+        cron_jobs=[cron(recover_unanswered, name="recover_unanswered", second=set(range(0, 60, period)),
+                        run_at_startup=True, keep_result=0)],
+        on_startup=startup,
+        on_shutdown=shutdown,
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        queue_name=queue_name(settings),
+        health_check_key=health_key(settings),
+        health_check_interval=settings.worker_health_seconds,
+        max_jobs=settings.max_jobs,
+        job_timeout=settings.job_timeout_seconds,
+        keep_result=0,
+        job_completion_wait=settings.shutdown_grace_seconds,
+        poll_delay=0.1,
+    )
+    options.update(overrides)
+    return Worker(**options)  # type: ignore[arg-type]
+
+
+def run_worker(settings: Settings) -> None:
+    """Blocking: run until SIGINT/SIGTERM; running jobs get ``shutdown_grace_seconds`` to finish."""
+    make_worker(settings).run()

@@ -1,0 +1,65 @@
+"""Routes reply parts to the sender of the channel they belong to."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from channels.base import OutboundSender, PermanentChannelError
+from channels.messages import Channel, DeliveryReceipt, OutboundMessage
+
+DeltaSink = Callable[[str], Awaitable[None]]
+Splitter = Callable[[str], list[str]]
+
+
+class StreamingSender(Protocol):
+    """A sender that can show a reply while it is being produced (web chat)."""
+
+    def delta_sink(self, recipient_id: str, message_id: str) -> DeltaSink: ...
+
+
+class Reconciler(Protocol):
+    """A sender that can ask its provider whether a part was already accepted (closes the crash window)."""
+
+    async def find_sent(self, message: OutboundMessage) -> str | None: ...
+
+
+class OutboundRouter:
+    def __init__(self, senders: dict[Channel, OutboundSender], splitters: dict[Channel, Splitter] | None = None) -> None:
+        self._senders = senders
+        self._splitters = dict(splitters or {})
+
+    def add(self, sender: OutboundSender, splitter: Splitter | None = None) -> None:
+        """Register a channel's sender and, if the channel limits message length, how to split for it."""
+        self._senders[sender.channel] = sender
+        if splitter is not None:
+            self._splitters[sender.channel] = splitter
+
+    def channels(self) -> list[Channel]:
+        return list(self._senders)
+
+    def sender(self, channel: Channel) -> OutboundSender:
+        try:
+            return self._senders[channel]
+        except KeyError as exc:
+            raise PermanentChannelError(f"no outbound sender configured for channel {channel}") from exc
+
+    def split(self, channel: Channel, text: str) -> list[str]:
+        if not text.strip():
+            return []
+        splitter = self._splitters.get(channel)
+        return splitter(text) if splitter else [text]
+
+    def delta_sink(self, channel: Channel, recipient_id: str, message_id: str) -> DeltaSink | None:
+        sender = self._senders.get(channel)
+        if sender is not None and hasattr(sender, "delta_sink"):
+            return sender.delta_sink(recipient_id, message_id)
+        return None
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        return await self.sender(message.channel).send(message)
+
+    async def find_sent(self, message: OutboundMessage) -> str | None:
+        sender = self._senders.get(message.channel)
+        if sender is not None and hasattr(sender, "find_sent"):
+            return await sender.find_sent(message)
+        return None

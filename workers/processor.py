@@ -1,0 +1,230 @@
+"""Turns a message id into work: answer it, record the reply, send it exactly once.
+
+The same processor runs in the embedded in-process queue and under arq. Its
+guarantees come from the store, not the queue:
+
+* messages of one conversation are handled oldest first, one at a time
+  (a conversation lock; whoever holds it drains the conversation);
+* the agent's decision is recorded once (``replies`` is unique per message), so a
+  retried job reuses it instead of asking the agent again;
+* each reply part has an idempotency key and a state; a part marked ``sent`` is never
+  sent again, and a ``SET NX`` guard stops two workers sending the same part at once.
+
+The remaining window: the provider accepted a part and the process died before the
+``sent`` state was committed. The part is then left ``sending``; once its guard
+expires the next attempt asks the sender to reconcile (``find_sent``) where the
+provider can tell us, and otherwise sends it again. The window is one provider
+round trip plus one commit (milliseconds).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from agent.errors import AgentUnavailableError
+from agent.types import AgentRequest, Reply
+from channels.base import ChannelError, RecipientUnreachable
+from channels.messages import Channel, OutboundMessage
+from memory.models import InboundStatus, PartState
+from memory.store import MessageStore, StoredMessage
+from workers.hooks import MessageHook
+from workers.outbound import OutboundRouter
+from workers.queue import ConversationLocks, RetryLater, SendGuard
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ERROR = "system_error"
+
+
+class Answerer:  # the slice of SupportAgent the processor needs
+    async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
+
+
+class MessageProcessor:
+    def __init__(
+        self,
+        store: MessageStore,
+        agent: Answerer,
+        outbound: OutboundRouter,
+        locks: ConversationLocks,
+        guard: SendGuard,
+        *,
+        apology: Callable[[str], str],
+        max_tries: int = 5,
+        base_backoff: float = 1.0,
+        hooks: list[MessageHook] | None = None,
+    ) -> None:
+        self._store = store
+        self._agent = agent
+        self._outbound = outbound
+        self._locks = locks
+        self._guard = guard
+        self._apology = apology
+        self._max_tries = max_tries
+        self._base_backoff = base_backoff
+        self._hooks = list(hooks or [])
+
+    def add_hook(self, hook: MessageHook) -> None:
+        self._hooks.append(hook)
+
+    async def process(self, message_id: str) -> None:
+        """Drain the message's conversation in order. If another worker holds the conversation,
+        return at once: the holder re-checks for new messages after it lets go, and a holder
+        that died is covered by its lock expiring and the recovery pass."""
+        stored = await self._store.load(message_id)
+        if stored is None:
+            log.warning("message not found", extra={"message_id": message_id})
+            return
+        if stored.status in InboundStatus.DONE:
+            return
+        conversation_id = stored.message.conversation_id
+        assert conversation_id is not None
+        while True:
+            token = await self._locks.acquire(conversation_id)
+            if token is None:
+                log.debug("conversation held by another worker", extra={"message_id": message_id})
+                return
+            try:
+                for pending_id in await self._store.unfinished_in_conversation(conversation_id):
+                    await self._process_one(pending_id)
+            finally:
+                await self._locks.release(conversation_id, token)
+            if not await self._store.unfinished_in_conversation(conversation_id):
+                return
+
+    async def _process_one(self, message_id: str) -> None:
+        stored = await self._store.load(message_id)
+        if stored is None or stored.status in InboundStatus.DONE:
+            return
+        attempt = await self._store.begin_attempt(message_id)
+        extra = {"message_id": message_id, "conversation_id": stored.message.conversation_id, "attempt": attempt}
+        if await self._store.get_reply(message_id) is None:
+            reply, parts = await self._decide_with_hooks(stored, attempt, extra)
+            await self._store.save_reply(message_id, stored.message.conversation_id or "", reply, parts)
+            log.info("reply recorded", extra={**extra, "escalate": reply.escalate, "reason": reply.reason,
+                                               "confidence": round(reply.confidence, 3), "parts": len(parts)})
+        final_status = await self._deliver(stored, attempt, extra)
+        await self._store.finish(message_id, final_status)
+
+    async def _decide_with_hooks(
+        self, stored: StoredMessage, attempt: int, extra: dict
+    ) -> tuple[Reply, list[OutboundMessage]]:
+        decision = None
+        for hook in self._hooks:
+            decision = await hook.before_agent(stored)
+            if decision is not None:
+                break
+        if decision is None:
+            reply = await self._decide(stored, attempt, extra)
+            parts = self.reply_parts(stored, reply)
+        elif decision.parts is None:
+            reply = decision.reply
+            parts = self.reply_parts(stored, reply)
+            for part in parts:
+                part.metadata.update(decision.metadata)
+        else:
+            reply, parts = decision.reply, list(decision.parts)
+        for hook in self._hooks:
+            parts += await hook.after_agent(stored, reply)
+        return reply, parts
+
+    async def _decide(self, stored: StoredMessage, attempt: int, extra: dict) -> Reply:
+        msg = stored.message
+        history = await self._store.history_turns(msg.conversation_id or "", msg.id)
+        request = AgentRequest(
+            text=msg.text,
+            conversation_id=msg.conversation_id or "",
+            contact_id=stored.contact_id,
+            language_hint=stored.conversation_language,
+            history=history,
+        )
+        on_delta = self._outbound.delta_sink(msg.channel, msg.sender_id, msg.id)
+        try:
+            return await self._agent.answer(request, on_delta=on_delta)
+        except AgentUnavailableError as exc:
+            await self._store.record_attempt_error(msg.id, f"agent: {exc}")
+            if attempt < self._max_tries:
+                raise RetryLater(f"agent unavailable: {exc}", defer=self._backoff(attempt, exc.retry_after)) from exc
+            log.error("agent failed on every try; apologising and escalating", extra=extra)
+            language = stored.conversation_language or "en"
+            return Reply(text=self._apology(language), language=language, confidence=0.0,
+                         escalate=True, reason=SYSTEM_ERROR, backend={"answerer": "none"})
+
+    def reply_parts(self, stored: StoredMessage, reply: Reply, *, key: str = "reply") -> list[OutboundMessage]:
+        """The reply to the sender, split for its channel; keys ``<message id>:<key>:<n>``."""
+        msg = stored.message
+        sources = [{"document": s.document, "chunk_id": s.chunk_id, "score": round(s.score, 4)} for s in reply.sources]
+        pieces = self._outbound.split(msg.channel, reply.text)
+        return [
+            OutboundMessage(
+                channel=msg.channel,
+                recipient_id=msg.sender_id,
+                conversation_id=msg.conversation_id or "",
+                text=piece,
+                in_reply_to=msg.id,
+                idempotency_key=f"{msg.id}:{key}:{index}",
+                sources=sources if index == len(pieces) - 1 and not reply.escalate else [],
+                metadata={"language": reply.language, "escalate": str(reply.escalate).lower(),
+                          "last_part": str(index == len(pieces) - 1).lower()},
+            )
+            for index, piece in enumerate(pieces)
+        ]
+
+    async def _deliver(self, stored: StoredMessage, attempt: int, extra: dict) -> str:
+        reply = await self._store.get_reply(stored.message.id)
+        assert reply is not None
+        status = InboundStatus.ESCALATED if reply.escalate else InboundStatus.ANSWERED
+        failed = False
+        for part in await self._store.parts_for(stored.message.id):
+            if part.state in (PartState.SENT, PartState.DELIVERED, PartState.READ):
+                continue
+            if part.state == PartState.FAILED:
+                failed = True
+                continue
+            message = OutboundMessage(
+                id=part.id, channel=Channel(part.channel), recipient_id=part.recipient_id,
+                conversation_id=part.conversation_id, text=part.text, in_reply_to=part.inbound_message_id,
+                idempotency_key=part.idempotency_key, sources=part.sources, metadata=part.meta,
+            )
+            if not await self._send_part(message, part.state, attempt, extra):
+                failed = True
+        return InboundStatus.FAILED if failed else status
+
+    async def _send_part(self, message: OutboundMessage, state: str, attempt: int, extra: dict) -> bool:
+        key = message.idempotency_key
+        if state == PartState.SENDING:
+            if await self._guard.holder_alive(key):
+                raise RetryLater("part is being sent by another worker", defer=1.0)
+            provider_id = await self._outbound.find_sent(message)
+            if provider_id is not None:
+                await self._store.mark_part(message.id, PartState.SENT, provider_message_id=provider_id)
+                log.info("reconciled a part the provider had already accepted", extra=extra)
+                return True
+        if not await self._guard.claim(key):
+            raise RetryLater("part is being sent by another worker", defer=1.0)
+        try:
+            await self._store.mark_part(message.id, PartState.SENDING)
+            try:
+                receipt = await self._outbound.send(message)
+            except ChannelError as exc:
+                return await self._send_failed(message, exc, attempt, extra)
+            await self._store.mark_part(message.id, PartState.SENT, provider_message_id=receipt.provider_message_id)
+            return True
+        finally:
+            await self._guard.release(key)
+
+    async def _send_failed(self, message: OutboundMessage, exc: ChannelError, attempt: int, extra: dict) -> bool:
+        log.warning("send failed", extra={**extra, "channel": message.channel.value, "code": exc.code,
+                                          "retryable": exc.retryable})
+        if exc.retryable and attempt < self._max_tries:
+            await self._store.mark_part(message.id, PartState.PENDING, last_error=str(exc)[:2000])
+            raise RetryLater(f"send failed: {exc}", defer=self._backoff(attempt, exc.retry_after)) from exc
+        await self._store.mark_part(message.id, PartState.FAILED, error_code=exc.code, last_error=str(exc)[:2000])
+        if isinstance(exc, RecipientUnreachable):
+            await self._store.mark_unreachable(message.channel, message.recipient_id)
+        return False
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return float(retry_after)
+        return min(self._base_backoff * (2 ** (attempt - 1)), 300.0)
