@@ -56,7 +56,7 @@ CONTEXT_CREDIT = 0.75  # a term found only in the heading (often the FAQ questio
 RANK_WEIGHT = 0.15  # bonus for the top-ranked chunk, decaying with rank
 CUE_WEIGHT = 0.25  # unit states the kind of fact asked for
 SCRIPT_WEIGHT = 0.1  # unit is written in the question's script (quote English to English askers)
-SIMILARITY_WEIGHT = 4.0  # per unit of cosine behind the best-embedded candidate
+SIMILARITY_WEIGHT = 10.0  # per unit of cosine behind the best-embedded candidate (0.01 cosine = 0.1)
 MIN_EXTRA_SHARE = 0.85  # a row, or a unit two away, joins the answer at this share of the best's lexical score
 MIN_NEIGHBOUR_SHARE = 0.5  # the sentence right before/after the best joins at this share
 

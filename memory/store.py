@@ -318,6 +318,15 @@ class MessageStore:
             await session.execute(update(OutboundPart).where(OutboundPart.id == part_id).values(**changes))
             await session.commit()
 
+    async def provider_id_known(self, channel: Channel, provider_message_id: str) -> bool:
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(OutboundPart.id).where(
+                    OutboundPart.channel == channel.value, OutboundPart.provider_message_id == provider_message_id
+                )
+            )
+            return found is not None
+
     async def record_status(
         self, channel: Channel, provider_message_id: str, status: str, error_code: str | None
     ) -> bool:

@@ -8,7 +8,7 @@ from channels.messages import Channel
 from memory.models import InboundStatus, PartState
 from supportlah import migrate
 from supportlah.app import create_app
-from supportlah.container import build
+from supportlah.container import Container, build
 from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
 from tests.harness import drain
 
@@ -30,6 +30,13 @@ def inbound_form(sid: str, body: str) -> dict[str, str]:
 async def post_signed(client: TestClient, path: str, form: dict[str, str]):
     signature = twilio_signature(AUTH_TOKEN, PUBLIC_URL + path, form)
     return await client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+async def only_message_id(container: Container, sender: str) -> str:
+    """Our id of the single message this sender's conversation holds."""
+    conversation_id = await container.store.conversation_for(Channel.WHATSAPP, sender)
+    [user_turn] = [turn for turn in await container.store.transcript(conversation_id) if turn["role"] == "user"]
+    return user_turn["message_id"]
 
 
 @pytest.fixture
@@ -60,9 +67,7 @@ async def test_signed_webhook_is_answered_exactly_once_through_twilio(backend, t
 
         await drain(container)
 
-        conversation_id = await container.store.conversation_for(Channel.WHATSAPP, CUSTOMER)
-        [user_turn] = [t for t in await container.store.transcript(conversation_id) if t["role"] == "user"]
-        message_id = user_turn["message_id"]
+        message_id = await only_message_id(container, CUSTOMER)
         reply = await container.store.get_reply(message_id)
         parts = await container.store.parts_for(message_id)
         assert reply is not None and reply.text
@@ -84,4 +89,33 @@ async def test_signed_webhook_is_answered_exactly_once_through_twilio(backend, t
 
         await drain(container)
         assert len(twilio_api.messages) == 1, "nothing is sent twice after a second drain"
+    assert twilio_api.errors == []
+
+
+async def test_rate_limited_send_is_retried_by_the_worker_and_delivered_once(backend, twilio_api):
+    settings = backend.settings(
+        public_url=PUBLIC_URL,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_sms_from="+6560002222",
+        twilio_api_base_url=twilio_api.base_url,
+    )
+    if settings.database_url:
+        await migrate.upgrade(settings.sqlalchemy_url)
+    twilio_api.fail_next("429", retry_after="0")
+    container = await build(settings, start_queue=False)
+    app = create_app(container)
+    async with TestClient(TestServer(app)) as client:
+        form = {"MessageSid": "SM" + "f" * 32, "AccountSid": ACCOUNT_SID, "From": "+6598765432",
+                "To": "+6560002222", "Body": "What are your opening hours?", "NumMedia": "0"}
+        assert (await post_signed(client, "/webhooks/twilio/whatsapp", form)).status == 200
+
+        await drain(container)
+
+        assert [m.answered for m in twilio_api.messages] == [429, 201]
+        throttled, delivered = twilio_api.messages
+        assert throttled.body == delivered.body and delivered.to == "+6598765432"
+        assert delivered.from_ == "+6560002222"
+        [part] = await container.store.parts_for(await only_message_id(container, "+6598765432"))
+        assert (part.state, part.provider_message_id, part.attempts) == (PartState.SENT, delivered.sid, 2)
     assert twilio_api.errors == []

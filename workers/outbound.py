@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from channels.base import OutboundSender, PermanentChannelError
@@ -17,10 +19,17 @@ class StreamingSender(Protocol):
     def delta_sink(self, recipient_id: str, message_id: str) -> DeltaSink: ...
 
 
-class Reconciler(Protocol):
-    """A sender that can ask its provider whether a part was already accepted (closes the crash window)."""
+@dataclass(frozen=True)
+class ProviderRecord:
+    provider_message_id: str
+    body: str
+    created_at: datetime
 
-    async def find_sent(self, message: OutboundMessage) -> str | None: ...
+
+class Reconciler(Protocol):
+    """A sender whose provider can list what it accepted recently (closes the crash window)."""
+
+    async def recent_sends(self, recipient_id: str, since: datetime) -> list[ProviderRecord]: ...
 
 
 class OutboundRouter:
@@ -58,8 +67,9 @@ class OutboundRouter:
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         return await self.sender(message.channel).send(message)
 
-    async def find_sent(self, message: OutboundMessage) -> str | None:
-        sender = self._senders.get(message.channel)
-        if sender is not None and hasattr(sender, "find_sent"):
-            return await sender.find_sent(message)
+    async def recent_sends(self, channel: Channel, recipient_id: str, since: datetime) -> list[ProviderRecord] | None:
+        """What the provider accepted for this recipient since ``since``; None if it cannot tell us."""
+        sender = self._senders.get(channel)
+        if sender is not None and hasattr(sender, "recent_sends"):
+            return await sender.recent_sends(recipient_id, since)
         return None

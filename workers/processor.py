@@ -12,14 +12,15 @@ guarantees come from the store, not the queue:
 
 The remaining window: the provider accepted a part and the process died before the
 ``sent`` state was committed. The part is then left ``sending``; once its guard
-expires the next attempt asks the sender to reconcile (``find_sent``) where the
-provider can tell us, and otherwise sends it again. The window is one provider
-round trip plus one commit (milliseconds).
+expires the next attempt reconciles with the provider where it can list recent
+messages (Twilio), and otherwise sends again. Only providers that cannot be asked
+(Telegram) keep that window, one provider round trip plus one commit (milliseconds).
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from agent.errors import AgentUnavailableError
 from agent.types import AgentRequest, Reply
@@ -34,6 +35,7 @@ from workers.queue import ConversationLocks, RetryLater, SendGuard
 log = logging.getLogger(__name__)
 
 SYSTEM_ERROR = "system_error"
+RECONCILE_CLOCK_SLACK = timedelta(seconds=60)  # our clock vs the provider's, and its 1 s resolution
 
 
 class Answerer:  # the slice of SupportAgent the processor needs
@@ -186,16 +188,18 @@ class MessageProcessor:
                 conversation_id=part.conversation_id, text=part.text, in_reply_to=part.inbound_message_id,
                 idempotency_key=part.idempotency_key, sources=part.sources, metadata=part.meta,
             )
-            if not await self._send_part(message, part.state, attempt, extra):
+            if not await self._send_part(message, part.state, part.updated_at, attempt, extra):
                 failed = True
         return InboundStatus.FAILED if failed else status
 
-    async def _send_part(self, message: OutboundMessage, state: str, attempt: int, extra: dict) -> bool:
+    async def _send_part(
+        self, message: OutboundMessage, state: str, state_since: datetime, attempt: int, extra: dict
+    ) -> bool:
         key = message.idempotency_key
         if state == PartState.SENDING:
             if await self._guard.holder_alive(key):
                 raise RetryLater("part is being sent by another worker", defer=1.0)
-            provider_id = await self._outbound.find_sent(message)
+            provider_id = await self._reconcile(message, state_since)
             if provider_id is not None:
                 await self._store.mark_part(message.id, PartState.SENT, provider_message_id=provider_id)
                 log.info("reconciled a part the provider had already accepted", extra=extra)
@@ -212,6 +216,23 @@ class MessageProcessor:
             return True
         finally:
             await self._guard.release(key)
+
+    async def _reconcile(self, message: OutboundMessage, sending_since: datetime) -> str | None:
+        """A part left ``sending`` by a dead worker: did the provider accept it?
+
+        Sends to one recipient are sequential (the conversation lock), so a provider message
+        to this recipient with this body, created after we started this send and carrying a
+        provider id we never recorded, can only be this part.
+        """
+        since = sending_since - RECONCILE_CLOCK_SLACK
+        recent = await self._outbound.recent_sends(message.channel, message.recipient_id, since)
+        if recent is None:
+            return None
+        for record in sorted(recent, key=lambda r: r.created_at):
+            if record.body.strip() == message.text.strip() and record.created_at >= since:
+                if not await self._store.provider_id_known(message.channel, record.provider_message_id):
+                    return record.provider_message_id
+        return None
 
     async def _send_failed(self, message: OutboundMessage, exc: ChannelError, attempt: int, extra: dict) -> bool:
         log.warning("send failed", extra={**extra, "channel": message.channel.value, "code": exc.code,

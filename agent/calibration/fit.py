@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.answer import Answer, Answerer
-from agent.confidence import FEATURES, ConfidenceModel, confidence_features
+from agent.confidence import MODEL_FEATURES, ConfidenceModel, confidence_features
 from agent.extractive import ExtractiveAnswerer
 from agent.glossary import Glossary
 from agent.language import detect_language
@@ -155,7 +155,7 @@ def operating_point(probabilities: np.ndarray, labels: np.ndarray, answerable: n
 
 
 def fit(observations: Sequence[Observation], threshold: float) -> ConfidenceModel:
-    matrix = np.array([[o.features[name] for name in FEATURES] for o in observations], dtype=float)
+    matrix = np.array([[o.features[name] for name in MODEL_FEATURES] for o in observations], dtype=float)
     labels = np.array([1.0 if o.correct else 0.0 for o in observations])
     answerable = np.array([bool(o.question["answerable"]) for o in observations])
     x, means, scales = standardise(matrix)
@@ -171,9 +171,9 @@ def fit(observations: Sequence[Observation], threshold: float) -> ConfidenceMode
         "brier_leave_one_out": round(float(np.mean((held_out - labels) ** 2)), 4),
     }
     return ConfidenceModel(
-        weights={n: round(float(w), 6) for n, w in zip(FEATURES, weights)},
-        means={n: round(float(m), 6) for n, m in zip(FEATURES, means)},
-        scales={n: round(float(s), 6) for n, s in zip(FEATURES, scales)},
+        weights={n: round(float(w), 6) for n, w in zip(MODEL_FEATURES, weights)},
+        means={n: round(float(m), 6) for n, m in zip(MODEL_FEATURES, means)},
+        scales={n: round(float(s), 6) for n, s in zip(MODEL_FEATURES, scales)},
         bias=round(bias, 6),
         metadata=metadata,
     )
