@@ -17,6 +17,10 @@ class AgentRequest:
     contact_id: str
     language_hint: str | None = None  # the conversation's language so far (short messages lean on it)
     history: list[Turn] = field(default_factory=list)
+    search_query: str | None = None  # a follow-up rewritten as a standalone question (memory); None: use text
+    summary: str | None = None  # rolling summary of older turns (memory)
+    profile: dict[str, str] = field(default_factory=dict)  # durable facts about the customer (memory)
+    channel: str | None = None  # informational only (e.g. for cost accounting); the agent must not branch on it
 
 
 @dataclass

