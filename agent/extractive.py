@@ -7,7 +7,8 @@ IDF-weighted overlap with the question (their heading counts as context), a
 bonus when they state the kind of fact asked for (a price for "how much"),
 and the retrieval rank of their chunk; the few best are then re-scored by
 embedding similarity, which is what lets a Chinese question find the right
-sentence in an English document.
+sentence in an English document. The question is read both as written and
+with its support words glossed into English (``agent.glossary``).
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class Embedder(Protocol):
 class _Candidate:
     chunk_index: int
     unit: Unit
-    lexical: float  # IDF-weighted share of question terms in the unit (context at half credit)
+    lexical: float  # IDF-weighted share of question terms in the unit (heading terms at CONTEXT_CREDIT)
     score: float
     similarity: float | None = None
 
@@ -97,6 +98,10 @@ class ExtractiveAnswerer:
         quoted = "\n".join(_render(c.unit) for c in chosen)
         coverage = max(_coverage(weights, [c.unit for c in chosen], chunk.heading, scripts) for weights in readings)
         language = self._detect(quoted, chunk.language)  # the quote's own language, not the chunk's label
+        logger.debug(
+            "answer extracted",
+            extra={"chunk_id": chunk.chunk_id, "units": len(chosen), "coverage": round(coverage, 3)},
+        )
         return Answer(
             text=quoted,
             language=language,

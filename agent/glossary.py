@@ -129,14 +129,16 @@ class Glossary:
             self._patterns.append((pattern, entries[phrase]))
 
     def glosses(self, question: str) -> list[str]:
-        """English glosses of the glossary phrases in ``question``, in order of the glossary."""
-        found: list[str] = []
+        """English glosses of the glossary phrases in ``question``, in the order they appear."""
+        found: list[tuple[int, str]] = []
         remaining = question
         for pattern, english in self._patterns:
-            if pattern.search(remaining):
-                found.append(english)
-                remaining = pattern.sub(" ", remaining)  # a longer phrase consumes its parts
-        return found
+            match = pattern.search(remaining)
+            if match:
+                found.append((match.start(), english))
+                # A longer phrase consumes its parts; blanking keeps later positions right.
+                remaining = pattern.sub(lambda m: " " * len(m.group()), remaining)
+        return [english for _, english in sorted(found)]
 
     def translate(self, question: str) -> str:
         """``question`` with glossary phrases replaced by their English glosses (for term matching)."""

@@ -8,6 +8,7 @@ failure is worth retrying is decided there, once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from channels.messages import Channel, DeliveryReceipt, InboundMessage, OutboundMessage
@@ -17,6 +18,15 @@ from channels.messages import Channel, DeliveryReceipt, InboundMessage, Outbound
 class AcceptResult:
     message_id: str
     duplicate: bool  # the provider delivered this message before; nothing new was queued
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """A message the provider says it accepted (for reconciling after a crash)."""
+
+    provider_message_id: str
+    body: str
+    created_at: datetime
 
 
 @runtime_checkable

@@ -5,11 +5,12 @@ SDKs at local fakes. Env prefix ``SUPPORTLAH_``; a ``.env`` file is honoured.
 """
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -101,6 +102,99 @@ class Settings(BaseSettings):
     telegram_group_chat_per_minute: float = Field(default=20.0, gt=0, description="Sends per group chat per minute.")
     telegram_overall_per_second: float = Field(default=30.0, gt=0, description="Sends per second for the whole bot.")
     telegram_offset_file: Path | None = Field(default=None, description="Polling offset. Unset: data_dir/telegram_offset.")
+
+    # --- privacy (PDPA), admin API and hardening: memory/pdpa.py, supportlah/admin/ ----------
+    pdpa_consent_mode: Literal["notice", "opt-in", "off"] = Field(
+        default="notice",
+        description="notice: a PDPA notice before the first answer (continuing implies consent); "
+        "opt-in: nothing is processed until the customer agrees; off: no notice (not for production).",
+    )
+    pdpa_notice_version: str = Field(default="1", min_length=1, max_length=32,
+                                     description="Bump when the notice changes: everyone sees the new one once.")
+    pdpa_policy_url: str | None = Field(default=None, description="Link to the privacy policy shown in the notice.")
+    pdpa_notice_texts: dict[str, str] = Field(
+        default_factory=dict,
+        description='Notice wording per language (en, zh, ms, ta) replacing ours; "{business}" and "{policy}" are filled in.',
+    )
+    retention_days: int = Field(default=30, ge=1, description="Messages, attachments and memory older are purged.")
+    retention_interval_seconds: int = Field(default=3600, ge=10, description="How often the purge runs (embedded).")
+    erasure_lock_wait_seconds: float = Field(default=60.0, gt=0, description="Erasure waits this long for a busy conversation.")
+    admin_upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Largest knowledge-base upload.")
+    upload_max_pdf_pages: int = Field(default=500, ge=1, description="PDFs with more pages are refused.")
+    upload_max_unpacked_bytes: int = Field(default=100 * 1024 * 1024, ge=1024,
+                                           description="DOCX (zip) content larger than this once unpacked is refused.")
+    upload_max_compression_ratio: float = Field(default=100.0, ge=2, description="Zip members packed tighter are refused.")
+    kb_upload_dir: Path | None = Field(default=None, description="Where uploaded documents are kept. Unset: data_dir/kb.")
+    rate_limit_contact_per_minute: int = Field(default=20, ge=1, description="Messages one customer may send per minute.")
+    rate_limit_ip_per_minute: int = Field(default=120, ge=1, description="Requests one address may make per minute.")
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5,
+                                    description="Reverse proxies in front of us whose X-Forwarded-For we believe.")
+    metrics_require_key: bool = Field(default=True, description="/metrics needs an API key with analytics:read.")
+
+    # --- escalation: staff hand-off in the Telegram staff group (escalation/) --------------------
+    staff_use_topics: bool = Field(
+        default=True,
+        description="One forum topic per customer conversation in the staff group. Off, or a group without "
+        "topics: replies thread under the ticket card instead.",
+    )
+    staff_user_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Telegram user ids allowed to act on tickets (comma-separated). Empty: every member of the "
+        "staff group.",
+    )
+    business_hours: str = Field(
+        default="mon-fri 09:00-18:00, sat 09:00-13:00",
+        description="When staff answer, in business_timezone: day or day range, then HH:MM-HH:MM spans.",
+    )
+    public_holidays: Annotated[list[date], NoDecode] = Field(
+        default_factory=list, description="Days the team is away all day (YYYY-MM-DD, comma-separated)."
+    )
+    escalation_sla_minutes: int = Field(default=60, ge=1, description="Business minutes to answer a normal ticket.")
+    escalation_sla_high_minutes: int = Field(default=30, ge=1, description="… a high-priority ticket.")
+    escalation_sla_urgent_minutes: int = Field(default=15, ge=1, description="… an urgent ticket.")
+    escalation_reminder_repeat_minutes: int = Field(
+        default=60, ge=1, description="A ticket still waiting past its SLA is pinged again this often."
+    )
+    escalation_reminder_interval_seconds: int = Field(
+        default=60, ge=5, description="How often the SLA check runs (embedded loop and arq cron)."
+    )
+    escalation_reopen_days: float = Field(
+        default=3.0, ge=0, description="A new escalation this soon after a ticket was resolved reopens it."
+    )
+    escalation_repeat_contact_days: int = Field(
+        default=7, ge=0, description="A customer with another ticket this recent gets high priority."
+    )
+    escalation_urgent_terms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["urgent", "emergency", "asap", "immediately", "leaking", "flooding", "sparks",
+                                 "burning smell", "segera", "kecemasan", "紧急", "急事", "马上", "漏水", "அவசர"],
+        description="Words that make a ticket urgent (comma-separated; replaces the default list).",
+    )
+    escalation_vip_contacts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Customers whose tickets get high priority: WhatsApp numbers (whatsapp:+65…), Telegram chat "
+        "ids or web visitor ids, comma-separated.",
+    )
+    escalation_sensitive_terms: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra words (beyond the built-in complaint/refund/legal/safety list) that always bring staff in.",
+    )
+    escalation_ai_suggestions: bool = Field(
+        default=True, description="While staff handle a conversation, post the AI's suggested answer in the topic."
+    )
+
+    @field_validator("staff_user_ids", "public_holidays", "escalation_urgent_terms", "escalation_vip_contacts",
+                     "escalation_sensitive_terms", mode="before")
+    @classmethod
+    def _comma_separated(cls, v: object) -> object:
+        """Env values are "a, b, c" (a JSON list also works)."""
+        if isinstance(v, str):
+            stripped = v.strip()
+            if stripped.startswith("["):
+                import json
+
+                return json.loads(stripped)
+            return [item.strip() for item in stripped.split(",") if item.strip()]
+        return v
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True

@@ -165,8 +165,9 @@ class EdgeIndex:
         condition = build_filter({"document_id": document_id})
 
         def delete(shard: qe.EdgeShard) -> None:
-            shard.update(qe.UpdateOperation.delete_points_by_filter(condition))
-            shard.flush()
+            if shard.count(qe.CountRequest(exact=True, filter=condition)):  # skip the flush when there is nothing
+                shard.update(qe.UpdateOperation.delete_points_by_filter(condition))
+                shard.flush()
 
         await self._call("delete_document", delete)
 

@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="print the effective settings (secrets masked)")
     sub.add_parser("migrate", help="upgrade the database schema to the latest version")
     sub.add_parser("worker", help="run queue workers (production mode, needs Redis)")
+    from supportlah import eval_cli  # evaluation commands (issue 11)
+
+    eval_cli.register(sub)
     return parser
 
 
@@ -300,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level if not args.verbose else "DEBUG", json_output=settings.log_json)
     commands = {"ingest": cmd_ingest, "kb": cmd_kb, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
                 "serve": cmd_serve, "migrate": cmd_migrate, "telegram": cmd_telegram}
+    from supportlah import eval_cli  # evaluation commands (issue 11)
+
+    commands["eval"] = eval_cli.run
     try:
         if args.command == "config":
             return cmd_config(settings, args)

@@ -14,11 +14,15 @@ import sys
 from datetime import datetime, timezone
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Order matters: NRIC/FIN and cards before the broader phone pattern. A phone number is
+# 8+ digits (Singapore numbers have 8) that stand alone: digits glued to letters are part
+# of an id (our hex message ids, the correlation id, must survive), and ISO dates are not
+# phone numbers.
 _PII = [
     (re.compile(r"\b[STFGM]\d{7}[A-Z]\b", re.IGNORECASE), "[nric]"),
     (re.compile(r"\b(?:\d[ -]?){13,19}\b"), "[card]"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
-    (re.compile(r"(?:whatsapp:)?\+?\d[\d -]{7,}\d"), "[phone]"),
+    (re.compile(r"(?<![\w.])(?!\d{4}-\d\d-\d\d)(?:whatsapp:|tel:)?\+?\d[\d -]{6,}\d(?![\w])"), "[phone]"),
 ]
 
 
@@ -26,6 +30,19 @@ def mask_pii(text: str) -> str:
     for pattern, replacement in _PII:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _mask_value(value: object) -> object:
+    """Strings anywhere inside an extra (lists, dicts) are masked; numbers and flags are kept."""
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, dict):
+        return {str(k): _mask_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_mask_value(v) for v in value]
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return mask_pii(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,7 +55,7 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                payload[key] = mask_pii(value) if isinstance(value, str) else value
+                payload[key] = _mask_value(value)
         if record.exc_info:
             payload["exc"] = mask_pii(self.formatException(record.exc_info))
         return json.dumps(payload, default=str, ensure_ascii=False)

@@ -119,3 +119,39 @@ async def test_rate_limited_send_is_retried_by_the_worker_and_delivered_once(bac
         [part] = await container.store.parts_for(await only_message_id(container, "+6598765432"))
         assert (part.state, part.provider_message_id, part.attempts) == (PartState.SENT, delivered.sid, 2)
     assert twilio_api.errors == []
+
+
+async def test_part_left_in_flight_by_a_dead_worker_is_reconciled_not_resent(backend, twilio_api):
+    """The crash window: Twilio accepted a part, the worker died before recording it. The next
+    attempt asks Twilio what it accepted and records that instead of sending again."""
+    from sqlalchemy import select
+
+    from memory.models import OutboundPart
+
+    settings = backend.settings(public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+                                twilio_whatsapp_from=BUSINESS_NUMBER, twilio_api_base_url=twilio_api.base_url)
+    if settings.database_url:
+        await migrate.upgrade(settings.sqlalchemy_url)
+    container = await build(settings, start_queue=False)
+    try:
+        app = create_app(container)
+        async with TestClient(TestServer(app)) as client:
+            response = await post_signed(client, "/webhooks/twilio/whatsapp", inbound_form("SM" + "a" * 32, "hi"))
+            assert response.status == 200
+            await drain(container)
+            assert len([m for m in twilio_api.messages if m.sid]) == 1
+            message_id = await only_message_id(container, CUSTOMER)
+            # Rewind to the moment of the crash: the provider has the message, we still say "sending".
+            [part] = await container.store.parts_for(message_id)
+            await container.store.mark_part(part.id, PartState.SENDING, provider_message_id=None)
+            await container.store.finish(message_id, InboundStatus.PROCESSING)
+            await container.queue.enqueue(message_id)
+            await drain(container)
+        assert len([m for m in twilio_api.messages if m.sid]) == 1, "reconciled, not resent"
+        assert twilio_api.list_requests, "the processor asked Twilio what it had accepted"
+        async with container.store._sessions() as session:
+            stored = await session.scalar(select(OutboundPart).where(OutboundPart.id == part.id))
+        assert stored.state == PartState.SENT and stored.provider_message_id == twilio_api.messages[0].sid
+        assert (await container.store.load(message_id)).status in (InboundStatus.ANSWERED, InboundStatus.ESCALATED)
+    finally:
+        await container.close()

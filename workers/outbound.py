@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from channels.base import OutboundSender, PermanentChannelError
+from channels.base import OutboundSender, PermanentChannelError, ProviderRecord
 from channels.messages import Channel, DeliveryReceipt, OutboundMessage
 
 DeltaSink = Callable[[str], Awaitable[None]]
@@ -17,13 +16,6 @@ class StreamingSender(Protocol):
     """A sender that can show a reply while it is being produced (web chat)."""
 
     def delta_sink(self, recipient_id: str, message_id: str) -> DeltaSink: ...
-
-
-@dataclass(frozen=True)
-class ProviderRecord:
-    provider_message_id: str
-    body: str
-    created_at: datetime
 
 
 class Reconciler(Protocol):

