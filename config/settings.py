@@ -196,6 +196,12 @@ class Settings(BaseSettings):
             return [item.strip() for item in stripped.split(",") if item.strip()]
         return v
 
+    # --- voice notes (speech to text, OpenAI-compatible audio API) ------------
+    stt_base_url: str | None = Field(default=None, description="e.g. https://api.openai.com/v1; unset: ask to type")
+    stt_api_key: SecretStr | None = None
+    stt_model: str = "whisper-1"
+    telegram_media_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Bot API download limit")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 

@@ -169,6 +169,21 @@ class MessageStore:
                 conversation_language=conversation.language if conversation else None,
             )
 
+    async def update_attachments(self, message_id: str, attachments: list[Attachment]) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(InboundMessageRow)
+                .where(InboundMessageRow.id == message_id)
+                .values(attachments=[a.model_dump(mode="json") for a in attachments])
+            )
+            await session.commit()
+
+    async def update_text(self, message_id: str, text: str) -> None:
+        """Replace the text (a voice note's transcript); the original audio stays as an attachment."""
+        async with self._sessions() as session:
+            await session.execute(update(InboundMessageRow).where(InboundMessageRow.id == message_id).values(text=text))
+            await session.commit()
+
     async def unfinished_in_conversation(self, conversation_id: str) -> list[str]:
         """Ids of this conversation's messages not yet done, oldest first (the processing order)."""
         async with self._sessions() as session:

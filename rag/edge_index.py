@@ -197,10 +197,9 @@ class EdgeIndex:
             payload = dict(record.payload or {})
             vectors = record.vector or {}
             sv = vectors.get(SPARSE)
+            sparse = SparseVec.from_weights(dict(zip(sv.indices, sv.values))) if sv is not None else SparseVec((), ())
             found[payload["chunk_id"]] = StoredVectors(
-                dense=np.asarray(vectors[DENSE], dtype=np.float32),
-                sparse=SparseVec.from_weights(dict(zip(sv.indices, sv.values))) if sv is not None else SparseVec((), ()),
-                payload=payload,
+                dense=np.asarray(vectors[DENSE], dtype=np.float32), sparse=sparse, payload=payload
             )
         return found
 

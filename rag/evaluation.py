@@ -184,7 +184,9 @@ async def evaluate(
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         index = EdgeIndex(Path(tmp) / "index", dim=embedder.dim)
         try:
-            records = [ChunkRecord(chunk_id=d, document=d, document_id=d, text=t, position=0) for d, t in zip(doc_ids, texts)]
+            records = [
+                ChunkRecord(chunk_id=d, document=d, document_id=d, text=t, position=0) for d, t in zip(doc_ids, texts)
+            ]
             await index.upsert(records, passages, sparse_encoder.encode_documents(texts))
             await index.optimize()
             retriever = HybridRetriever(scorer, index, sparse_encoder=sparse_encoder, **(retriever_options or {}))
@@ -192,7 +194,8 @@ async def evaluate(
             for method in methods:
                 run = {}
                 for qid in qids:
-                    hits = await retriever.search(data.queries[qid], k=10, mode=METHOD_MODES[method])  # type: ignore[arg-type]
+                    mode = METHOD_MODES[method]
+                    hits = await retriever.search(data.queries[qid], k=10, mode=mode)  # type: ignore[arg-type]
                     run[qid] = [h.chunk_id for h in hits]
                 results[method] = score_run(run, qrels)
         finally:

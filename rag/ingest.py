@@ -157,7 +157,12 @@ class Ingestor:
                 result = await self._ingest_file(candidate.path, category, language, report)
             report.files.append(result)
             log = logger.warning if result.status == "failed" else logger.info
-            log("ingest %s: %s", result.status, candidate.path.name, extra={"reason": result.reason, "chunks": result.chunks})
+            log(
+                "ingest %s: %s",
+                result.status,
+                candidate.path.name,
+                extra={"reason": result.reason, "chunks": result.chunks},
+            )
             if progress is not None:
                 progress(done, len(candidates), candidate.path.name)
         if prune:

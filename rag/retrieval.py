@@ -122,7 +122,9 @@ class HybridRetriever:
         )
 
     @staticmethod
-    def _chunk(hit: IndexHit, score: float, *, dense_rank: int | None = None, sparse_rank: int | None = None) -> RetrievedChunk:
+    def _chunk(
+        hit: IndexHit, score: float, *, dense_rank: int | None = None, sparse_rank: int | None = None
+    ) -> RetrievedChunk:
         payload = hit.payload
         return RetrievedChunk(
             chunk_id=hit.chunk_id,

@@ -17,10 +17,12 @@ from agent.agent import SupportAgent
 from agent.extractive import ExtractiveAnswerer
 from agent.language import LanguageDetector
 from agent.texts import text as canned_text
+from agent.transcription import OpenAITranscriber
 from channels.base import OutboundSender
 from channels.cli import TerminalSender
 from channels.messages import Channel
 from channels.telegram.channel import TelegramChannel, TelegramConfigError, telegram_channel_from_settings
+from channels.telegram.media import TelegramMediaFetcher
 from channels.telegram.outbound import split_for_telegram
 from channels.twilio.channel import TwilioChannel, TwilioConfigError, twilio_channel_from_settings
 from channels.twilio.splitting import split_for_whatsapp
@@ -39,6 +41,7 @@ from rag.retrieval import HybridRetriever
 from rag.tokens import TokenCounter
 from supportlah import migrate
 from workers.commands import CommandHook
+from workers.media import AttachmentFetcher, MediaHook
 from workers.ingress import PipelineIngress
 from workers.local import InProcessQueue, LocalConversationLocks, LocalSendGuard
 from workers.outbound import OutboundRouter
@@ -145,6 +148,7 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
         apology=lambda lang: canned_text("error", lang),
         max_tries=settings.job_max_tries,
     )
+    processor.add_hook(_media_hook(settings, store, telegram, twilio, closers))
     processor.add_hook(CommandHook(store, business_name=settings.business_name,
                                    answer_callback=telegram.sender.answer_callback if telegram else None))
     queue: Queue
@@ -185,6 +189,22 @@ async def _vendor_channels(
     if twilio is not None:
         closers.append(twilio.close)
     return telegram, twilio
+
+
+def _media_hook(settings: Settings, store: MessageStore, telegram: TelegramChannel | None,
+                twilio: TwilioChannel | None, closers: list) -> MediaHook:
+    fetchers: dict[Channel, AttachmentFetcher] = {}
+    if twilio is not None:
+        fetchers[Channel.WHATSAPP] = twilio.media
+    if telegram is not None:
+        fetchers[Channel.TELEGRAM] = TelegramMediaFetcher(
+            telegram.bot, settings.twilio_media_dir or settings.data_dir / "media", settings.telegram_media_max_bytes)
+    transcriber = None
+    if settings.stt_base_url:
+        transcriber = OpenAITranscriber(base_url=settings.stt_base_url, model=settings.stt_model,
+                                        api_key=settings.stt_api_key.get_secret_value() if settings.stt_api_key else "")
+        closers.append(transcriber.close)
+    return MediaHook(store, fetchers, transcriber)
 
 
 def _coordination(settings: Settings, redis: Redis | None) -> tuple[ConversationLocks, SendGuard]:

@@ -102,7 +102,11 @@ async def test_ingest_is_idempotent_and_reports_every_file(setup, tmp_path: Path
     assert stats.by_category == {"general": 4}
 
     second = await ingestor.ingest([kb])
-    assert {f.reason for f in second.skipped if Path(f.path).suffix in {".md", ".csv", ".txt", ".html"} and not Path(f.path).name.startswith(".")} == {"unchanged"}
+    reasons = {Path(f.path).name: f.reason for f in second.skipped}
+    assert reasons == {
+        "area.html": "unchanged", "faq.md": "unchanged", "notes.txt": "unchanged", "prices.csv": "unchanged",
+        ".draft.md": "hidden file", "photo.png": "unsupported type .png",
+    }  # fmt: skip
     assert second.added == second.updated == []
     assert (second.chunks_embedded, second.chunks_added, second.chunks_removed) == (0, 0, 0)
     assert len(embedder.passages) == stats.chunks  # nothing re-embedded

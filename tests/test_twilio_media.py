@@ -11,14 +11,8 @@ from fpdf import FPDF
 from PIL import Image
 
 from channels.messages import Attachment, AttachmentKind, utcnow
-from channels.twilio.media import (
-    DOCX_MIME,
-    MediaDownloadFailed,
-    MediaFetcher,
-    MediaTooLarge,
-    MediaTypeNotAllowed,
-    sniff_media_type,
-)
+from channels.media import DOCX_MIME, MediaDownloadFailed, MediaTooLarge, MediaTypeNotAllowed, sniff_media_type
+from channels.twilio.media import MediaFetcher
 from tests.fakes.twilio_api import FakeTwilioApi
 
 ACCOUNT_SID = "AC" + "2" * 32

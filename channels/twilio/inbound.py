@@ -17,7 +17,8 @@ from twilio.request_validator import RequestValidator
 
 from channels.base import Ingress
 from channels.messages import Attachment, AttachmentKind, Channel, InboundMessage
-from channels.twilio.media import MediaFetcher, attachment_kind_for
+from channels.media import attachment_kind_for
+from channels.twilio.media import MediaFetcher
 
 __all__ = ["DeliveryStatusSink", "MalformedPayload", "TwilioWebhooks", "parse_inbound_form"]
 

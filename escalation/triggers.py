@@ -1,0 +1,103 @@
+"""Pure rules: is the customer unhappy with the bot, and how urgent is their ticket.
+
+Unsatisfied: every 👎 on an answer and every repeat of the previous question is a
+signal of dissatisfaction; a 👍 or a new, different question ends the run. Two
+signals in a row hand the conversation to staff (reason ``unsatisfied``), so a
+customer is never given the same unhelpful answer a third time.
+
+Priority: an urgent word makes a ticket urgent; a VIP, a customer who needed staff
+recently, or a complaint-like reason makes it high; everything else is normal.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from escalation.models import Priority
+
+UNSATISFIED = "unsatisfied"
+SIGNALS_TO_ESCALATE = 2
+REPEAT_SIMILARITY = 0.85
+_CJK_OR_TAMIL = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u0b80-\u0bff]")
+HIGH_PRIORITY_REASONS = frozenset({"sensitive_topic", UNSATISFIED, "system_error"})
+
+
+@dataclass(frozen=True)
+class CustomerEvent:
+    """One customer message as the unsatisfied rule sees it."""
+
+    kind: str  # "question" | "down" | "up"
+    text: str = ""
+    rated_message_id: str = ""  # for "down"/"up": the message whose answer was rated
+
+
+def normalize_question(text: str) -> str:
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LN" else " " for ch in text.casefold())
+    return " ".join(kept.split())
+
+
+def repeats(question: str, previous: str) -> bool:
+    """The same question again, allowing small rewording and typos."""
+    a, b = normalize_question(question), normalize_question(previous)
+    minimum = 3 if _CJK_OR_TAMIL.search(a) else 6
+    if len(a) < minimum or len(b) < minimum:
+        return False
+    return a == b or SequenceMatcher(None, a, b).ratio() >= REPEAT_SIMILARITY
+
+
+def unsatisfied(events: Sequence[CustomerEvent]) -> bool:
+    """True when the last event completes a run of two dissatisfaction signals."""
+    streak = 0
+    last_question: str | None = None
+    counted_ratings: set[str] = set()
+    signal_now = False
+    for event in events:
+        signal_now = False
+        if event.kind == "question":
+            if last_question is not None and repeats(event.text, last_question):
+                streak, signal_now = streak + 1, True
+            else:
+                streak, counted_ratings = 0, set()
+            last_question = event.text
+        elif event.kind == "down" and event.rated_message_id not in counted_ratings:
+            counted_ratings.add(event.rated_message_id)
+            streak, signal_now = streak + 1, True
+        elif event.kind == "up":
+            streak, counted_ratings = 0, set()
+    return signal_now and streak >= SIGNALS_TO_ESCALATE
+
+
+def find_term(text: str, terms: Iterable[str]) -> str | None:
+    """The first term found: whole words for Latin script, substrings for Chinese and Tamil."""
+    lowered = " ".join(text.casefold().split())
+    for term in terms:
+        term = term.strip().casefold()
+        if not term:
+            continue
+        if _CJK_OR_TAMIL.search(term):
+            if term in lowered:
+                return term
+        elif re.search(rf"\b{r'\s+'.join(re.escape(p) for p in term.split())}\b", lowered):
+            return term
+    return None
+
+
+def priority_for(text: str, reason: str, *, urgent_terms: Iterable[str], vip: bool,
+                 repeat_contact: bool) -> tuple[str, list[str]]:
+    """(priority, why) — ``why`` is shown to staff on the card."""
+    why: list[str] = []
+    urgent = find_term(text, urgent_terms)
+    if urgent:
+        why.append(f"urgent word “{urgent}”")
+    if vip:
+        why.append("VIP customer")
+    if repeat_contact:
+        why.append("contacted us recently")
+    if reason in HIGH_PRIORITY_REASONS:
+        why.append(reason.replace("_", " "))
+    if urgent:
+        return Priority.URGENT, why
+    return (Priority.HIGH if why else Priority.NORMAL), why

@@ -1,0 +1,241 @@
+"""The PDPA in the message pipeline: the notice, consent, and customers' own data requests.
+
+One hook, placed before commands and the agent:
+
+* data requests come first and work with or without consent: "my data" / ``/my_data``
+  answers with a JSON copy; "delete my data" / ``/delete_my_data`` asks for a
+  confirmation, and a confirmed erasure runs as soon as this job lets go of the
+  conversation (:meth:`PersonalData.erase_soon`);
+* notice mode: the first message of a contact (or the first after the notice version
+  changed) gets the notice as a part ordered *before* the answer, and the agent answers;
+* opt-in mode: until the customer agrees, every message gets the notice and agree
+  buttons (keywords on channels without buttons) and nothing else; what they wrote
+  before agreeing is blanked in the store, not kept.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agent.types import Reply
+from channels.messages import Channel, OutboundMessage, new_id, utcnow
+from channels.telegram.keyboard import KEYBOARD_KEY, Button, encode_keyboard
+from memory.models import InboundMessageRow, OutboundPart, PartState
+from memory.pdpa import ConsentRecord, ConsentStatus, PersonalData
+from memory.store import StoredMessage
+from supportlah.admin import privacy_texts as texts
+from workers.hooks import Decision
+
+log = logging.getLogger(__name__)
+
+ERASE_CONFIRM_WINDOW = timedelta(minutes=15)
+ACCESS_REPLY_MAX_CHARS = 3500
+NOTICE_PART_INDEX = -1  # sorts before the reply's parts (0, 1, …), so the notice goes out first
+
+AnswerCallback = Callable[[str], Awaitable[None]]
+Detect = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class ConsentConfig:
+    mode: str  # notice | opt-in | off
+    notice_version: str
+    business_name: str
+    retention_days: int
+    policy_url: str | None = None
+    notice_texts: dict[str, str] = field(default_factory=dict)
+
+
+class PrivacyHook:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        personal_data: PersonalData,
+        config: ConsentConfig,
+        *,
+        detect: Detect | None = None,
+        answer_callback: AnswerCallback | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._data = personal_data
+        self._config = config
+        self._detect = detect
+        self._answer_callback = answer_callback
+
+    async def before_agent(self, stored: StoredMessage) -> Decision | None:
+        msg = stored.message
+        if msg.channel in (Channel.STAFF, Channel.CLI) or msg.metadata.get("staff") == "true":
+            return None
+        language = self._language(stored)
+        decision = await self._data_request(stored, language)
+        if decision is not None:
+            await self._stop_spinner(stored)
+            return decision
+        if self._config.mode == "notice":
+            await self._notice_once(stored, language)
+            return None
+        if self._config.mode == "opt-in":
+            decision = await self._opt_in(stored, language)
+            if decision is not None:
+                await self._stop_spinner(stored)
+            return decision
+        return None
+
+    async def after_agent(self, stored: StoredMessage, reply: Reply) -> list[OutboundMessage]:
+        return []
+
+    # --- data requests --------------------------------------------------------
+    async def _data_request(self, stored: StoredMessage, language: str) -> Decision | None:
+        msg = stored.message
+        command = msg.metadata.get("command") or _typed_command(msg.text)
+        pending = await self._data.awaiting_confirmation(stored.contact_id, ERASE_CONFIRM_WINDOW)
+        if pending is not None:
+            if msg.text == texts.CALLBACK_ERASE or texts.is_one_of(msg.text, texts.CONFIRM_ERASE):
+                await self._data.set_request_status(pending, "confirmed")
+                self._data.erase_soon(stored.contact_id)
+                log.info("customer confirmed erasure", extra={"message_id": msg.id})
+                return _decision(texts.text("erasing", language), language, "pdpa:erasure")
+            if msg.text == texts.CALLBACK_KEEP or texts.is_one_of(msg.text, texts.CANCEL_ERASE):
+                await self._data.set_request_status(pending, "cancelled")
+                return _decision(texts.text("erase_cancelled", language), language, "pdpa:erasure")
+        if command == "delete_my_data" or texts.says(msg.text, texts.ERASE_PHRASES):
+            await self._data.open_request(stored.contact_id, "erasure", msg.channel.value,
+                                          status="awaiting_confirmation")
+            keyboard = ((Button(texts.text("button_erase", language), texts.CALLBACK_ERASE),
+                         Button(texts.text("button_keep", language), texts.CALLBACK_KEEP)),)
+            return _decision(texts.text("erase_confirm", language), language, "pdpa:erasure", keyboard)
+        if command == "my_data" or texts.is_one_of(msg.text, texts.ACCESS_EXACT) or texts.says(
+            msg.text, texts.ACCESS_PHRASES
+        ):
+            await self._data.open_request(stored.contact_id, "access", msg.channel.value, status="done")
+            export = await self._data.export(stored.contact_id)
+            body = _compact_json(export, ACCESS_REPLY_MAX_CHARS) if export else texts.text("access_none", language)
+            return _decision(f"{texts.text('access', language)}\n\n{body}", language, "pdpa:access")
+        return None
+
+    # --- consent --------------------------------------------------------------
+    async def _latest_consent(self, session: AsyncSession, contact_id: str) -> ConsentRecord | None:
+        return await session.scalar(
+            select(ConsentRecord).where(ConsentRecord.contact_id == contact_id)
+            .order_by(ConsentRecord.created_at.desc(), ConsentRecord.id).limit(1)
+        )
+
+    async def _notice_once(self, stored: StoredMessage, language: str) -> None:
+        """Record the notice and queue it as this message's first part, in one transaction."""
+        msg = stored.message
+        async with self._sessions() as session:
+            latest = await self._latest_consent(session, stored.contact_id)
+            if latest is not None and latest.notice_version == self._config.notice_version:
+                return  # already shown (possibly by an earlier attempt at this very message)
+            session.add(self._record(stored, ConsentStatus.NOTIFIED, language))
+            session.add(OutboundPart(
+                id=new_id(), idempotency_key=f"{msg.id}:pdpa-notice:0", conversation_id=msg.conversation_id,
+                inbound_message_id=msg.id, channel=msg.channel.value, recipient_id=msg.sender_id, role="system",
+                part_index=NOTICE_PART_INDEX, text=self._notice(language), sources=[],
+                meta={"language": language, KEYBOARD_KEY: "[]", "role": "system", "escalate": "false",
+                      "last_part": "false"},
+                state=PartState.PENDING,
+            ))
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()  # a concurrent attempt queued it first
+                return
+        log.info("privacy notice queued", extra={"message_id": msg.id, "version": self._config.notice_version})
+
+    async def _opt_in(self, stored: StoredMessage, language: str) -> Decision | None:
+        msg = stored.message
+        async with self._sessions() as session:
+            latest = await self._latest_consent(session, stored.contact_id)
+        current = latest is not None and latest.notice_version == self._config.notice_version
+        if current and latest.status == ConsentStatus.AGREED:
+            return None
+        if msg.text == texts.CALLBACK_AGREE or (current and texts.is_one_of(msg.text, texts.AGREE)):
+            await self._save(self._record(stored, ConsentStatus.AGREED, language))
+            return _decision(texts.text("agreed", language), language, "pdpa:consent")
+        if msg.text == texts.CALLBACK_DECLINE or (current and texts.is_one_of(msg.text, texts.DECLINE)):
+            await self._save(self._record(stored, ConsentStatus.DECLINED, language))
+            await self._blank(msg.id)
+            return _decision(texts.text("declined", language), language, "pdpa:consent")
+        if not (current and latest.status == ConsentStatus.PENDING):
+            await self._save(self._record(stored, ConsentStatus.PENDING, language))
+        await self._blank(msg.id)
+        keyboard = ((Button(texts.text("button_agree", language), texts.CALLBACK_AGREE),
+                     Button(texts.text("button_decline", language), texts.CALLBACK_DECLINE)),)
+        prompt = f"{self._notice(language)}\n\n{texts.text('opt_in_ask', language)}"
+        return _decision(prompt, language, "pdpa:consent", keyboard)
+
+    def _record(self, stored: StoredMessage, status: str, language: str) -> ConsentRecord:
+        return ConsentRecord(id=new_id(), contact_id=stored.contact_id, channel=stored.message.channel.value,
+                             mode=self._config.mode, notice_version=self._config.notice_version, status=status,
+                             language=language, message_id=stored.message.id, created_at=utcnow())
+
+    async def _save(self, record: ConsentRecord) -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(record)
+
+    async def _blank(self, message_id: str) -> None:
+        """Opt-in: what was written before consent is not kept (the row stays, for ordering)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(InboundMessageRow).where(InboundMessageRow.id == message_id).values(text="", attachments=[])
+            )
+
+    def _notice(self, language: str) -> str:
+        return texts.notice(language, business=self._config.business_name, days=self._config.retention_days,
+                            policy_url=self._config.policy_url, overrides=self._config.notice_texts)
+
+    def _language(self, stored: StoredMessage) -> str:
+        if stored.conversation_language in texts.LANGUAGES:
+            return stored.conversation_language
+        code = (stored.message.metadata.get("language_code") or "").lower().split("-")[0]
+        if code in texts.LANGUAGES:
+            return code
+        if self._detect is not None and stored.message.text.strip():
+            detected = self._detect(stored.message.text)
+            if detected in texts.LANGUAGES:
+                return detected
+        return "en"
+
+    async def _stop_spinner(self, stored: StoredMessage) -> None:
+        meta = stored.message.metadata
+        if meta.get("kind") != "callback" or self._answer_callback is None:
+            return
+        try:
+            await self._answer_callback(meta.get("callback_query_id", ""))
+        except Exception:  # the spinner stops by itself after a while; the press is still handled
+            log.warning("could not answer a callback query", exc_info=True)
+
+
+def _typed_command(message: str) -> str | None:
+    """``/my_data`` typed on a channel without bot commands (WhatsApp, web chat)."""
+    word = message.strip().split(" ", 1)[0].lower()
+    return word[1:] if word in ("/my_data", "/delete_my_data") else None
+
+
+def _decision(reply_text: str, language: str, answerer: str, keyboard: tuple = ()) -> Decision:
+    return Decision(
+        reply=Reply(text=reply_text, language=language, confidence=1.0, backend={"answerer": answerer}),
+        metadata={KEYBOARD_KEY: encode_keyboard(keyboard)},
+    )
+
+
+def _compact_json(export: dict, max_chars: int) -> str:
+    """The export as JSON, dropping the oldest messages until it fits one chat reply."""
+    document = json.loads(json.dumps(export, default=str))
+    rendered = json.dumps(document, ensure_ascii=False, indent=1)
+    while len(rendered) > max_chars:
+        conversations = [c for c in document.get("conversations", []) if c.get("messages")]
+        if not conversations:
+            break
+        conversations[0]["messages"].pop(0)
+        document["truncated"] = "older messages left out; ask us for the full copy"
+        rendered = json.dumps(document, ensure_ascii=False, indent=1)
+    return rendered
