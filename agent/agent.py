@@ -121,7 +121,9 @@ class SupportAgent:
         if intent is IntentReason.CUSTOMER_REQUEST:
             return self._canned("handoff_requested", language, confidence=1.0, escalate=True, reason=Reason.CUSTOMER_REQUEST)
 
-        chunks, answer = await self._draft(question)
+        # A follow-up ("and for condo?") is searched as the standalone question memory rewrote it to.
+        search_query = " ".join((request.search_query or "").split()) or question
+        chunks, answer = await self._draft(search_query)
         confidence = self._confidence.predict(confidence_features(chunks, answer)) if answer.text else 0.0
         sensitive = intent is IntentReason.SENSITIVE_TOPIC
         if confidence < self._threshold:

@@ -202,6 +202,24 @@ class Settings(BaseSettings):
     stt_model: str = "whisper-1"
     telegram_media_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Bot API download limit")
 
+    # --- conversation memory: memory/ (short-term turns, summaries, profiles, follow-ups) ---------
+    memory_ttl_seconds: float = Field(default=1800.0, gt=0,
+                                      description="Short-term memory expires this long after the last message.")
+    memory_summary_after_messages: int = Field(default=20, ge=4,
+                                               description="Messages held before the older ones are summarized.")
+    memory_keep_recent_messages: int = Field(default=6, ge=2, description="Messages kept verbatim when summarizing.")
+    memory_rewrite_followups: bool = Field(default=True,
+                                           description="Rewrite follow-ups (\"and for a condo?\") before retrieval.")
+    memory_remember_facts: bool = Field(default=True,
+                                        description="Keep facts customers state about themselves (with consent).")
+    memory_summary_max_tokens: int = Field(default=300, ge=50, description="Size of the extractive summary.")
+    memory_budget_instructions: int = Field(default=600, ge=0, description="Prompt tokens for instructions.")
+    memory_budget_profile: int = Field(default=150, ge=0, description="Prompt tokens for the customer profile.")
+    memory_budget_summary: int = Field(default=300, ge=0, description="Prompt tokens for the rolling summary.")
+    memory_budget_turns: int = Field(default=1200, ge=0, description="Prompt tokens for recent turns.")
+    memory_budget_chunks: int = Field(default=2000, ge=0, description="Prompt tokens for retrieved chunks.")
+    memory_budget_question: int = Field(default=400, ge=1, description="Prompt tokens for the question itself.")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
@@ -209,8 +227,8 @@ class Settings(BaseSettings):
     @classmethod
     def _overlap_below_chunk(cls, v: int, info):  # noqa: ANN001
         size = info.data.get("chunk_tokens", 512)
-        if v >= size:
-            raise ValueError(f"must be smaller than SUPPORTLAH_CHUNK_TOKENS ({size})")
+        if v * 2 >= size:
+            raise ValueError(f"must be less than half of SUPPORTLAH_CHUNK_TOKENS ({size})")
         return v
 
     @property

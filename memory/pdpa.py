@@ -8,8 +8,11 @@ that stores customer data plugs into export and erasure by adding one holder.
 
 Erasure takes the conversation lock the workers take, so it never interleaves with
 a job answering the same customer: a job in flight finishes first, and a job still
-queued finds its message gone and does nothing. An ``erasures`` row (ids and counts
-only, no personal data) records that and when it happened.
+queued finds its message gone and does nothing. Messages, replies, consents and
+requests are deleted; the ``contacts`` and ``conversations`` rows stay as anonymous
+shells (no channel id, no name) so that anonymized tickets keep their references, and
+the retention purge removes the shells later. An ``erasures`` row (ids and counts
+only) records that and when it happened.
 """
 from __future__ import annotations
 
@@ -31,6 +34,13 @@ from memory.models import Contact, Conversation, Feedback, InboundMessageRow, Ou
 from workers.queue import ConversationLocks
 
 log = logging.getLogger(__name__)
+
+
+ERASED_PREFIX = "erased:"
+
+
+def is_erased(channel_user_id: str) -> bool:
+    return channel_user_id.startswith(ERASED_PREFIX)
 
 
 # ---------------------------------------------------------------------- tables
@@ -204,9 +214,10 @@ class PersonalData:
 
     # --- lookup -------------------------------------------------------------
     async def contact(self, contact_id: str) -> ContactRef | None:
+        """The contact, or None if unknown or already erased."""
         async with self._sessions() as session:
             row = await session.get(Contact, contact_id)
-            if row is None:
+            if row is None or is_erased(row.channel_user_id):
                 return None
             conversations = (await session.scalars(
                 select(Conversation.id).where(Conversation.contact_id == contact_id).order_by(Conversation.created_at)
@@ -310,9 +321,19 @@ class PersonalData:
                                                   InboundMessageRow.contact_id == ref.contact_id),
                 "consents": await _delete(session, ConsentRecord, ConsentRecord.contact_id == ref.contact_id),
                 "data_requests": await _delete(session, DataRequestRow, DataRequestRow.contact_id == ref.contact_id),
-                "conversations": await _delete(session, Conversation, Conversation.contact_id == ref.contact_id),
-                "contacts": await _delete(session, Contact, Contact.id == ref.contact_id),
             }
+            await session.execute(
+                update(Conversation).where(Conversation.contact_id == ref.contact_id)
+                .values(mode="bot", language=None, context_reset_at=None)
+            )
+            # The shell keeps the row (tickets point at it) but nothing that identifies anyone; the next
+            # message from the same person starts a new contact. Retention removes the shell later.
+            await session.execute(
+                update(Contact).where(Contact.id == ref.contact_id)
+                .values(channel_user_id=f"{ERASED_PREFIX}{ref.contact_id}", display_name=None, language=None,
+                        unreachable=True, last_inbound_at=utcnow())
+            )
+            counts["contacts"] = 1
             session.add(ErasureRow(contact_id=ref.contact_id, channel=ref.channel, requested_via=requested_via,
                                    counts=counts, erased_at=utcnow()))
         return counts

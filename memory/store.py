@@ -406,7 +406,8 @@ class MessageStore:
             outbound = await session.execute(
                 select(OutboundPart.role, OutboundPart.text, OutboundPart.created_at, OutboundPart.sources,
                        OutboundPart.inbound_message_id, OutboundPart.state)
-                .where(OutboundPart.conversation_id == conversation_id, OutboundPart.state != PartState.FAILED)
+                .where(OutboundPart.conversation_id == conversation_id, OutboundPart.state != PartState.FAILED,
+                       OutboundPart.channel != Channel.STAFF.value)  # staff-group posts are not the customer's
                 .order_by(OutboundPart.created_at.desc(), OutboundPart.part_index.desc())
                 .limit(limit)
             )

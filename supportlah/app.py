@@ -73,7 +73,14 @@ async def readyz(request: web.Request) -> web.Response:
         checks["redis"] = await _check(container.redis.ping())
         checks["worker"] = await _check(_worker_reported(container))
     ok = all(value == "ok" for value in checks.values())
-    return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    # Providers are reported, not required: webhooks are still accepted and sends retry while one is down.
+    providers: dict[str, str] = {}
+    if container.twilio is not None:
+        providers["twilio"] = await _check(container.twilio.sender.reachable())
+    if container.telegram is not None:
+        providers["telegram"] = await _check(container.telegram.reachable())
+    body = {"status": "ok" if ok else "unavailable", "checks": checks, "providers": providers}
+    return web.json_response(body, status=200 if ok else 503)
 
 
 async def _database_ok(container: Container) -> bool:

@@ -99,6 +99,14 @@ async def test_answers_with_quote_and_citation(agent: SupportAgent) -> None:
     assert reply.backend == {"answerer": "extractive", "reranker": agent_reranker_name(agent)}
 
 
+async def test_follow_up_is_searched_as_its_standalone_rewrite(agent: SupportAgent) -> None:
+    request = ask("and for condo?")
+    request.search_query = "How much is a chemical wash for a condominium?"
+    reply = await agent.answer(request)
+    assert not reply.escalate and reply.language == "en"
+    assert "$90" in reply.text and "$80" not in reply.text
+
+
 async def test_unanswerable_question_is_handed_off_not_guessed(agent: SupportAgent) -> None:
     reply = await agent.answer(ask("What is the capital of Peru?"))
     assert reply.escalate and reply.reason == "low_confidence"

@@ -45,6 +45,11 @@ class TelegramChannel:
         except TelegramError as exc:
             log.warning("Telegram unreachable at startup; continuing", extra={"error": type(exc).__name__})
 
+    async def reachable(self) -> bool:
+        """Readiness probe: the Bot API answers getMe for our token."""
+        await self.bot.get_me()
+        return True
+
     def webhook(self, ingress: Ingress) -> TelegramWebhook:
         if not self.webhook_secret:
             raise TelegramConfigError("SUPPORTLAH_TELEGRAM_WEBHOOK_SECRET is required in webhook mode")

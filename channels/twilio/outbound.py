@@ -122,6 +122,12 @@ class TwilioSender:
             logger.info("twilio.window_closed_by_provider", extra={"outbound_id": message.id})
             return await self._send_template(recipient, text)
 
+    async def reachable(self) -> bool:
+        """Readiness probe: Twilio answers for our account (GET Accounts/{sid}.json)."""
+        async with asyncio.timeout(self._timeout_seconds):
+            await self._ensure_client().api.v2010.accounts(self._account_sid).fetch_async()
+        return True
+
     async def recent_sends(self, recipient_id: str, since: datetime) -> list[ProviderRecord]:
         """Messages Twilio accepted for this recipient since ``since`` (newest pages first).
 

@@ -76,6 +76,7 @@ class FakeTwilioApi:
         self.messages: list[SentMessage] = []
         self.media_requests: list[str] = []
         self.list_requests: list[dict[str, str]] = []
+        self.account_fetches = 0
         self.errors: list[str] = []
         self._media: dict[str, _Media] = {}
         self._cdn_tokens: dict[str, str] = {}
@@ -90,6 +91,7 @@ class FakeTwilioApi:
         app = web.Application()
         app.router.add_post(f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self._create_message)
         app.router.add_get(f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self._list_messages)
+        app.router.add_get(f"/{API_VERSION}/Accounts/{{account}}.json", self._account)
         app.router.add_get("/media/{name}", self._media_entry)
         app.router.add_get("/cdn/{token}", self._media_cdn)
         app.router.add_route("*", "/{tail:.*}", self._unexpected)
@@ -206,6 +208,13 @@ class FakeTwilioApi:
             "to": record.to,
             "uri": uri,
         }
+
+    async def _account(self, request: web.Request) -> web.Response:
+        if not self._authorized(request) or request.match_info["account"] != self.account_sid:
+            return self._unexpected_error(request, "account fetch with wrong credentials", 401)
+        self.account_fetches += 1
+        return web.json_response({"sid": self.account_sid, "friendly_name": "fake", "status": "active",
+                                  "type": "Full", "auth_token": "", "owner_account_sid": self.account_sid})
 
     async def _list_messages(self, request: web.Request) -> web.Response:
         """GET Messages.json: accepted messages, newest first, filtered by To/From like Twilio's list."""

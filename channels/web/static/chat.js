@@ -11,6 +11,13 @@
   const FALLBACK_POLL_MS = 10000;
   const LANGUAGE_NAMES = { en: "English", zh: "中文", ms: "Bahasa Melayu", ta: "தமிழ்" };
   const ROLE_LABELS = { user: "You", assistant: "Assistant", staff: "Staff" };
+  // Shown under a hand-off reply, in the reply's own language.
+  const HANDOFF_NOTES = {
+    en: "Passed to our team",
+    zh: "已转交给我们的团队",
+    ms: "Diserahkan kepada pasukan kami",
+    ta: "எங்கள் குழுவிடம் ஒப்படைக்கப்பட்டது",
+  };
 
   const elements = {
     businessName: document.getElementById("business-name"),
@@ -117,17 +124,17 @@
     renderSources(sources, opts.sources);
 
     item.append(author, body, sources, meta);
-    if (opts.escalate) markEscalated(item);
+
     elements.messages.appendChild(item);
     scrollToEnd();
     return item;
   }
 
-  function markEscalated(item) {
+  function markEscalated(item, language) {
     if (item.querySelector(".handoff-note")) return;
     const note = document.createElement("p");
     note.className = "handoff-note";
-    note.textContent = "A member of our team has been asked to follow up.";
+    note.textContent = HANDOFF_NOTES[language] || HANDOFF_NOTES.en;
     item.insertBefore(note, item.querySelector(".message-meta"));
   }
 
@@ -260,7 +267,7 @@
     setBubbleText(bubble, frame.text || "");
     renderSources(bubble.querySelector(".sources"), frame.sources);
     if (frame.language) bubble.lang = frame.language;
-    if (frame.escalate) markEscalated(bubble);
+    if (frame.escalate) markEscalated(bubble, frame.language);
     bubble.classList.remove("message-streaming");
     bubble.removeAttribute("aria-busy");
     streams.delete(frame.message_id);

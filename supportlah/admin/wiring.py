@@ -1,0 +1,240 @@
+"""How the privacy, admin and hardening pieces plug into the app, the worker and the CLI.
+
+The composition root calls :func:`build_privacy` once and keeps the result as
+``container.privacy``; the app adds :func:`admin_middlewares` and :func:`admin_routes`;
+the scheduler runs :func:`purge_expired`; the CLI delegates ``supportlah admin …`` to
+:func:`register_cli` / :func:`run_cli`.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.messages import utcnow
+from config.settings import Settings
+from memory.pdpa import MediaFiles, PersonalData
+from supportlah.admin.analytics import Analytics
+from supportlah.admin.audit import AuditLog, StaffAuditHook
+from supportlah.admin.consent import AnswerCallback, ConsentConfig, PrivacyHook
+from supportlah.admin.keys import SCOPES, ApiKeys, UnknownScope, parse_scopes
+from supportlah.admin.limits import (
+    ContactRateLimitHook,
+    LocalRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    ip_rate_limit_middleware,
+)
+from supportlah.admin.metrics import HttpMetrics
+from supportlah.admin.retention import PurgeReport, RetentionPurger
+from supportlah.admin.uploads import UploadLimits
+from workers.hooks import MessageHook
+from workers.queue import ConversationLocks
+
+if TYPE_CHECKING:
+    from supportlah.container import Container
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Privacy:
+    """The privacy and hardening objects one process shares between pipeline, API and cron."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    personal_data: PersonalData
+    purger: RetentionPurger
+    audit: AuditLog
+    keys: ApiKeys
+    analytics: Analytics
+    rate_limiter: RateLimiter
+    http_metrics: HttpMetrics
+    hooks: list[MessageHook]
+
+    async def close(self) -> None:
+        await self.personal_data.close()
+
+
+def media_dir(settings: Settings):  # noqa: ANN201
+    return settings.twilio_media_dir or settings.data_dir / "media"
+
+
+def build_privacy(
+    settings: Settings,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    locks: ConversationLocks,
+    redis: Redis | None,
+    detect: Callable[[str], str] | None = None,
+    answer_callback: AnswerCallback | None = None,
+) -> Privacy:
+    """Everything for PDPA and hardening. ``locks`` must be the processor's own conversation locks."""
+    personal_data = PersonalData(sessions, locks, holders=[MediaFiles(media_dir(settings))],
+                                 lock_wait_seconds=settings.erasure_lock_wait_seconds)
+    _add_feature_holders(sessions, personal_data)
+    limiter: RateLimiter = (RedisRateLimiter(redis, settings.redis_prefix) if redis is not None
+                            else LocalRateLimiter())
+    http_metrics = HttpMetrics()
+    audit = AuditLog(sessions)
+    consent = ConsentConfig(mode=settings.pdpa_consent_mode, notice_version=settings.pdpa_notice_version,
+                            business_name=settings.business_name, retention_days=settings.retention_days,
+                            policy_url=settings.pdpa_policy_url, notice_texts=dict(settings.pdpa_notice_texts))
+    hooks: list[MessageHook] = [
+        ContactRateLimitHook(limiter, per_minute=settings.rate_limit_contact_per_minute,
+                             max_message_chars=settings.max_message_chars, on_limited=http_metrics.note_limited),
+        PrivacyHook(sessions, personal_data, consent, detect=detect, answer_callback=answer_callback),
+        StaffAuditHook(audit),
+    ]
+    return Privacy(sessions=sessions, personal_data=personal_data, purger=build_purger(settings, sessions),
+                   audit=audit, keys=ApiKeys(sessions),
+                   analytics=Analytics(sessions), rate_limiter=limiter, http_metrics=http_metrics, hooks=hooks)
+
+
+def build_purger(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> RetentionPurger:
+    return RetentionPurger(sessions, [MediaFiles(media_dir(settings))])
+
+
+def _add_feature_holders(sessions: async_sessionmaker[AsyncSession], personal_data: PersonalData) -> None:
+    """Tickets (escalation) are exported and anonymized with the rest of a customer's data."""
+    from supportlah.admin.tickets_api import TicketsPersonalData
+
+    personal_data.add_holder(TicketsPersonalData(sessions))
+
+
+# ------------------------------------------------------------------ HTTP
+def _privacy(container: Container) -> Privacy:
+    privacy = getattr(container, "privacy", None)
+    if privacy is None:
+        raise RuntimeError("container.privacy is missing: build it with supportlah.admin.wiring.build_privacy")
+    return privacy
+
+
+def admin_middlewares(container: Container) -> list:
+    """Outermost first: request metrics (they count refusals too), then the per-address limit."""
+    privacy, settings = _privacy(container), container.settings
+    return [privacy.http_metrics.middleware(),
+            ip_rate_limit_middleware(privacy.rate_limiter, settings.rate_limit_ip_per_minute,
+                                     settings.trusted_proxy_hops, on_limited=privacy.http_metrics.note_limited)]
+
+
+def admin_routes(container: Container) -> list[web.RouteDef]:
+    from escalation.tickets import TicketRepository
+    from supportlah.admin.api import AdminApi
+    from supportlah.admin.tickets_api import EscalationTickets
+
+    privacy, settings = _privacy(container), container.settings
+    sessions = privacy.sessions
+    api = AdminApi(
+        keys=privacy.keys, audit=privacy.audit, catalog=container.catalog, ingestor=container.ingestor,
+        retriever=container.retriever, index=container.index, store=container.store, sessions=sessions,
+        personal_data=privacy.personal_data, analytics=privacy.analytics, http_metrics=privacy.http_metrics,
+        upload_dir=settings.kb_upload_dir or settings.data_dir / "kb",
+        upload_limits=UploadLimits(settings.admin_upload_max_bytes, settings.upload_max_pdf_pages,
+                                   settings.upload_max_unpacked_bytes, settings.upload_max_compression_ratio),
+        trusted_proxy_hops=settings.trusted_proxy_hops, metrics_require_key=settings.metrics_require_key,
+        tickets=EscalationTickets(sessions, TicketRepository(sessions)),
+    )
+    return api.routes()
+
+
+# ------------------------------------------------------------------ retention
+async def purge_expired(container: Container) -> PurgeReport:
+    """The retention job (arq cron in production, :func:`retention_loop` in embedded mode): purge what is
+    older than ``retention_days`` and finish customer erasures a dead worker left confirmed."""
+    privacy = _privacy(container)
+    erased = await privacy.personal_data.run_confirmed_erasures()
+    report = await privacy.purger.purge(utcnow() - timedelta(days=container.settings.retention_days))
+    report.add("erasures_completed", erased)
+    return report
+
+
+async def retention_loop(container: Container) -> None:
+    """Embedded mode: purge at start-up and then every ``retention_interval_seconds``."""
+    while True:
+        try:
+            await purge_expired(container)
+        except Exception:
+            log.exception("retention purge failed; retrying next period")
+        await asyncio.sleep(container.settings.retention_interval_seconds)
+
+
+# ------------------------------------------------------------------ CLI
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    admin = subparsers.add_parser("admin", help="API keys, audit log and retention")
+    sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    create = sub.add_parser("create-key", help="create an admin API key (printed once, on the last line)")
+    create.add_argument("--name", default="admin", help="who or what the key is for")
+    create.add_argument("--scopes", nargs="+", default=["all"],
+                        help=f"scopes (default: all): {' '.join(SCOPES)}")
+    revoke = sub.add_parser("revoke-key", help="revoke a key by its id or prefix")
+    revoke.add_argument("key", help="key id or prefix, as shown by list-keys")
+    sub.add_parser("list-keys", help="list API keys (prefixes only)")
+    audit = sub.add_parser("audit", help="show recent audit log entries")
+    audit.add_argument("--limit", type=int, default=50)
+    sub.add_parser("purge", help="run the retention purge now")
+
+
+async def run_cli(settings: Settings, args: argparse.Namespace) -> int:
+    from memory.db import create_engine, session_factory
+    from supportlah.container import prepare_database
+
+    await prepare_database(settings)
+    engine = create_engine(settings.sqlalchemy_url)
+    sessions = session_factory(engine)
+    try:
+        return await _run(settings, sessions, args)
+    finally:
+        await engine.dispose()
+
+
+async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], args: argparse.Namespace) -> int:
+    from supportlah.cli import CliError
+
+    keys, audit = ApiKeys(sessions), AuditLog(sessions)
+    command = args.admin_command
+    if command == "create-key":
+        try:
+            scopes = parse_scopes(args.scopes)
+        except UnknownScope as exc:
+            raise CliError(str(exc)) from exc
+        new = await keys.create(args.name, scopes)
+        await audit.record("cli", "key.create", new.info.id, detail={"prefix": new.info.prefix,
+                                                                      "scopes": sorted(scopes)})
+        print(f"created key {new.info.prefix}… (id {new.info.id}) for {new.info.name!r}")
+        print(f"scopes: {' '.join(sorted(scopes))}")
+        print("store it now: it is shown only this once")
+        print(new.token)
+        return 0
+    if command == "revoke-key":
+        info = await keys.revoke(args.key)
+        if info is None:
+            raise CliError(f"no key with id or prefix {args.key!r} (see `supportlah admin list-keys`)")
+        await audit.record("cli", "key.revoke", info.id, detail={"prefix": info.prefix})
+        print(f"revoked {info.prefix}… ({info.name})")
+        return 0
+    if command == "list-keys":
+        for info in await keys.list():
+            state = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
+            used = f"{info.last_used_at:%Y-%m-%d %H:%M}" if info.last_used_at else "never"
+            print(f"{info.prefix}…\t{info.id}\t{info.name}\t{state}\tlast used {used}\t{' '.join(sorted(info.scopes))}")
+        return 0
+    if command == "audit":
+        for entry in reversed(await audit.recent(args.limit)):
+            print(f"{entry.at:%Y-%m-%d %H:%M:%S}\t{entry.actor}\t{entry.action}\t{entry.target or '-'}\t"
+                  f"{json.dumps(entry.detail, ensure_ascii=False)}")
+        return 0
+    if command == "purge":
+        report = await build_purger(settings, sessions).purge(utcnow() - timedelta(days=settings.retention_days))
+        await audit.record("cli", "retention.purge", None, detail=report.counts)
+        print(json.dumps(report.counts, indent=2))
+        return 0
+    raise CliError(f"unknown admin action {command!r}")

@@ -1,0 +1,74 @@
+"""Builds conversation memory from settings (called by the composition root).
+
+Short-term memory lives in Redis when there is one (production) and in the SQL
+database otherwise (embedded mode); summaries, profiles and facts are always in SQL.
+"""
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from config.settings import Settings
+from memory.context import ContextAssembler, ContextBudgets
+from memory.conversation_memory import ConversationMemory, MemoryPolicy
+from memory.facts import FactExtractor, PatternFactExtractor
+from memory.profile import ProfileStore, TicketHistory
+from memory.profile_sources import EscalationTicketHistory, PdpaConsentLookup
+from memory.rewrite import HeuristicRewriter, QueryRewriter
+from memory.short_term import RedisShortTermMemory, ShortTermMemory, SqlShortTermMemory
+from memory.slots import SlotLexicon
+from memory.summary import ExtractiveSummarizer, Summarizer, SummaryStore
+from rag.tokens import TokenCounter
+
+
+def context_budgets(settings: Settings) -> ContextBudgets:
+    return ContextBudgets(
+        instructions=settings.memory_budget_instructions,
+        profile=settings.memory_budget_profile,
+        summary=settings.memory_budget_summary,
+        turns=settings.memory_budget_turns,
+        chunks=settings.memory_budget_chunks,
+        question=settings.memory_budget_question,
+    )
+
+
+def build_memory(
+    settings: Settings,
+    sessions: async_sessionmaker,
+    redis: Redis | None,
+    *,
+    counter: TokenCounter | None = None,
+    rewriter: QueryRewriter | None = None,
+    summarizer: Summarizer | None = None,
+    facts: FactExtractor | None = None,
+    tickets: TicketHistory | None = None,
+    lexicon: SlotLexicon | None = None,
+) -> ConversationMemory:
+    """``rewriter``/``summarizer``/``facts``: LLM-backed implementations when configured (the offline
+    heuristics are always there as fallback); ``tickets``: defaults to the escalation tickets table."""
+    counter = counter or TokenCounter()
+    lexicon = lexicon or SlotLexicon()
+    short_term: ShortTermMemory
+    if redis is not None:
+        short_term = RedisShortTermMemory(redis, settings.redis_prefix, ttl_seconds=settings.memory_ttl_seconds)
+    else:
+        short_term = SqlShortTermMemory(sessions, ttl_seconds=settings.memory_ttl_seconds)
+    return ConversationMemory(
+        short_term,
+        SummaryStore(sessions),
+        ProfileStore(sessions, tickets=tickets or EscalationTicketHistory(sessions),
+                     consent=PdpaConsentLookup(sessions)),
+        ContextAssembler(counter, context_budgets(settings)),
+        heuristic=HeuristicRewriter(lexicon),
+        extractive=ExtractiveSummarizer(counter, max_tokens=min(settings.memory_summary_max_tokens,
+                                                                 settings.memory_budget_summary)),
+        facts=facts or PatternFactExtractor(lexicon),
+        rewriter=rewriter,
+        summarizer=summarizer,
+        policy=MemoryPolicy(
+            fold_after=settings.memory_summary_after_messages,
+            keep_recent=min(settings.memory_keep_recent_messages, settings.memory_summary_after_messages - 1),
+            rewrite_followups=settings.memory_rewrite_followups,
+            remember_facts=settings.memory_remember_facts,
+        ),
+    )
