@@ -26,13 +26,21 @@ MAX_CARD = 3900  # below Telegram's 4096, leaving room for escaping differences
 
 @dataclass
 class CardFacts:
-    """What the card shows besides the ticket itself."""
+    """What the card shows besides the ticket's own fields; kept on the ticket to redraw the card."""
 
-    transcript: list[dict] = field(default_factory=list)  # store.transcript() items, oldest first
-    sla_local: datetime | None = None  # reply due, in business-local time
-    hours_note: str = ""  # e.g. "outside business hours; customer told: tomorrow at 9:00 am"
+    transcript: list[dict] = field(default_factory=list)  # {"role", "text"}, oldest first
     priority_why: list[str] = field(default_factory=list)
-    topics: bool = True  # False: staff reply to the card instead of writing in a topic
+    hours_note: str = ""  # e.g. "outside business hours; the customer was told: tomorrow at 9:00 am"
+
+    def stored(self) -> dict:
+        return {"transcript": [{"role": i["role"], "text": i["text"]} for i in self.transcript],
+                "priority_why": list(self.priority_why), "hours_note": self.hours_note}
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> CardFacts:
+        facts = ticket.card_facts or {}
+        return cls(transcript=list(facts.get("transcript", [])), priority_why=list(facts.get("priority_why", [])),
+                   hours_note=str(facts.get("hours_note", "")))
 
 
 def channel_name(channel: str) -> str:
@@ -82,7 +90,9 @@ def status_line(ticket: Ticket) -> str:
     }.get(ticket.status, ticket.status)
 
 
-def render(ticket: Ticket, facts: CardFacts) -> str:
+def render(ticket: Ticket, *, sla_local: datetime | None, topics: bool) -> str:
+    """The card for the ticket as it is now; ``sla_local`` is the reply-due time in business-local time."""
+    facts = CardFacts.of(ticket)
     priority = PRIORITY_MARKS.get(ticket.priority, ticket.priority)
     if facts.priority_why:
         priority += f" ({', '.join(facts.priority_why)})"
@@ -92,8 +102,8 @@ def render(ticket: Ticket, facts: CardFacts) -> str:
         f"Priority: {priority}",
         f"Reason: {ticket.reason.replace('_', ' ')} · Language: {LANGUAGE_NAMES.get(ticket.language, ticket.language)}",
     ]
-    if facts.sla_local is not None and ticket.status in TicketStatus.ACTIVE:
-        lines.append(f"Reply due: {facts.sla_local:%a %d %b %H:%M}")
+    if sla_local is not None and ticket.status in TicketStatus.WAITING_FOR_STAFF:
+        lines.append(f"Reply due: {sla_local:%a %d %b %H:%M}")
     if facts.hours_note:
         lines.append(f"🌙 {facts.hours_note}")
     if ticket.summary:
@@ -107,7 +117,7 @@ def render(ticket: Ticket, facts: CardFacts) -> str:
             names = list(dict.fromkeys(s.get("document", "?") for s in ticket.draft_sources))
             lines.append("Sources: " + ", ".join(names[:5]))
     lines.append("")
-    if facts.topics:
+    if topics:
         lines.append("Write in this topic to answer the customer. /note … stays internal, /bot hands back to "
                      "the AI, /close closes the ticket.")
     else:

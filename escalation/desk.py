@@ -215,8 +215,9 @@ class StaffDesk:
 
     # ------------------------------------------------------------------ helpers
     def _card_update(self, message_id: str, ticket: Ticket) -> OutboundMessage:
-        return self._parts.staff(message_id, "card", ticket, card.render(ticket, card.CardFacts(
-            topics=self._config.use_topics)), "card_update", keyboard=card.keyboard(ticket))
+        sla_local = self._hours.local(ticket.sla_due_at) if ticket.sla_due_at else None
+        text = card.render(ticket, sla_local=sla_local, topics=self._config.use_topics)
+        return self._parts.staff(message_id, "card", ticket, text, "card_update", keyboard=card.keyboard(ticket))
 
     def _sla_due(self, priority: str, now: datetime) -> datetime | None:
         return self._hours.add_business_minutes(now, self._config.sla_minutes.get(priority, 60))

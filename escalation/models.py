@@ -55,6 +55,7 @@ class Ticket(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     draft_text: Mapped[str] = mapped_column(Text, default="")  # the AI's suggested answer, for staff
     draft_sources: Mapped[list] = mapped_column(JSON, default=list)
+    card_facts: Mapped[dict] = mapped_column(JSON, default=dict)  # what the card showed, to redraw it on changes
     opened_by_message_id: Mapped[str | None] = mapped_column(String(32), unique=True)  # retries find it again
     card_message_id: Mapped[int | None] = mapped_column(BigInteger)  # the hand-off card in the staff group
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -14,6 +14,7 @@ from escalation.models import Ticket
 
 Splitter = Callable[[Channel, str], list[str]]
 NO_KEYBOARD = "[]"  # customer-bound parts: no 👍/👎 under a staff message
+MAX_STAFF_POST = 4000  # one Telegram message (4096) with room for the mention/escaping
 
 
 class PartFactory:
@@ -34,7 +35,7 @@ class PartFactory:
         if keyboard is not None:
             metadata[KEYBOARD_KEY] = encode_keyboard(keyboard)
         return OutboundMessage(channel=Channel.STAFF, recipient_id=str(self._staff_chat_id),
-                               conversation_id=ticket.conversation_id, text=text or "…", in_reply_to=message_id,
+                               conversation_id=ticket.conversation_id, text=_clip(text or "…"), in_reply_to=message_id,
                                idempotency_key=f"{message_id}:esc:{what}", metadata=metadata)
 
     def customer(self, message_id: str, what: str, ticket: Ticket, text: str, *, role: str,
@@ -51,3 +52,7 @@ class PartFactory:
             )
             for index, piece in enumerate(pieces)
         ]
+
+
+def _clip(text: str, limit: int = MAX_STAFF_POST) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -5,16 +5,18 @@ covers them. Their metadata (all strings) says what to do:
 
     ``ticket_id``     the ticket the post belongs to (required);
     ``staff_kind``    ``card`` (the hand-off card, with buttons), ``card_update`` (edit the
-                      card after a status change), ``notice`` / ``forward`` / ``draft`` (a text
-                      post), ``copy`` (copy a Telegram customer's message, media included),
+                      card after a status change), ``notice`` / ``forward`` / ``draft`` (a
+                      text post), ``close_topic`` (a notice, then the topic is closed),
+                      ``copy`` (copy a Telegram customer's message, media included),
                       ``upload`` (upload a customer's file we fetched), ``confirm`` (report
                       whether earlier customer-bound parts were delivered);
     ``keyboard``      inline keyboard JSON (:mod:`channels.telegram.keyboard`);
     ``confirms``      for ``confirm``: comma-separated part ids to check;
-    ``react_to``      for ``confirm``: the staff message to react 👌 to on success;
+    ``react_to``      for ``confirm``: the staff message to react to on success (``reaction``, default 👌);
     ``ok_text``       for ``confirm`` without ``react_to``: what to post on success;
     ``copy_from_chat`` / ``copy_message_id``   for ``copy``;
-    ``media_url`` / ``media_kind`` / ``media_name`` / ``media_mime``   for ``upload``.
+    ``media_url`` / ``media_kind`` / ``media_name`` / ``media_mime``   for ``upload``;
+    ``mention_id`` / ``mention_name``   a text post that pings that staff member.
 
 Posts land in the conversation's forum topic (see :mod:`escalation.topics`), which is
 recreated once if Telegram says it is gone; without topics they reply to the card.
@@ -104,6 +106,8 @@ class StaffSender:
         await self._tickets.remember_post(self.chat_id, message_id, ticket.id, kind)
         if kind == "card":
             await self._tickets.set_card(ticket.id, message_id)
+        if kind == "close_topic":
+            await self._guarded(self._topics.close(ticket))
         return DeliveryReceipt(provider_message_id=str(message_id), status="sent")
 
     # ------------------------------------------------------------------ posting
@@ -119,11 +123,15 @@ class StaffSender:
 
     def _text(self, message: OutboundMessage) -> Send:
         markup = self._markup(message)
+        body = html.escape(message.text, quote=False)
+        if message.metadata.get("mention_id", "").isdigit():  # ping the ticket's owner (SLA reminders)
+            name = html.escape(message.metadata.get("mention_name") or "owner", quote=False)
+            body += f' <a href="tg://user?id={message.metadata["mention_id"]}">{name}</a>'
 
         async def send(place: Place) -> int:
             await self._acquire()
             sent = await self._call(self._bot.send_message(
-                chat_id=self.chat_id, text=html.escape(message.text, quote=False), parse_mode=ParseMode.HTML,
+                chat_id=self.chat_id, text=body, parse_mode=ParseMode.HTML,
                 reply_markup=markup, message_thread_id=place.thread_id, reply_parameters=_reply(place)))
             return sent.message_id
 
@@ -207,7 +215,7 @@ class StaffSender:
             text = f"⚠️ Not delivered to the customer: {reason}"
             receipt = await self._post(ticket, self._text_replying(text, react_to), new_card=False)
             return DeliveryReceipt(provider_message_id=str(receipt), status="sent")
-        if react_to is not None and await self._react(react_to):
+        if react_to is not None and await self._react(react_to, meta.get("reaction") or DELIVERED_REACTION):
             return DeliveryReceipt(provider_message_id=f"reaction:{react_to}", status="sent")
         text = meta.get("ok_text") or "✓ Delivered to the customer"
         message_id = await self._post(ticket, self._text_replying(text, react_to), new_card=False)
@@ -224,10 +232,10 @@ class StaffSender:
 
         return send
 
-    async def _react(self, message_id: int) -> bool:
+    async def _react(self, message_id: int, emoji: str) -> bool:
         try:
             await self._bot.set_message_reaction(chat_id=self.chat_id, message_id=message_id,
-                                                 reaction=[ReactionTypeEmoji(DELIVERED_REACTION)])
+                                                 reaction=[ReactionTypeEmoji(emoji)])
         except TelegramError as exc:  # reactions disabled in the group: confirm with a short reply instead
             log.info("could not react; confirming with a message", extra={"error": str(exc)[:120]})
             return False

@@ -39,6 +39,7 @@ class NewTicket:
     summary: str = ""
     draft_text: str = ""
     draft_sources: list[dict] = field(default_factory=list)
+    card_facts: dict = field(default_factory=dict)
     sla_due_at: datetime | None = None
     detail: str = ""
 
@@ -85,6 +86,10 @@ class TicketRepository:
         async with self._sessions() as session:
             return list(await session.scalars(query))
 
+    async def has_event(self, key: str) -> bool:
+        async with self._sessions() as session:
+            return await session.scalar(select(TicketEvent.id).where(TicketEvent.key == key[:160])) is not None
+
     async def events(self, ticket_id: str) -> list[TicketEvent]:
         async with self._sessions() as session:
             rows = await session.scalars(
@@ -111,6 +116,7 @@ class TicketRepository:
                     channel=new.channel, customer_id=new.customer_id, customer_name=new.customer_name,
                     language=new.language, status=TicketStatus.OPEN, priority=new.priority, reason=new.reason,
                     summary=new.summary, draft_text=new.draft_text, draft_sources=list(new.draft_sources),
+                    card_facts=dict(new.card_facts),
                     opened_by_message_id=new.opened_by_message_id, sla_due_at=new.sla_due_at,
                     created_at=now, updated_at=now,
                 )
@@ -127,12 +133,19 @@ class TicketRepository:
                 return ticket
         raise RuntimeError("could not allocate a ticket number")
 
-    async def reopen(self, ticket: Ticket, *, key: str, reason: str, priority: str, summary: str, draft_text: str,
-                     draft_sources: list[dict], sla_due_at: datetime | None) -> Ticket:
-        values = dict(status=TicketStatus.OPEN, reason=reason, priority=priority, summary=summary,
-                      draft_text=draft_text, draft_sources=draft_sources, sla_due_at=sla_due_at, sla_reminded_at=None,
-                      resolved_at=None, closed_at=None, card_message_id=None)
-        return await self.change(ticket.id, key=key, kind="reopened", actor="bot", detail=reason, **values)
+    async def reopen(self, ticket: Ticket, new: NewTicket, *, key: str) -> Ticket:
+        """A new escalation soon after the last ticket was resolved continues that ticket."""
+        values = dict(status=TicketStatus.OPEN, reason=new.reason, priority=new.priority, summary=new.summary,
+                      draft_text=new.draft_text, draft_sources=list(new.draft_sources), card_facts=dict(new.card_facts),
+                      language=new.language, customer_name=new.customer_name or ticket.customer_name,
+                      sla_due_at=new.sla_due_at, sla_reminded_at=None, resolved_at=None, closed_at=None,
+                      card_message_id=None)
+        return await self.change(ticket.id, key=key, kind="reopened", actor="bot", detail=new.detail or new.reason,
+                                 **values)
+
+    async def ticket_for_event(self, key: str) -> Ticket | None:
+        return await self._one(select(Ticket).join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+                               .where(TicketEvent.key == key[:160]))
 
     async def change(self, ticket_id: str, *, key: str, kind: str, actor: str, actor_name: str | None = None,
                      detail: str = "", **values: object) -> Ticket:
@@ -171,8 +184,12 @@ class TicketRepository:
         return True
 
     async def set_card(self, ticket_id: str, message_id: int) -> None:
+        await self.update(ticket_id, card_message_id=message_id)
+
+    async def update(self, ticket_id: str, **values: object) -> None:
+        """Change fields that need no history entry (card message id, the latest AI draft, card facts)."""
         async with self._sessions() as session:
-            await session.execute(update(Ticket).where(Ticket.id == ticket_id).values(card_message_id=message_id))
+            await session.execute(update(Ticket).where(Ticket.id == ticket_id).values(**values))
             await session.commit()
 
     @staticmethod
@@ -265,8 +282,8 @@ class TicketRepository:
             return result.rowcount == 1
 
     # ------------------------------------------------------------------ customer timeline
-    async def customer_events(self, conversation_id: str) -> list[CustomerEvent]:
-        """The customer's recent questions and ratings since staff last dealt with the conversation."""
+    async def customer_events(self, conversation_id: str, until: datetime) -> list[CustomerEvent]:
+        """The customer's questions and ratings up to ``until`` since staff last dealt with the conversation."""
         async with self._sessions() as session:
             latest = await session.scalar(
                 select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.created_at.desc())
@@ -277,7 +294,7 @@ class TicketRepository:
             cutoffs = [t for t in (reset, latest and latest.created_at, latest and latest.resolved_at,
                                    latest and latest.closed_at) if t]
             query = select(InboundMessageRow.text, InboundMessageRow.meta).where(
-                InboundMessageRow.conversation_id == conversation_id)
+                InboundMessageRow.conversation_id == conversation_id, InboundMessageRow.received_at <= until)
             if cutoffs:
                 query = query.where(InboundMessageRow.received_at > max(cutoffs))
             rows = list(await session.execute(

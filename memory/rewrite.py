@@ -63,7 +63,7 @@ berapa harga untuk yang dan pula pulak kalau jika pun juga macam mana bagaimana 
 எவ்வளவு என்ன விலை
 """.split())
 _ZH_FILLERS = ("多少钱", "多少", "价格", "价钱", "的话", "如果", "那么", "还有", "那", "呢", "的", "是", "吗", "要", "呀", "啊")
-_WORD = re.compile(r"[\w'’-]+", re.UNICODE)
+_WORD = re.compile(r"[\w\u0900-\u0dff'’-]+", re.UNICODE)  # Indic vowel signs are not \w
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _TRAILING_PUNCT = re.compile(r"[\s?？!！.。,，]+$")
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from channels.web.handlers import WebChat
+from supportlah.admin.wiring import attach_admin
 from supportlah.container import Container
 from workers.ingress import requeue_unanswered
 
@@ -38,6 +39,7 @@ def create_app(container: Container) -> web.Application:
         app.add_routes(container.twilio.webhooks(container.ingress).routes())
     if container.telegram is not None and container.telegram.mode == "webhook":
         app.add_routes(container.telegram.webhook(container.ingress).routes())
+    attach_admin(app, container)  # admin/PDPA (issue 10): admin API, /metrics, rate limits, retention loop
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
     app.on_startup.append(_start_recovery)
     app.on_startup.append(_start_telegram_polling)

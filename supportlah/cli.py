@@ -217,6 +217,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from supportlah.admin.wiring import run_cli  # admin/PDPA (issue 10)
+
+    return await run_cli(settings, args)
+
+
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -275,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     from supportlah import eval_cli  # evaluation commands (issue 11)
 
     eval_cli.register(sub)
+    from supportlah.admin.wiring import register_cli as register_admin_cli  # admin/PDPA (issue 10)
+
+    register_admin_cli(sub)
     return parser
 
 
@@ -302,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     level = "DEBUG" if args.verbose else ("INFO" if args.command in ("serve", "demo", "worker") else "WARNING")
     configure_logging(level if not args.verbose else "DEBUG", json_output=settings.log_json)
     commands = {"ingest": cmd_ingest, "kb": cmd_kb, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
-                "serve": cmd_serve, "migrate": cmd_migrate, "telegram": cmd_telegram}
+                "serve": cmd_serve, "migrate": cmd_migrate, "telegram": cmd_telegram, "admin": cmd_admin}
     from supportlah import eval_cli  # evaluation commands (issue 11)
 
     commands["eval"] = eval_cli.run

@@ -30,6 +30,7 @@ from channels.web.hub import LocalBus, RedisBus, WebHub
 from channels.web.sender import WebChatSender
 from config.settings import Settings
 from memory.db import create_engine, session_factory
+from memory.conversation_memory import ConversationMemory
 from memory.store import MessageStore
 from rag.catalog import Catalog
 from rag.chunking import Chunker
@@ -40,6 +41,8 @@ from rag.rerank import LocalReranker
 from rag.retrieval import HybridRetriever
 from rag.tokens import TokenCounter
 from supportlah import migrate
+from supportlah.memory_wiring import build_memory  # memory (issue 9)
+from supportlah.admin.wiring import Privacy, build_privacy
 from workers.commands import CommandHook
 from workers.media import AttachmentFetcher, MediaHook
 from workers.ingress import PipelineIngress
@@ -74,6 +77,8 @@ class Container:
     redis: Redis | None = None
     telegram: TelegramChannel | None = None
     twilio: TwilioChannel | None = None
+    privacy: Privacy | None = None  # admin/PDPA (issue 10): consent, erasure, retention, rate limits
+    memory: ConversationMemory | None = None  # memory (issue 9): turns, summaries, profiles, follow-ups
     _closers: list = field(default_factory=list)
 
     async def close(self) -> None:
@@ -123,8 +128,9 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     chunker = Chunker(TokenCounter(), target_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap)
     detector = LanguageDetector()
     ingestor = Ingestor(catalog, embedder, index, chunker, language_detector=detector)
-    agent = SupportAgent(retriever, ExtractiveAnswerer(embedder=embedder), threshold=settings.confidence_threshold,
-                         detect=detector, reranker_name=reranker.name)
+    agent = SupportAgent(retriever, ExtractiveAnswerer(embedder, detect=detector),
+                         threshold=settings.confidence_threshold, detect=detector, reranker_name=reranker.name,
+                         business_name=settings.business_name)
 
     redis: Redis | None = None
     if settings.redis_url:
@@ -143,14 +149,26 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
         outbound.add(twilio.sender, split_for_whatsapp)
 
     locks, guard = _coordination(settings, redis)
+    memory = build_memory(settings, sessions, redis)  # memory (issue 9): Redis turns in production, SQL embedded
     processor = MessageProcessor(
         store, agent, outbound, locks, guard,
         apology=lambda lang: canned_text("error", lang),
         max_tries=settings.job_max_tries,
+        memory=memory,
     )
+    # --- admin/PDPA (issue 10): rate limits, consent and data requests run before anything else.
+    privacy = build_privacy(settings, sessions=sessions, locks=locks, redis=redis, detect=detector,
+                            answer_callback=telegram.sender.answer_callback if telegram else None)
+    closers.append(privacy.close)
+    for hook in privacy.hooks:
+        processor.add_hook(hook)
+    # --- end admin/PDPA
+    privacy.personal_data.add_holder(memory)  # memory (issue 9): exported and erased with the contact
+    privacy.purger.add(memory)  # memory (issue 9): summaries and facts follow the retention period
     processor.add_hook(_media_hook(settings, store, telegram, twilio, closers))
     processor.add_hook(CommandHook(store, business_name=settings.business_name,
-                                   answer_callback=telegram.sender.answer_callback if telegram else None))
+                                   answer_callback=telegram.sender.answer_callback if telegram else None,
+                                   memory=memory))
     queue: Queue
     if redis is not None:
         from workers.arq_queue import ArqQueue
@@ -168,7 +186,7 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     return Container(settings=settings, engine=engine, store=store, catalog=catalog, embedder=embedder,
                      index=index, retriever=retriever, ingestor=ingestor, agent=agent, hub=hub,
                      outbound=outbound, processor=processor, queue=queue, ingress=ingress, redis=redis,
-                     telegram=telegram, twilio=twilio, _closers=closers)
+                     telegram=telegram, twilio=twilio, privacy=privacy, memory=memory, _closers=closers)
 
 
 async def _vendor_channels(

@@ -1,7 +1,8 @@
 """Structured JSON logs with a correlation id, and no customer PII at info level.
 
-The correlation id is the inbound message id: every line about a message carries it
-as ``message_id`` (the pipeline passes it in ``extra``). Message bodies and phone
+The correlation id is the inbound message id: the ingress and the worker set it in a
+context variable (``config.correlation``) and every line logged while handling that
+message carries it as ``correlation_id``. Message bodies and phone
 numbers are never put in log records by our code; as a second line of defence the
 formatter masks anything that looks like a phone number, email, NRIC/FIN or card.
 """
@@ -12,6 +13,8 @@ import logging
 import re
 import sys
 from datetime import datetime, timezone
+
+from config.correlation import correlation_id
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 # Order matters: NRIC/FIN and cards before the broader phone pattern. A phone number is
@@ -53,6 +56,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": mask_pii(record.getMessage()),
         }
+        current = correlation_id.get()
+        if current is not None:
+            payload["correlation_id"] = current
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 payload[key] = _mask_value(value)

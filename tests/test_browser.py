@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, Playwright, WebSocket, expect, sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -116,7 +116,11 @@ class PageProbe:
         self.problems: list[str] = []
         page.on("websocket", self._watch_socket)
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        page.on("dialog", lambda dialog: (self.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+        page.on("dialog", self._on_dialog)
+
+    def _on_dialog(self, dialog: Dialog) -> None:
+        self.problems.append(f"dialog opened (injected script ran?): {dialog.message}")
+        dialog.dismiss()
 
     def _watch_socket(self, socket_: WebSocket) -> None:
         socket_.on("framereceived", lambda payload: self.frames.append(json.loads(payload)))
@@ -156,7 +160,7 @@ def _ask(page: Page, question: str) -> None:
     expect(page.locator(".message-user .message-text").last).to_have_text(question)
 
 
-def _final_assistant_bubble(page: Page, count: int):
+def _final_assistant_bubble(page: Page, count: int) -> Locator:
     """The count-th assistant bubble, once its final reply has replaced the stream."""
     bubbles = page.locator(".message-assistant")
     expect(bubbles).to_have_count(count, timeout=ANSWER_TIMEOUT_MS)

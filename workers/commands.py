@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from agent.types import Reply
 from channels.messages import OutboundMessage
@@ -23,10 +24,17 @@ AnswerCallback = Callable[[str], Awaitable[None]]
 HANDOFF_COMMANDS = {"human"}
 
 
+class ContextMemory(Protocol):
+    """Conversation memory (``memory.conversation_memory``): ``/reset`` clears it too."""
+
+    async def reset(self, contact_id: str, conversation_id: str) -> None: ...
+
+
 class CommandHook:
     def __init__(self, store: MessageStore, *, business_name: str,
-                 answer_callback: AnswerCallback | None = None) -> None:
+                 answer_callback: AnswerCallback | None = None, memory: ContextMemory | None = None) -> None:
         self._store = store
+        self._memory = memory
         self._business_name = business_name
         self._answer_callback = answer_callback
 
@@ -47,6 +55,8 @@ class CommandHook:
             await self._store.set_conversation_language(conversation_id, reply.new_language)
         if command == "reset":
             await self._store.reset_context(conversation_id)
+            if self._memory is not None:
+                await self._memory.reset(stored.contact_id, conversation_id)
         escalate = command in HANDOFF_COMMANDS
         return Decision(
             reply=Reply(text=reply.text, language=reply.language, confidence=1.0, escalate=escalate,

@@ -5,6 +5,7 @@ import logging
 from datetime import timedelta
 
 from channels.base import AcceptResult
+from config.correlation import correlation_id
 from channels.messages import InboundMessage
 from memory.store import MessageStore
 from workers.queue import Queue
@@ -20,7 +21,9 @@ class PipelineIngress:
     async def accept(self, message: InboundMessage) -> AcceptResult:
         """Commit the message, then enqueue it. An enqueue failure does not lose the message:
         it is already durable, and recovery re-enqueues it."""
+        correlation_id.set(message.id)
         result = await self._store.record_inbound(message)
+        correlation_id.set(result.message_id)
         extra = {"message_id": result.message_id, "channel": message.channel.value, "duplicate": result.duplicate}
         if result.duplicate:
             log.info("duplicate delivery acknowledged", extra=extra)

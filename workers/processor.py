@@ -21,8 +21,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from agent.errors import AgentUnavailableError
+from config.correlation import correlation_id
 from agent.types import AgentRequest, Reply
 from channels.base import ChannelError, RecipientUnreachable
 from channels.messages import Channel, OutboundMessage
@@ -31,6 +33,9 @@ from memory.store import MessageStore, StoredMessage
 from workers.hooks import MessageHook
 from workers.outbound import OutboundRouter
 from workers.queue import ConversationLocks, RetryLater, SendGuard
+
+if TYPE_CHECKING:
+    from memory.conversation_memory import ConversationMemory
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,7 @@ class MessageProcessor:
         max_tries: int = 5,
         base_backoff: float = 1.0,
         hooks: list[MessageHook] | None = None,
+        memory: ConversationMemory | None = None,
     ) -> None:
         self._store = store
         self._agent = agent
@@ -65,6 +71,7 @@ class MessageProcessor:
         self._max_tries = max_tries
         self._base_backoff = base_backoff
         self._hooks = list(hooks or [])
+        self._memory = memory  # conversation memory: history, summary, profile, follow-up rewriting
 
     def add_hook(self, hook: MessageHook) -> None:
         self._hooks.append(hook)
@@ -95,6 +102,7 @@ class MessageProcessor:
                 return
 
     async def _process_one(self, message_id: str) -> None:
+        correlation_id.set(message_id)
         stored = await self._store.load(message_id)
         if stored is None or stored.status in InboundStatus.DONE:
             return
@@ -132,17 +140,20 @@ class MessageProcessor:
 
     async def _decide(self, stored: StoredMessage, attempt: int, extra: dict) -> Reply:
         msg = stored.message
-        history = await self._store.history_turns(msg.conversation_id or "", msg.id)
-        request = AgentRequest(
-            text=msg.text,
-            conversation_id=msg.conversation_id or "",
-            contact_id=stored.contact_id,
-            language_hint=stored.conversation_language,
-            history=history,
-        )
+        if self._memory is not None:
+            request = await self._memory.request_for(stored)
+        else:
+            history = await self._store.history_turns(msg.conversation_id or "", msg.id)
+            request = AgentRequest(
+                text=msg.text,
+                conversation_id=msg.conversation_id or "",
+                contact_id=stored.contact_id,
+                language_hint=stored.conversation_language,
+                history=history,
+            )
         on_delta = self._outbound.delta_sink(msg.channel, msg.sender_id, msg.id)
         try:
-            return await self._agent.answer(request, on_delta=on_delta)
+            reply = await self._agent.answer(request, on_delta=on_delta)
         except AgentUnavailableError as exc:
             await self._store.record_attempt_error(msg.id, f"agent: {exc}")
             if attempt < self._max_tries:
@@ -151,6 +162,9 @@ class MessageProcessor:
             language = stored.conversation_language or "en"
             return Reply(text=self._apology(language), language=language, confidence=0.0,
                          escalate=True, reason=SYSTEM_ERROR, backend={"answerer": "none"})
+        if self._memory is not None:
+            await self._memory.record(stored, request, reply)
+        return reply
 
     def reply_parts(self, stored: StoredMessage, reply: Reply, *, key: str = "reply") -> list[OutboundMessage]:
         """The reply to the sender, split for its channel; keys ``<message id>:<key>:<n>``."""

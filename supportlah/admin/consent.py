@@ -105,6 +105,8 @@ class PrivacyHook:
             if msg.text == texts.CALLBACK_KEEP or texts.is_one_of(msg.text, texts.CANCEL_ERASE):
                 await self._data.set_request_status(pending, "cancelled")
                 return _decision(texts.text("erase_cancelled", language), language, "pdpa:erasure")
+        if command is None:
+            language = self._detected(msg.text) or language  # answer a typed request in its own language
         if command == "delete_my_data" or texts.says(msg.text, texts.ERASE_PHRASES):
             await self._data.open_request(stored.contact_id, "erasure", msg.channel.value,
                                           status="awaiting_confirmation")
@@ -198,11 +200,13 @@ class PrivacyHook:
         code = (stored.message.metadata.get("language_code") or "").lower().split("-")[0]
         if code in texts.LANGUAGES:
             return code
-        if self._detect is not None and stored.message.text.strip():
-            detected = self._detect(stored.message.text)
-            if detected in texts.LANGUAGES:
-                return detected
-        return "en"
+        return self._detected(stored.message.text) or "en"
+
+    def _detected(self, message: str) -> str | None:
+        if self._detect is None or not message.strip() or message.startswith(("/", "pdpa:")):
+            return None
+        detected = self._detect(message)
+        return detected if detected in texts.LANGUAGES else None
 
     async def _stop_spinner(self, stored: StoredMessage) -> None:
         meta = stored.message.metadata

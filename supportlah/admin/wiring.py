@@ -238,3 +238,28 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], a
         print(json.dumps(report.counts, indent=2))
         return 0
     raise CliError(f"unknown admin action {command!r}")
+
+
+# ------------------------------------------------------------------ app
+_RETENTION_TASK = web.AppKey("retention_task", asyncio.Task)
+
+
+def attach_admin(app: web.Application, container: Container) -> None:
+    """Everything the HTTP app needs: middlewares, admin routes and (embedded mode) the retention loop.
+    Call it before the app's own cleanup is registered, so the loop stops before the container closes."""
+    app.middlewares.extend(admin_middlewares(container))
+    app.add_routes(admin_routes(container))
+    if container.redis is not None:
+        return  # production: the arq worker's cron runs purge_expired
+
+    async def start(app: web.Application) -> None:
+        app[_RETENTION_TASK] = asyncio.create_task(retention_loop(container), name="retention")
+
+    async def stop(app: web.Application) -> None:
+        task = app.get(_RETENTION_TASK)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
