@@ -220,6 +220,39 @@ class Settings(BaseSettings):
     memory_budget_chunks: int = Field(default=2000, ge=0, description="Prompt tokens for retrieved chunks.")
     memory_budget_question: int = Field(default=400, ge=1, description="Prompt tokens for the question itself.")
 
+    # --- LLM answering, Cohere rerank, Qdrant server: agent/llm*.py, rag/cohere_rerank.py, rag/qdrant_server.py ---
+    business_description: str = Field(default="", description="A sentence or two on what the business does (LLM prompt).")
+    business_tone: str = Field(default="friendly, concise and professional", description="How the assistant writes.")
+    business_languages: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["English", "Chinese", "Malay", "Tamil"],
+        description="Languages the business serves customers in (comma-separated; shown to the model).",
+    )
+    llm_context_tokens: int = Field(default=8192, ge=2048, description="The model's context window; prompts never exceed it.")
+    llm_max_output_tokens: int = Field(default=800, ge=64, description="Most tokens one answer may take.")
+    llm_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    llm_structured_output: Literal["json_schema", "json_object"] = Field(
+        default="json_schema", description="json_object for servers without JSON-schema output (older Ollama/vLLM)."
+    )
+    llm_tools: bool = Field(default=True, description="Let the model call tools (search again, hours, escalate, tickets).")
+    llm_max_tool_rounds: int = Field(default=3, ge=0, le=8, description="Tool-call rounds before an answer is required.")
+    llm_confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0,
+                                            description="Model-reported confidence below this hands off.")
+    llm_input_cost_per_mtok: float = Field(default=0.15, ge=0, description="USD per million prompt tokens (cost log).")
+    llm_output_cost_per_mtok: float = Field(default=0.60, ge=0, description="USD per million completion tokens.")
+    llm_azure_api_version: str | None = Field(
+        default=None, description="Set for Azure OpenAI: llm_base_url is the resource endpoint, llm_model the deployment."
+    )
+    rerank_timeout_seconds: float = Field(default=5.0, gt=0, description="Past this, the local order is used.")
+    rerank_max_tokens_per_doc: int = Field(default=1024, ge=16)
+    qdrant_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("business_languages", mode="before")
+    @classmethod
+    def _business_languages(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [item.strip() for item in v.split(",") if item.strip()]
+        return v
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 

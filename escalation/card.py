@@ -117,9 +117,9 @@ def render(ticket: Ticket, *, sla_local: datetime | None, topics: bool) -> str:
             names = list(dict.fromkeys(s.get("document", "?") for s in ticket.draft_sources))
             lines.append("Sources: " + ", ".join(names[:5]))
     lines.append("")
-    if topics:
-        lines.append("Write in this topic to answer the customer. /note … stays internal, /bot hands back to "
-                     "the AI, /close closes the ticket.")
+    if topics:  # the group may still turn out to have no topics: say what works either way
+        lines.append(f"Write in this topic (or reply to this card, or start with #{ticket.number}) to answer the "
+                     "customer. /note … stays internal, /bot hands back to the AI, /close closes the ticket.")
     else:
         lines.append(f"Reply to this message (or start with #{ticket.number}) to answer the customer. "
                      "/note … stays internal, /bot hands back to the AI, /close closes the ticket.")

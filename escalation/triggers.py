@@ -80,8 +80,10 @@ def find_term(text: str, terms: Iterable[str]) -> str | None:
         if _CJK_OR_TAMIL.search(term):
             if term in lowered:
                 return term
-        elif re.search(rf"\b{r'\s+'.join(re.escape(p) for p in term.split())}\b", lowered):
-            return term
+        else:
+            words = r"\s+".join(re.escape(part) for part in term.split())
+            if re.search(rf"\b{words}\b", lowered):
+                return term
     return None
 
 

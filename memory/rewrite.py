@@ -10,8 +10,8 @@ shapes in English, Chinese, Malay and Tamil:
   and swap the entity of the same type (property type, service, area…), or add the
   entity when the previous question had none of that type;
 * follow-ups that ask something new about the same subject ("and how long does it
-  take?", "what about the warranty?") keep their words and get the previous question's
-  entities appended as context.
+  take?", "what about the warranty?", "how much does it cost?") keep their words and get
+  the previous question's entities appended as context.
 
 A message with its own content words and no follow-up marker is left alone: a new
 question must not be bent towards the old one.
@@ -52,8 +52,14 @@ _LEADING_CUES = (
     "அப்போ", "அப்படியென்றால்", "மற்றும்",
 )
 _TRAILING_CUES = ("呢", "pula", "pulak", "juga")
-_PRONOUNS = frozenset({"it", "that", "this", "they", "them", "those", "these", "one", "itu", "ini", "tu",
-                       "它", "这个", "那个", "அது", "இது"})
+# A pronoun that points back ("how long does it take?", "can I pay for it?"), not a dummy one
+# ("is it open on Sunday?" asks something new and must not inherit the last question's subject).
+_REFERRING = re.compile(
+    r"\b(?:does|do|did|will|would|can|could|should)\s+(?:it|that|this|they|those|these)\b"
+    r"|\b(?:it|that|this|them|those|these)\s*[?.!]*$"
+    r"|\b(?:untuk|dengan|yang)\s+(?:itu|ini)\b|它|这个|那个",
+    re.IGNORECASE,
+)
 # Words that carry no subject of their own in a follow-up ("how much for a condo ah?").
 _FILLERS = frozenset("""
 a an the for to in on at of with my our your is are was be it its that this one and or also then too same
@@ -95,11 +101,14 @@ class HeuristicRewriter:
             return text
         current_slots = self._lexicon.find(text)
         leftover = self._content_words(text, current_slots)
-        referring = self._has_cue(text) or bool(_PRONOUNS.intersection(self._tokens(text)))
+        cue = self._has_cue(text)
+        referring = cue or bool(_REFERRING.search(text))
         previous_slots = self._lexicon.find(previous)
         if not leftover:
             if not current_slots:
                 return text  # "and?", "ok": nothing to merge
+            if not cue and not _leans_on(previous_slots, current_slots):
+                return text  # "How much is a gas top-up for R410A?" needs nothing from before
             return self._merge(previous, previous_slots, text, current_slots)
         if not referring:
             return text  # a new question in its own words
@@ -190,6 +199,14 @@ class HeuristicRewriter:
 def _is_suffix_of_slot(token: str, text: str, slots: list[Slot]) -> bool:
     """A Tamil case ending left behind by an entity matched inside a word ("காண்டோ|வுக்கு")."""
     return any(text[slot.end:].startswith(token) for slot in slots)
+
+
+def _leans_on(previous_slots: list[Slot], current_slots: list[Slot]) -> bool:
+    """Without a follow-up marker, a bare entity ("condo?") continues the previous question only
+    if it swaps one of that question's entities and leaves another one to be inherited."""
+    previous_types = {slot.type for slot in previous_slots}
+    current_types = {slot.type for slot in current_slots}
+    return bool(previous_types & current_types) and bool(previous_types - current_types)
 
 
 def _missing_context(previous_slots: list[Slot], current_slots: list[Slot]) -> list[str]:

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from agent.agent import SupportAgent
 from agent.extractive import ExtractiveAnswerer
+from agent.intents import IntentDetector
 from agent.language import LanguageDetector
 from agent.texts import text as canned_text
 from agent.transcription import OpenAITranscriber
@@ -42,6 +43,8 @@ from rag.retrieval import HybridRetriever
 from rag.tokens import TokenCounter
 from supportlah import migrate
 from supportlah.memory_wiring import build_memory  # memory (issue 9)
+from escalation.drafts import KnowledgeDrafter  # escalation (issue 7)
+from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms  # escalation (issue 7)
 from supportlah.admin.wiring import Privacy, build_privacy
 from workers.commands import CommandHook
 from workers.media import AttachmentFetcher, MediaHook
@@ -79,6 +82,7 @@ class Container:
     twilio: TwilioChannel | None = None
     privacy: Privacy | None = None  # admin/PDPA (issue 10): consent, erasure, retention, rate limits
     memory: ConversationMemory | None = None  # memory (issue 9): turns, summaries, profiles, follow-ups
+    escalation: Escalation | None = None  # escalation (issue 7): tickets, staff group, human mode
     _closers: list = field(default_factory=list)
 
     async def close(self) -> None:
@@ -130,7 +134,8 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     ingestor = Ingestor(catalog, embedder, index, chunker, language_detector=detector)
     agent = SupportAgent(retriever, ExtractiveAnswerer(embedder, detect=detector),
                          threshold=settings.confidence_threshold, detect=detector, reranker_name=reranker.name,
-                         business_name=settings.business_name)
+                         business_name=settings.business_name,
+                         intents=IntentDetector(sensitive_terms=sensitive_terms(settings)))  # escalation (issue 7)
 
     redis: Redis | None = None
     if settings.redis_url:
@@ -165,6 +170,17 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     # --- end admin/PDPA
     privacy.personal_data.add_holder(memory)  # memory (issue 9): exported and erased with the contact
     privacy.purger.add(memory)  # memory (issue 9): summaries and facts follow the retention period
+    # --- escalation (issue 7): staff hand-off. Before the media and command hooks, so staff-group
+    # messages and customers in human mode never reach them.
+    try:
+        escalation = build_escalation(
+            settings, sessions=sessions, store=store, outbound=outbound, telegram=telegram, redis=redis,
+            drafter=KnowledgeDrafter(retriever, ExtractiveAnswerer(embedder, detect=detector)),
+            media_fetcher=twilio.media if twilio is not None else None)
+    except ValueError as exc:  # unreadable SUPPORTLAH_BUSINESS_HOURS / time zone
+        raise StartupError(str(exc)) from exc
+    processor.add_hook(escalation.hook)
+    # --- end escalation
     processor.add_hook(_media_hook(settings, store, telegram, twilio, closers))
     processor.add_hook(CommandHook(store, business_name=settings.business_name,
                                    answer_callback=telegram.sender.answer_callback if telegram else None,
@@ -186,7 +202,8 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     return Container(settings=settings, engine=engine, store=store, catalog=catalog, embedder=embedder,
                      index=index, retriever=retriever, ingestor=ingestor, agent=agent, hub=hub,
                      outbound=outbound, processor=processor, queue=queue, ingress=ingress, redis=redis,
-                     telegram=telegram, twilio=twilio, privacy=privacy, memory=memory, _closers=closers)
+                     telegram=telegram, twilio=twilio, privacy=privacy, memory=memory,
+                     escalation=escalation, _closers=closers)
 
 
 async def _vendor_channels(

@@ -1,6 +1,7 @@
 """Every table, imported so ``metadata`` is complete (Alembic and the drift test use it)."""
 from __future__ import annotations
 
+import agent.llm_usage  # noqa: F401  (llm_usage: LLM tokens and cost per conversation)
 import escalation.models  # noqa: F401  (tickets, staff topics)
 import memory.models  # noqa: F401  (registers tables)
 import rag.catalog  # noqa: F401

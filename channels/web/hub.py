@@ -113,7 +113,7 @@ class WebHub:
             self._waiters.pop(message_id, None)
 
     async def _deliver_local(self, visitor_id: str, event: dict) -> None:
-        if event.get("type") == "reply":
+        if event.get("type") == "reply" and event.get("final", True):
             waiter = self._waiters.get(event.get("message_id", ""))
             if waiter is not None and not waiter.done():
                 waiter.set_result(event)

@@ -17,6 +17,9 @@ class WebChatSender:
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         role = message.metadata.get("role", "assistant")
+        # The answer's last part completes the exchange (a waiting POST /api/chat returns it); notices,
+        # earlier parts and staff messages are shown as messages of their own.
+        final = role == "assistant" and message.metadata.get("last_part", "true") == "true"
         await self._hub.publish(
             message.recipient_id,
             {
@@ -27,6 +30,7 @@ class WebChatSender:
                 "sources": message.sources,
                 "language": message.metadata.get("language"),
                 "escalate": message.metadata.get("escalate") == "true",
+                "final": final,
             },
         )
         # The transcript in the store is the visitor's mailbox: a visitor who is offline

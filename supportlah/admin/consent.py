@@ -232,9 +232,16 @@ def _decision(reply_text: str, language: str, answerer: str, keyboard: tuple = (
 
 
 def _compact_json(export: dict, max_chars: int) -> str:
-    """The export as JSON, dropping the oldest messages until it fits one chat reply."""
+    """The export as JSON, fitted to one chat reply: our own long replies are shortened first
+    (the customer has them already), then the oldest messages are left out."""
     document = json.loads(json.dumps(export, default=str))
     rendered = json.dumps(document, ensure_ascii=False, indent=1)
+    if len(rendered) > max_chars:
+        for conversation in document.get("conversations", []):
+            for message in conversation.get("messages", []):
+                if message.get("from") != "customer" and len(message.get("text") or "") > 80:
+                    message["text"] = message["text"][:80] + "…"
+        rendered = json.dumps(document, ensure_ascii=False, indent=1)
     while len(rendered) > max_chars:
         conversations = [c for c in document.get("conversations", []) if c.get("messages")]
         if not conversations:

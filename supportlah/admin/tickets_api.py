@@ -7,7 +7,7 @@ remain for reporting; names, ids, summaries, drafts and event texts are wiped.
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import JSON, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.messages import new_id
@@ -84,6 +84,32 @@ def _validated(changes: dict) -> dict:
     return values
 
 
+# Columns that say nothing about the customer; every other column is wiped on erasure, so a column
+# the escalation feature adds later is anonymized by default rather than leaked by default.
+_TICKET_KEEPS = {"id", "number", "conversation_id", "contact_id", "channel", "language", "status", "priority",
+                 "reason", "assignee_id", "assignee_name", "opened_by_message_id", "card_message_id", "sla_due_at",
+                 "sla_reminded_at", "created_at", "updated_at", "first_response_at", "resolved_at", "closed_at"}
+_EVENT_KEEPS = {"id", "ticket_id", "key", "kind", "actor", "actor_name", "at"}
+
+
+def _wiped(model: type, keep: set[str]) -> dict[str, object]:
+    """Empty values for the model's columns outside ``keep`` (None where allowed, else an empty value)."""
+    values: dict[str, object] = {}
+    for column in model.__table__.columns:
+        if column.name in keep:
+            continue
+        if column.nullable:
+            values[column.key] = None
+        elif isinstance(column.type, JSON):
+            empty = column.default.arg(None) if column.default is not None and column.default.is_callable else {}
+            values[column.key] = type(empty)()
+        elif isinstance(column.type, String):
+            values[column.key] = ""
+        else:
+            raise TypeError(f"do not know how to wipe {model.__tablename__}.{column.name}; add it to the keep list")
+    return values
+
+
 class TicketsPersonalData:
     """A customer's tickets in a PDPA export, and anonymized on erasure."""
 
@@ -111,13 +137,10 @@ class TicketsPersonalData:
             ids = list(await session.scalars(select(Ticket.id).where(Ticket.contact_id == contact.contact_id)))
             if not ids:
                 return 0
-            await session.execute(
-                update(Ticket).where(Ticket.id.in_(ids)).values(
-                    customer_id=ERASED, customer_name=None, summary="", draft_text="", draft_sources=[],
-                    status=TicketStatus.CLOSED,
-                )
-            )
-            await session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ids)).values(detail=""))
+            await session.execute(update(Ticket).where(Ticket.id.in_(ids)).values(
+                **_wiped(Ticket, _TICKET_KEEPS), customer_id=ERASED, status=TicketStatus.CLOSED))
+            await session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ids)).values(
+                **_wiped(TicketEvent, _EVENT_KEEPS)))
             await session.execute(
                 update(StaffTopic).where(StaffTopic.conversation_id.in_(list(contact.conversation_ids)))
                 .values(name=ERASED)

@@ -233,7 +233,13 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], a
                   f"{json.dumps(entry.detail, ensure_ascii=False)}")
         return 0
     if command == "purge":
-        report = await build_purger(settings, sessions).purge(utcnow() - timedelta(days=settings.retention_days))
+        from supportlah.container import build
+
+        container = await build(settings, start_queue=False)
+        try:
+            report = await purge_expired(container)
+        finally:
+            await container.close()
         await audit.record("cli", "retention.purge", None, detail=report.counts)
         print(json.dumps(report.counts, indent=2))
         return 0

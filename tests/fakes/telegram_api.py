@@ -19,7 +19,8 @@ is answered 404/400 *and* appended to :attr:`FakeTelegramAPI.errors`; tests asse
 that list is empty. Every call is recorded with a monotonic timestamp.
 
 Scripting: :meth:`fail_next` (any error, e.g. 429 with retry_after), :meth:`block_chat`
-(403), :meth:`delete_topic` (400 thread not found), :meth:`drop_next` (connection
+(403), :meth:`delete_topic` (400 thread not found), :meth:`close_topic` (400 TOPIC_CLOSED),
+:meth:`disable_topics` (the group is not a forum), :meth:`drop_next` (connection
 dropped without a response), :meth:`queue_updates` (served by getUpdates).
 :class:`UpdateFactory` builds update payloads in the documented shape.
 """
@@ -46,7 +47,7 @@ _MESSAGE_OPTIONS = {"parse_mode": S, "reply_markup": J, "message_thread_id": J, 
                     "link_preview_options": J, "disable_notification": J, "protect_content": J,
                     "reply_parameters": J}
 _MEDIA_OPTIONS = {"caption": S, "parse_mode": S, "reply_markup": J, "message_thread_id": J,
-                  "caption_entities": J, "disable_notification": J, "protect_content": J}
+                  "caption_entities": J, "disable_notification": J, "protect_content": J, "reply_parameters": J}
 # method -> (required params, optional params)
 METHODS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "getMe": ({}, {}),
@@ -68,7 +69,10 @@ METHODS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "sendDocument": ({"chat_id": J, "document": F}, _MEDIA_OPTIONS),
     "copyMessage": ({"chat_id": J, "from_chat_id": J, "message_id": J},
                     {"message_thread_id": J, "caption": S, "parse_mode": S, "reply_markup": J,
-                     "disable_notification": J, "protect_content": J}),
+                     "disable_notification": J, "protect_content": J, "reply_parameters": J}),
+    "setMessageReaction": ({"chat_id": J, "message_id": J}, {"reaction": J, "is_big": J}),
+    "reopenForumTopic": ({"chat_id": J, "message_thread_id": J}, {}),
+    "deleteForumTopic": ({"chat_id": J, "message_thread_id": J}, {}),
 }
 
 _HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji",
@@ -77,6 +81,10 @@ _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z-]*)(\s[^<>]*)?>")
 _ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 MAX_TEXT_UTF16 = 4096
+# Emoji a bot may react with (Bot API ReactionTypeEmoji).
+REACTION_EMOJI = frozenset(
+    "👍 👎 ❤ 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 ❤‍🔥 🌚 🌭 💯 🤣 ⚡ 🍌 🏆 💔 🤨 😐 🍓 🍾 💋 🖕 "
+    "😈 😴 😭 🤓 👻 👨‍💻 👀 🎃 🙈 😇 😨 🤝 ✍ 🤗 🫡 🎅 🎄 ☃ 💅 🤪 🗿 🆒 💘 🙉 🦄 😘 💊 🙊 😎 👾 🤷‍♂ 🤷 🤷‍♀ 😡".split())
 MAX_CALLBACK_BYTES = 64
 
 
@@ -168,10 +176,14 @@ class FakeTelegramAPI:
         self.webhook: dict[str, Any] | None = None
         self.commands: dict[str | None, list[dict]] = {}  # language_code -> commands
         self.answered_callbacks: list[str] = []
+        self.callback_answers: list[tuple[str, str | None]] = []  # (callback_query_id, text shown)
+        self.reactions: list[dict[str, Any]] = []  # accepted setMessageReaction calls
+        self.copies: list[dict[str, Any]] = []  # accepted copyMessage calls, with the new message id
         self.url = ""
         self._faults: list[_Fault] = []
         self._blocked: set[int] = set()
         self._topics: dict[tuple[int, int], dict[str, Any]] = {}
+        self._not_forums: set[int] = set()
         self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
         self._updates: list[dict] = []
         self._updates_changed = asyncio.Event()
@@ -232,6 +244,17 @@ class FakeTelegramAPI:
     def delete_topic(self, chat_id: int, thread_id: int) -> None:
         """Staff deleted the forum topic: sends into it are 400 "message thread not found"."""
         self._topics.pop((chat_id, thread_id), None)
+
+    def disable_topics(self, chat_id: int) -> None:
+        """The group is not a forum: createForumTopic is refused."""
+        self._not_forums.add(chat_id)
+
+    def close_topic(self, chat_id: int, thread_id: int) -> None:
+        """Staff closed the topic: sends into it are 400 TOPIC_CLOSED until it is reopened."""
+        self._topics[(chat_id, thread_id)]["closed"] = True
+
+    def topic(self, chat_id: int, thread_id: int) -> dict[str, Any] | None:
+        return self._topics.get((chat_id, thread_id))
 
     def add_file(self, file_id: str, content: bytes, file_path: str | None = None) -> None:
         self._files[file_id] = (file_path or f"documents/{file_id}", content)
@@ -457,6 +480,7 @@ class FakeTelegramAPI:
 
     async def _m_answerCallbackQuery(self, params: dict, files: dict) -> bool:
         self.answered_callbacks.append(params["callback_query_id"])
+        self.callback_answers.append((params["callback_query_id"], params.get("text")))
         return True
 
     async def _m_setMyCommands(self, params: dict, files: dict) -> bool:
@@ -517,6 +541,7 @@ class FakeTelegramAPI:
         for sent in self.sent:
             if sent.chat_id == params["chat_id"] and sent.message_id == params["message_id"]:
                 sent.text, sent.raw_text = visible, params["text"]
+                sent.reply_markup = params.get("reply_markup")  # an edit without one removes the keyboard
                 message = self._message(sent.chat_id, sent.thread_id, text=visible)
                 message["message_id"] = sent.message_id
                 message["edit_date"] = int(time.time())
@@ -525,7 +550,7 @@ class FakeTelegramAPI:
 
     async def _m_createForumTopic(self, params: dict, files: dict) -> dict:
         chat_id = params["chat_id"]
-        if not isinstance(chat_id, int) or chat_id > 0:
+        if not isinstance(chat_id, int) or chat_id > 0 or chat_id in self._not_forums:
             raise BadRequest("the chat is not a forum")
         if not 1 <= len(params["name"]) <= 128:
             raise BadRequest("TOPIC_TITLE_EMPTY" if not params["name"] else "topic name is too long")
@@ -566,8 +591,41 @@ class FakeTelegramAPI:
         return self._message(chat_id, thread_id, **content)
 
     async def _m_copyMessage(self, params: dict, files: dict) -> dict:
-        self._check_recipient(params)
-        return {"message_id": next(self._message_ids)}
+        chat_id, thread_id = self._check_recipient(params)
+        if not isinstance(params["message_id"], int) or not isinstance(params["from_chat_id"], int):
+            raise BadRequest("message to copy not found")
+        message_id = next(self._message_ids)
+        self.copies.append({"chat_id": chat_id, "from_chat_id": params["from_chat_id"],
+                            "message_id": params["message_id"], "thread_id": thread_id,
+                            "reply_parameters": params.get("reply_parameters"), "new_message_id": message_id})
+        return {"message_id": message_id}
+
+    async def _m_setMessageReaction(self, params: dict, files: dict) -> bool:
+        reaction = params.get("reaction") or []
+        if not isinstance(reaction, list):
+            raise BadRequest("REACTION_INVALID")
+        for item in reaction:
+            if not isinstance(item, dict) or item.get("type") != "emoji" or item.get("emoji") not in REACTION_EMOJI:
+                raise BadRequest("REACTION_INVALID")
+        self.reactions.append({"chat_id": params["chat_id"], "message_id": params["message_id"],
+                               "emoji": [item["emoji"] for item in reaction]})
+        return True
+
+    async def _m_reopenForumTopic(self, params: dict, files: dict) -> bool:
+        key = (params["chat_id"], params["message_thread_id"])
+        if key not in self._topics:
+            raise BadRequest("message thread not found")
+        if not self._topics[key]["closed"]:
+            raise BadRequest("TOPIC_NOT_MODIFIED")
+        self._topics[key]["closed"] = False
+        return True
+
+    async def _m_deleteForumTopic(self, params: dict, files: dict) -> bool:
+        key = (params["chat_id"], params["message_thread_id"])
+        if key not in self._topics:
+            raise BadRequest("message thread not found")
+        del self._topics[key]
+        return True
 
 
 class _Forbidden(Exception):
@@ -672,14 +730,17 @@ class UpdateFactory:
         return {"update_id": next(self._update_ids), "edited_message": payload}
 
     def callback(self, chat_id: int, data: str, *, message_id: int = 1, language_code: str | None = "en",
-                 query_id: str | None = None) -> dict[str, Any]:
+                 query_id: str | None = None, user_id: int | None = None,
+                 first_name: str = "Mei Ling") -> dict[str, Any]:
         update_id = next(self._update_ids)
         bot_message = {"message_id": message_id, "date": self.now, "chat": self.chat(chat_id),
                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Supportlah Test",
                                 "username": BOT_USERNAME},
                        "text": "Our opening hours are 9am to 6pm."}
         return {"update_id": update_id, "callback_query": {
-            "id": query_id or f"cbq-{update_id}", "from": self.user(abs(chat_id), language_code=language_code),
+            "id": query_id or f"cbq-{update_id}",
+            "from": self.user(user_id if user_id is not None else abs(chat_id), first_name,
+                              language_code=language_code),
             "chat_instance": "ci-1", "message": bot_message, "data": data}}
 
     def group_text(self, chat_id: int, text: str, *, user_id: int = 777, **kwargs: Any) -> dict[str, Any]:

@@ -263,6 +263,11 @@
       createBubble("staff", frame.text || "", { at: frame.at, sources: frame.sources });
       return;
     }
+    if (frame.final === false) {
+      // A notice or an early part of a long answer: its own message; the answer is still coming.
+      createBubble("assistant", frame.text || "", { at: frame.at, sources: frame.sources });
+      return;
+    }
     const bubble = streamBubble(frame.message_id);
     setBubbleText(bubble, frame.text || "");
     renderSources(bubble.querySelector(".sources"), frame.sources);

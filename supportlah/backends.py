@@ -1,0 +1,188 @@
+"""Which backend serves each seam, decided once from settings (called by the composition root).
+
+* index: a Qdrant server when ``SUPPORTLAH_QDRANT_URL`` is set, else the embedded qdrant-edge shard;
+* reranker: Cohere when ``SUPPORTLAH_COHERE_API_KEY`` is set (local order on any failure),
+  else the local blend;
+* answerer: an OpenAI-compatible model when ``SUPPORTLAH_LLM_BASE_URL`` or
+  ``SUPPORTLAH_LLM_API_KEY`` is set (the extractive agent on any failure), else extractive.
+
+Every embedded choice made for lack of configuration is logged once and counted in
+the shared :class:`FallbackCounter` (so is every per-request fallback later).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import cohere
+import httpx
+from openai import AsyncAzureOpenAI, AsyncOpenAI
+from qdrant_client import AsyncQdrantClient
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from agent.intents import IntentDetector
+from agent.language import detect_language
+from agent.llm import Agent, LLMAgent, LLMAgentConfig, Retriever
+from agent.llm_client import OpenAIChatModel
+from agent.llm_fallbacks import FallbackCounter
+from agent.llm_usage import CostRates, UsageStore
+from agent.prompting import BusinessProfile, PromptBuilder
+from agent.safety import PIIMasker
+from agent.tools import TicketLookup, TicketView, ToolBox
+from config.settings import Settings
+from escalation.hours import BusinessHours
+from escalation.tickets import TicketRepository
+from memory.context import ContextAssembler, ContextBudgets
+from rag.cohere_rerank import CohereReranker
+from rag.edge_index import EdgeIndex
+from rag.index import VectorIndex
+from rag.qdrant_server import QdrantServerIndex
+from rag.rerank import LocalReranker, Reranker
+from rag.tokens import TokenCounter
+from supportlah.memory_wiring import context_budgets
+
+log = logging.getLogger(__name__)
+
+# Prompt tokens kept outside the memory budgets: our instructions, tool and answer schemas,
+# and tool results (a second search, hours, a ticket).
+RESERVED_PROMPT_TOKENS = 2300
+MIN_QUESTION_TOKENS = 100
+
+
+def build_index(settings: Settings, *, fallbacks: FallbackCounter | None = None) -> VectorIndex:
+    if settings.qdrant_url:
+        client = AsyncQdrantClient(
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+            timeout=max(1, round(settings.qdrant_timeout_seconds)),
+        )
+        log.info("vector index: qdrant server", extra={"collection": settings.qdrant_collection})
+        return QdrantServerIndex(client, settings.qdrant_collection)
+    log.info("no SUPPORTLAH_QDRANT_URL: the embedded index serves retrieval")
+    _note(fallbacks, "index", "not_configured")
+    return EdgeIndex(Path(settings.data_dir) / "index")
+
+
+def build_reranker(settings: Settings, *, closers: list, masker: PIIMasker | None = None,
+                   fallbacks: FallbackCounter | None = None) -> Reranker:
+    """``closers``: gets the HTTP client's close when Cohere is used."""
+    local = LocalReranker()
+    if settings.cohere_api_key is None or not settings.cohere_api_key.get_secret_value():
+        log.info("no SUPPORTLAH_COHERE_API_KEY: the local reranker orders candidates")
+        _note(fallbacks, "reranker", "not_configured")
+        return local
+    http = httpx.AsyncClient(timeout=settings.rerank_timeout_seconds)
+    closers.append(http.aclose)
+    options = {"base_url": settings.cohere_base_url} if settings.cohere_base_url else {}
+    client = cohere.AsyncClientV2(api_key=settings.cohere_api_key.get_secret_value(), httpx_client=http,
+                                  max_retries=0, timeout=settings.rerank_timeout_seconds, **options)
+    log.info("reranker: cohere", extra={"model": settings.rerank_model})
+    return CohereReranker(client, settings.rerank_model, mask=(masker or PIIMasker()).mask, fallback=local,
+                          timeout=settings.rerank_timeout_seconds,
+                          max_tokens_per_doc=settings.rerank_max_tokens_per_doc, fallbacks=fallbacks)
+
+
+def build_chat_model(settings: Settings, counter: TokenCounter) -> OpenAIChatModel | None:
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+    if not settings.llm_base_url and not key:
+        return None
+    common = {"api_key": key or "unused", "max_retries": 0, "timeout": settings.llm_timeout_seconds}
+    client: AsyncOpenAI
+    if settings.llm_azure_api_version:
+        if not settings.llm_base_url:
+            raise ValueError("SUPPORTLAH_LLM_AZURE_API_VERSION needs SUPPORTLAH_LLM_BASE_URL (the Azure endpoint)")
+        client = AsyncAzureOpenAI(azure_endpoint=settings.llm_base_url, api_version=settings.llm_azure_api_version,
+                                  **common)
+    else:
+        client = AsyncOpenAI(base_url=settings.llm_base_url or None, **common)
+    return OpenAIChatModel(client, settings.llm_model, timeout=settings.llm_timeout_seconds,
+                           max_output_tokens=settings.llm_max_output_tokens, temperature=settings.llm_temperature,
+                           counter=counter)
+
+
+def prompt_budgets(settings: Settings) -> ContextBudgets:
+    """The memory's section budgets, shrunk proportionally when the model's context is smaller."""
+    base = context_budgets(settings)
+    available = settings.llm_context_tokens - settings.llm_max_output_tokens - RESERVED_PROMPT_TOKENS
+    sections = base.profile + base.summary + base.turns + base.chunks + base.question
+    if available <= 0:
+        raise ValueError(f"SUPPORTLAH_LLM_CONTEXT_TOKENS ({settings.llm_context_tokens}) leaves no room for a "
+                         f"prompt after {settings.llm_max_output_tokens} output tokens")
+    if sections <= available:
+        return base
+    scale = available / sections
+    return replace(base, profile=int(base.profile * scale), summary=int(base.summary * scale),
+                   turns=int(base.turns * scale), chunks=int(base.chunks * scale),
+                   question=max(MIN_QUESTION_TOKENS, int(base.question * scale)))
+
+
+def build_agent(
+    settings: Settings,
+    retriever: Retriever,
+    extractive_agent: Agent,
+    *,
+    closers: list,
+    sessions: async_sessionmaker | None = None,
+    fallbacks: FallbackCounter | None = None,
+    tickets: TicketLookup | None = None,
+    intents: IntentDetector | None = None,
+    detect=detect_language,  # noqa: ANN001 - the container's LanguageDetector instance
+    reranker_name: str = "local",
+    counter: TokenCounter | None = None,
+) -> Agent:
+    """The LLM agent (falling back to ``extractive_agent``) when a model is configured, else the extractive one.
+
+    ``sessions``: where token usage is recorded (table ``llm_usage``); ``tickets``: lets the model answer
+    "what's the status of my ticket?" (:class:`EscalationTicketLookup`)."""
+    counter = counter or TokenCounter()
+    model = build_chat_model(settings, counter)
+    if model is None:
+        log.info("no SUPPORTLAH_LLM_BASE_URL / SUPPORTLAH_LLM_API_KEY: the extractive agent answers")
+        _note(fallbacks, "answerer", "not_configured")
+        return extractive_agent
+    closers.append(model.close)
+    prompts = PromptBuilder(ContextAssembler(counter, prompt_budgets(settings)),
+                            context_tokens=settings.llm_context_tokens,
+                            max_output_tokens=settings.llm_max_output_tokens)
+    hours = BusinessHours.parse(settings.business_hours, holidays=settings.public_holidays,
+                                time_zone=settings.business_timezone)
+    profile = BusinessProfile(name=settings.business_name, description=settings.business_description,
+                              tone=settings.business_tone, languages=tuple(settings.business_languages),
+                              hours=settings.business_hours, timezone=settings.business_timezone)
+    usage = None
+    if sessions is not None:
+        usage = UsageStore(sessions, CostRates(settings.llm_input_cost_per_mtok, settings.llm_output_cost_per_mtok))
+    log.info("answerer: llm", extra={"model": settings.llm_model})
+    return LLMAgent(
+        model, retriever, extractive_agent, prompts, profile,
+        tools=ToolBox(retriever, top_k=settings.retrieval_top_k, hours=hours, hours_spec=settings.business_hours,
+                      tickets=tickets),
+        config=LLMAgentConfig(top_k=settings.retrieval_top_k, confidence_threshold=settings.llm_confidence_threshold,
+                              max_tool_rounds=settings.llm_max_tool_rounds,
+                              structured_output=settings.llm_structured_output, use_tools=settings.llm_tools),
+        usage=usage, fallbacks=fallbacks, detect=detect, intents=intents, reranker_name=reranker_name,
+    )
+
+
+class EscalationTicketLookup:
+    """``TicketLookup`` over the escalation tickets: a customer sees only their own tickets."""
+
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._tickets = TicketRepository(sessions)
+
+    async def ticket_status(self, conversation_id: str, contact_id: str, number: int | None) -> TicketView | None:
+        if number is not None:
+            ticket = await self._tickets.by_number(number)
+            if ticket is None or ticket.contact_id != contact_id:
+                return None
+        else:
+            ticket = await self._tickets.latest_for(conversation_id)
+        if ticket is None:
+            return None
+        return TicketView(ticket.number, ticket.status, ticket.created_at, ticket.updated_at)
+
+
+def _note(fallbacks: FallbackCounter | None, component: str, reason: str) -> None:
+    if fallbacks is not None:
+        fallbacks.record(component, reason)
