@@ -76,8 +76,10 @@ def load_questions(path: Path | str) -> list[LabelledQuestion]:
             )
         except json.JSONDecodeError as exc:
             raise EvalSetError(f"{where}: not JSON ({exc.msg})") from exc
-        except (KeyError, TypeError) as exc:
-            raise EvalSetError(f"{where}: {exc.args[0] if exc.args else exc}") from exc
+        except KeyError as exc:
+            raise EvalSetError(f"{where}: missing field {exc.args[0]!r}") from exc
+        except TypeError as exc:
+            raise EvalSetError(f"{where}: {exc}") from exc
         if question.id in seen:
             raise EvalSetError(f"{where}: duplicate id {question.id!r}")
         if question.answerable and not question.expected_docs:

@@ -164,7 +164,7 @@ def customer_block(text: str, session: MaskSession) -> str:
 
 
 def _attr(value: str) -> str:
-    return fence(value).replace('"', "'").replace("\n", " ")
+    return value.replace('"', "'").replace("<", "‹").replace(">", "›").replace("\n", " ")
 
 
 class PromptTooLarge(Exception):

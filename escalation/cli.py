@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from config.settings import Settings
 from escalation.card import channel_name
@@ -16,10 +17,6 @@ from memory.db import create_engine, session_factory
 
 STATUS_CHOICES = ("active", "all", TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.WAITING_CUSTOMER,
                   TicketStatus.RESOLVED, TicketStatus.CLOSED)
-
-
-class TicketNotFound(Exception):
-    """``tickets show N`` for a number we never issued."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 async def cmd_tickets(settings: Settings, args: argparse.Namespace) -> int:
-    """Handler for ``supportlah tickets``; prints to stdout. Raises TicketNotFound for an unknown number."""
+    """Handler for ``supportlah tickets``: prints to stdout; an unknown number is exit code 1."""
     from supportlah.container import prepare_database
 
     await prepare_database(settings)
@@ -52,7 +49,9 @@ async def cmd_tickets(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         ticket = await repository.by_number(args.number)
         if ticket is None:
-            raise TicketNotFound(f"no ticket #{args.number} (see `supportlah tickets list --status all`)")
+            print(f"supportlah: no ticket #{args.number} (see `supportlah tickets list --status all`)",
+                  file=sys.stderr)
+            return 1
         events = await repository.events(ticket.id)
         if args.json:
             print(json.dumps({**ticket_json(ticket), "events": [event_json(e) for e in events]},

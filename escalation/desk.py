@@ -155,7 +155,7 @@ class StaffDesk:
             parts.append(self._parts.staff(msg.id, "notice", ticket, words,
                                            "close_topic" if action == "close" else "notice"))
             feedback = words
-        parts.insert(0, self._card_update(msg.id, ticket))
+        parts.insert(0, self.card_update(msg.id, ticket))
         await self._answer(meta, feedback)
         return _decision(ticket, parts)
 
@@ -170,7 +170,7 @@ class StaffDesk:
             ticket = await self._answered(ticket, f"{msg.id}:reply", "staff_reply", who, name, meta, self._clock(),
                                           text or "(attachment)")
             if not was_active:
-                parts.append(self._card_update(msg.id, ticket))
+                parts.append(self.card_update(msg.id, ticket))
             parts += customer
             parts.append(self._parts.staff(msg.id, "confirm", ticket, "", "confirm",
                                            confirms=",".join(p.id for p in customer),

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from agent.types import Reply
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage, utcnow
+from channels.telegram.keyboard import CALLBACK_HUMAN, FEEDBACK_PREFIX, LANGUAGE_PREFIX
 from channels.telegram.normalize import FILE_URL_SCHEME
 from escalation import card
 from escalation import texts as customer_texts
@@ -80,16 +81,19 @@ class EscalationHook:
         """Human mode: the customer's message goes to the ticket's topic, not to the AI."""
         msg = stored.message
         now = self._clock()
+        parts: list[OutboundMessage] = []
         if ticket.status == TicketStatus.WAITING_CUSTOMER:  # the ball is back with staff: the SLA restarts
             ticket = await self._tickets.change(
                 ticket.id, key=f"{msg.id}:customer", kind="customer_replied", actor="customer",
                 actor_name=msg.sender_name, detail=msg.text[:2000],
                 status=TicketStatus.CLAIMED if ticket.assignee_id else TicketStatus.OPEN,
                 sla_due_at=self._sla_due(ticket.priority, now), sla_reminded_at=None)
+            parts.append(self._desk.card_update(msg.id, ticket))
         else:
             await self._tickets.record(ticket.id, key=f"{msg.id}:customer", kind="customer_message",
                                        actor="customer", actor_name=msg.sender_name, detail=msg.text[:2000])
-        parts = self._forward(msg.id, ticket, msg.sender_name or "Customer", msg.text, msg.attachments, msg.metadata)
+        parts += self._forward(msg.id, ticket, msg.sender_name or "Customer", msg.text, msg.attachments,
+                               msg.metadata)
         if self._config.ai_suggestions and self._drafter is not None and msg.text.strip():
             draft = await self._drafter.draft(msg.text)
             if draft is not None:
@@ -171,16 +175,20 @@ class EscalationHook:
             parts.append(self._parts.staff(msg.id, "card", ticket,
                                            card.render(ticket, sla_local=sla_local, topics=self._config.use_topics),
                                            "card", keyboard=card.keyboard(ticket)))
+            if msg.attachments:  # what the customer sent (a photo without a question, say) follows the card
+                parts += self._forward(msg.id, ticket, msg.sender_name or "Customer", "", msg.attachments,
+                                       msg.metadata)
         return parts
 
     async def _open(self, stored: StoredMessage, reply: Reply, reason: str) -> Ticket:
         msg = stored.message
         now = self._clock()
         conversation_id = msg.conversation_id or ""
-        transcript = await self._store.transcript(conversation_id, limit=CARD_MESSAGES * 3)
-        questions = [i["text"] for i in transcript if i["role"] == "user" and not i["text"].startswith("/")]
-        question = msg.text if msg.text and not msg.metadata.get("command") and "feedback" not in msg.metadata \
-            else (questions[-1] if questions else "")
+        transcript = [item for item in await self._store.transcript(conversation_id, limit=CARD_MESSAGES * 3)
+                      if not _button_press(item)]
+        events = await self._tickets.customer_events(conversation_id, until=msg.received_at)
+        questions = [event.text for event in events if event.kind == "question"]
+        question = questions[-1] if questions else ""
         draft = await self._drafter.draft(question) if self._drafter is not None and question else None
         latest = await self._tickets.latest_for(conversation_id)
         repeat = await self._tickets.had_ticket_since(stored.contact_id, now - self._config.repeat_contact_window)
@@ -227,3 +235,10 @@ class EscalationHook:
 
     def _sla_due(self, priority: str, now: datetime) -> datetime | None:
         return self._hours.add_business_minutes(now, self._config.sla_minutes.get(priority, 60))
+
+
+def _button_press(item: dict) -> bool:
+    """Transcript lines that are button data (👍/👎, language, "talk to a person"), not words."""
+    text = item["text"]
+    return item["role"] == "user" and (text == CALLBACK_HUMAN or text.startswith(
+        (FEEDBACK_PREFIX, LANGUAGE_PREFIX, card.CALLBACK_PREFIX)))

@@ -112,7 +112,11 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    """Strict: only the canonical encoding is accepted (no stray bits, no other alphabets)."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, TypeError) as exc:
         raise ValueError("bad base64") from exc
+    if _b64(data) != text:
+        raise ValueError("non-canonical base64")
+    return data

@@ -123,8 +123,8 @@ class TicketRepository:
                 session.add(ticket)
                 session.add(self._event(ticket.id, f"{new.opened_by_message_id}:opened", "opened", "bot", None,
                                         new.detail or new.reason))
-                await self._set_mode(session, new.conversation_id, "human")
                 try:
+                    await self._set_mode(session, new.conversation_id, "human")  # flushes the insert too
                     await session.commit()
                 except IntegrityError:
                     await session.rollback()
@@ -161,10 +161,10 @@ class TicketRepository:
                 setattr(ticket, name, value)
             ticket.updated_at = utcnow()
             session.add(self._event(ticket_id, key, kind, actor, actor_name, detail))
-            if "status" in values:
-                mode = "human" if values["status"] in TicketStatus.ACTIVE else "bot"
-                await self._set_mode(session, ticket.conversation_id, mode)
             try:
+                if "status" in values:
+                    mode = "human" if values["status"] in TicketStatus.ACTIVE else "bot"
+                    await self._set_mode(session, ticket.conversation_id, mode)
                 await session.commit()
             except IntegrityError:  # the same event recorded concurrently
                 await session.rollback()

@@ -1,9 +1,9 @@
 """Pure rules: is the customer unhappy with the bot, and how urgent is their ticket.
 
 Unsatisfied: every 👎 on an answer and every repeat of the previous question is a
-signal of dissatisfaction; a 👍 or a new, different question ends the run. Two
-signals in a row hand the conversation to staff (reason ``unsatisfied``), so a
-customer is never given the same unhelpful answer a third time.
+signal of dissatisfaction. Two signals in a row (two 👎, a 👎 then the same question
+again, the same question three times) hand the conversation to staff with reason
+``unsatisfied``, so a customer is never given the same unhelpful answer again.
 
 Priority: an urgent word makes a ticket urgent; a VIP, a customer who needed staff
 recently, or a complaint-like reason makes it high; everything else is normal.
@@ -49,9 +49,15 @@ def repeats(question: str, previous: str) -> bool:
 
 
 def unsatisfied(events: Sequence[CustomerEvent]) -> bool:
-    """True when the last event completes a run of two dissatisfaction signals."""
+    """True when the last event completes a run of two dissatisfaction signals.
+
+    Signals: a 👎 (once per rated answer) and a repeat of the previous question. A 👍
+    ends the run, and so does moving on to a different question after an answer that
+    was not rated down (the customer was apparently content with it).
+    """
     streak = 0
     last_question: str | None = None
+    last_answer_rated_down = False
     counted_ratings: set[str] = set()
     signal_now = False
     for event in events:
@@ -59,14 +65,14 @@ def unsatisfied(events: Sequence[CustomerEvent]) -> bool:
         if event.kind == "question":
             if last_question is not None and repeats(event.text, last_question):
                 streak, signal_now = streak + 1, True
-            else:
+            elif not last_answer_rated_down:
                 streak, counted_ratings = 0, set()
-            last_question = event.text
+            last_question, last_answer_rated_down = event.text, False
         elif event.kind == "down" and event.rated_message_id not in counted_ratings:
             counted_ratings.add(event.rated_message_id)
-            streak, signal_now = streak + 1, True
+            streak, signal_now, last_answer_rated_down = streak + 1, True, True
         elif event.kind == "up":
-            streak, counted_ratings = 0, set()
+            streak, counted_ratings, last_answer_rated_down = 0, set(), False
     return signal_now and streak >= SIGNALS_TO_ESCALATE
 
 

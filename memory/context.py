@@ -20,6 +20,7 @@ from rag.types import RetrievedChunk
 MESSAGE_OVERHEAD = 4  # tokens a chat API adds around each message (role and separators)
 SEPARATOR = "\n\n"
 ROLE_LABELS = {"user": "Customer", "assistant": "Assistant", "staff": "Staff"}
+SOURCES_HEADING = "Sources:"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def render_turns(turns: Sequence[Turn]) -> str:
 def render_chunks(chunks: Sequence[RetrievedChunk]) -> str:
     if not chunks:
         return ""
-    return "Sources:\n" + "\n".join(_chunk_block(i, c) for i, c in enumerate(chunks, 1))
+    return f"{SOURCES_HEADING}\n" + "\n".join(_chunk_block(i, c) for i, c in enumerate(chunks, 1))
 
 
 def _chunk_block(number: int, chunk: RetrievedChunk) -> str:
@@ -108,8 +109,7 @@ class ContextAssembler:
         instructions_text = self.truncate(instructions, b.instructions, keep="start")
         profile_text, dropped["profile"] = self.fit_lines("Customer profile:", profile_lines, b.profile,
                                                           keep="start")
-        summary_lines = [line for line in (summary or "").splitlines() if line.strip()]
-        summary_text, dropped["summary"] = self.fit_lines("", summary_lines, b.summary, keep="end")
+        summary_text, dropped["summary"] = self.fit_summary(summary, b.summary)
         kept_turns = self.fit_turns(turns, b.turns)
         dropped["turns"] = len(turns) - len(kept_turns)
         kept_chunks = self.fit_chunks(chunks, b.chunks)
@@ -123,7 +123,7 @@ class ContextAssembler:
             "summary": self.count(summary_text),
             "turns": self.turn_tokens(kept_turns),
             "chunks": self.count(render_chunks(kept_chunks)),
-            "question": self.count(question_text) + MESSAGE_OVERHEAD if question_text else 0,
+            "question": self.count(question_text),
         }
         while self.count(context.render()) > b.total and (context.turns or context.chunks):
             # Joining sections can merge or split a token at a seam; give the slack back from history.
@@ -147,11 +147,22 @@ class ContextAssembler:
         return cut
 
     def fit_lines(self, header: str, lines: Sequence[str], budget: int, *, keep: str) -> tuple[str, int]:
-        """Whole lines under an optional header; ``keep="end"`` drops the oldest (first) lines."""
-        kept = list(lines)
+        """Whole lines under an optional header; ``keep="end"`` drops the oldest (first) lines,
+        ``keep="start"`` the last ones. Lines are costed one by one, then the result is checked whole."""
         def text_of(items: list[str]) -> str:
             return "\n".join(([header] if header and items else []) + items)
-        while kept and self.count(text_of(kept)) > budget:
+
+        ordered = list(reversed(lines)) if keep == "end" else list(lines)
+        used = self.count(header) + 1 if header else 0
+        chosen: list[str] = []
+        for line in ordered:
+            cost = self.count(line) + 1  # the line and its newline
+            if used + cost > budget:
+                break
+            chosen.append(line)
+            used += cost
+        kept = list(reversed(chosen)) if keep == "end" else chosen
+        while kept and self.count(text_of(kept)) > budget:  # a token merged across a seam: drop one more
             kept.pop(0 if keep == "end" else -1)
         if not kept and lines:  # not even one whole line fits: the most important one, cut
             line = lines[-1] if keep == "end" else lines[0]
@@ -161,6 +172,13 @@ class ContextAssembler:
             if kept and self.count(text_of(kept)) > budget:
                 kept = []
         return text_of(kept), len(lines) - len(kept)
+
+    def fit_summary(self, summary: str | None, budget: int | None = None) -> tuple[str, int]:
+        """The newest lines of a summary that fit; a first line ending in ":" is kept as its heading."""
+        budget = self.budgets.summary if budget is None else budget
+        lines = [line for line in (summary or "").splitlines() if line.strip()]
+        header = lines.pop(0) if lines and lines[0].rstrip().endswith(":") else ""
+        return self.fit_lines(header, lines, budget, keep="end")
 
     def turn_tokens(self, turns: Sequence[Turn]) -> int:
         return sum(self.count(f"{ROLE_LABELS.get(t.role, t.role)}: {t.text}") + MESSAGE_OVERHEAD for t in turns)
@@ -187,16 +205,23 @@ class ContextAssembler:
         """The best-ranked chunks that fit, in rank order (a long one is skipped for shorter ones below it);
         the top one cut to fit if it alone is too long."""
         budget = self.budgets.chunks if budget is None else budget
+        if not chunks:
+            return []
+        used = self.count(SOURCES_HEADING) + 1
         kept: list[RetrievedChunk] = []
         for chunk in chunks:
-            if self.count(render_chunks([*kept, chunk])) <= budget:
+            cost = self.count(_chunk_block(len(kept) + 1, chunk)) + 1
+            if used + cost <= budget:
                 kept.append(chunk)
-            elif not kept:
-                overhead = self.count(render_chunks([_with_text(chunk, "")]))
-                text = self.truncate(chunk.text, budget - overhead - 1, keep="start")
-                if text and self.count(render_chunks([_with_text(chunk, text)])) <= budget:
-                    kept.append(_with_text(chunk, text))
-                break
+                used += cost
+        while kept and self.count(render_chunks(kept)) > budget:  # seams: drop the lowest-ranked
+            kept.pop()
+        if not kept:
+            top = chunks[0]
+            overhead = self.count(render_chunks([_with_text(top, "")]))
+            text = self.truncate(top.text, budget - overhead - 1, keep="start")
+            if text and self.count(render_chunks([_with_text(top, text)])) <= budget:
+                kept.append(_with_text(top, text))
         return kept
 
 

@@ -111,8 +111,7 @@ class ConversationMemory:
             return None
         if summary is None or not summary.text:
             return None
-        lines = summary.text.splitlines()
-        text, _ = self.assembler.fit_lines("", lines, self.assembler.budgets.summary, keep="end")
+        text, _ = self.assembler.fit_summary(summary.text)
         return text or None
 
     async def _profile(self, contact_id: str) -> ContactProfile | None:

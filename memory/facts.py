@@ -41,9 +41,9 @@ _FIRST_PERSON = re.compile(
 # A first-person sentence that is really a question about the business states nothing.
 _HYPOTHETICAL = re.compile(r"\b(?:if|whether|suppose|kalau|jika)\b|如果|假如", re.IGNORECASE)
 _NAME_PATTERNS = (
-    re.compile(r"\bmy name is ([A-Z][\w'-]+(?: [A-Z][\w'-]+)?)"),
-    re.compile(r"\b(?:call me|this is) ([A-Z][\w'-]+)\b"),
-    re.compile(r"\bnama saya(?: ialah| adalah)? ([A-Z][\w'-]+(?: [A-Z][\w'-]+)?)", re.IGNORECASE),
+    re.compile(r"\b(?i:my name is|my name's) ([A-Z][\w'-]+(?: [A-Z][\w'-]+)?)"),  # a capitalised name
+    re.compile(r"\b(?i:call me|this is) ([A-Z][\w'-]+)\b"),
+    re.compile(r"\b(?i:nama saya)(?: ialah| adalah)? ([A-Z][\w'-]+(?: [A-Z][\w'-]+)?)"),
     re.compile(r"我(?:叫|的名字是|姓)([\u4e00-\u9fff]{1,3})"),
     re.compile(r"என் பெயர் (\S+)"),
 )
@@ -74,7 +74,7 @@ class PatternFactExtractor:
             for pattern in _NAME_PATTERNS:
                 match = pattern.search(sentence)
                 if match:
-                    found["name"] = StatedFact("name", match.group(1).strip(), source)
+                    found["name"] = StatedFact("name", match.group(1).strip().rstrip(".,!?;:。，！？"), source)
                     break
             units = _UNITS.search(sentence)
             if units:

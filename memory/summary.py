@@ -4,8 +4,9 @@ prompt stays small.
 
 An LLM writes the best summaries (``Summarizer``, implemented by the LLM answerer);
 offline, :class:`ExtractiveSummarizer` keeps what each exchange was about: the
-customer's question (as searched, so follow-ups read on their own) and the first
-sentence of our answer, newest lines kept when the token budget is reached.
+customer's question (as searched, so follow-ups read on their own; facts they state
+go to the profile instead) and the first sentence of our answer, newest lines kept
+when the token budget is reached.
 """
 from __future__ import annotations
 
@@ -38,13 +39,13 @@ class Summarizer(Protocol):
         """
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")  # Chinese needs no space after
 
 
 class ExtractiveSummarizer:
     name = "extractive"
 
-    def __init__(self, counter: TokenCounter, *, max_tokens: int = 300, words_per_line: int = 30,
+    def __init__(self, counter: TokenCounter, *, max_tokens: int = 300, words_per_line: int = 20,
                  chars_per_line: int = 80) -> None:
         self._counter = counter
         self._max_tokens = max_tokens
@@ -54,14 +55,21 @@ class ExtractiveSummarizer:
     async def summarize(self, previous: str | None, turns: Sequence[Turn], language: str | None = None) -> str:
         lines = [line for line in (previous or "").splitlines() if line.startswith("- ")]
         lines += self._lines(turns)
+        newest = lines[-1] if lines else ""
         while lines and self._counter.count("\n".join([HEADER, *lines])) > self._max_tokens:
             lines.pop(0)  # oldest first
+        if not lines and newest:  # not even one whole line fits: the start of the newest one
+            room = self._max_tokens - self._counter.count(HEADER + "\n") - 1
+            cut = self._counter.decode(self._counter.encode(newest)[:max(room, 0)]) if room > 0 else ""
+            while cut and self._counter.count(f"{HEADER}\n{cut}…") > self._max_tokens:
+                cut = cut[:-1]
+            lines = [f"{cut}…"] if cut else []
         return "\n".join([HEADER, *lines]) if lines else ""
 
     def _lines(self, turns: Sequence[Turn]) -> list[str]:
         lines: list[str] = []
         for turn in turns:
-            gist = self._gist(turn.text)
+            gist = self._gist(turn.text, question=turn.role == "user")
             if not gist:
                 continue
             if turn.role == "user":
@@ -73,9 +81,11 @@ class ExtractiveSummarizer:
                 lines.append(f"- {'Staff' if turn.role == 'staff' else 'We'} said: {gist}")
         return lines
 
-    def _gist(self, text: str) -> str:
-        flat = " ".join(text.split())
-        first = _SENTENCE_END.split(flat, maxsplit=1)[0]
+    def _gist(self, text: str, *, question: bool) -> str:
+        """The first sentence; for the customer, the first question if there is one."""
+        sentences = _SENTENCE_END.split(" ".join(text.split()))
+        asked = [s for s in sentences if s.endswith(("?", "？"))] if question else []
+        first = (asked or sentences)[0]
         words = first.split(" ")
         if len(words) > self._words:
             first = " ".join(words[: self._words]) + " …"

@@ -72,7 +72,7 @@ class CohereReranker:
         return ranked
 
     async def _cohere(self, query: str, chunks: list[RetrievedChunk], top_k: int) -> list[RetrievedChunk]:
-        documents = [self._mask(f"{c.heading}\n{c.text}" if c.heading else c.text) for c in chunks]
+        documents = [self._mask(c.text) for c in chunks]  # chunk text already starts with its heading path
         top_n = min(top_k, len(chunks))
         async with asyncio.timeout(self._timeout):
             response = await self._client.rerank(

@@ -123,8 +123,7 @@ async def _beir_retrieval(settings: Settings, path: Path, args: argparse.Namespa
             report["methods"][RERANK_METHOD] = reranked["methods"]["hybrid"]
     finally:
         embedder.close()
-    return {"dataset": report["dataset"], "n_queries": report["n_queries"], "methods": report["methods"],
-            "n_passages": report["n_passages"], "seconds": report["seconds"]}
+    return {"dataset": report["dataset"], "n_queries": report["n_queries"], "methods": report["methods"]}
 
 
 async def _labelled_retrieval(settings: Settings, path: Path, args: argparse.Namespace) -> dict:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import agent.llm_usage  # noqa: F401  (llm_usage: LLM tokens and cost per conversation)
 import escalation.models  # noqa: F401  (tickets, staff topics)
+import memory.memory_tables  # noqa: F401  (memory: short-term turns, summaries, profiles, facts)
 import memory.models  # noqa: F401  (registers tables)
 import rag.catalog  # noqa: F401
 from memory.db import Base

@@ -6,7 +6,6 @@ Telegram webhook. What reaches customers is read back from the fakes.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -382,3 +381,70 @@ async def test_sla_reminder_pings_the_topic_once(rig):
     assert reminder.text.startswith("⏰ Ticket #1 (normal) is still waiting for a reply")
     events = [e.kind for e in await rig.container.escalation.tickets.events(ticket.id)]
     assert events.count("sla_reminder") == 1
+
+
+KB = """OPENING HOURS
+
+Office, hotline and WhatsApp: Monday to Saturday, 9am to 6pm.
+Closed on Sundays and public holidays.
+
+SERVICE ZONES AND TRANSPORT FEES
+
+West zone: Jurong East, Jurong West, Clementi, Bukit Batok, Boon Lay.
+Transport fee: $10 per visit.
+"""
+
+
+async def test_two_thumbs_down_hand_over_with_the_ai_draft_one_press_away(fakes, tmp_path):
+    telegram, twilio = fakes
+    settings = settings_for({"data_dir": tmp_path / "data"}, telegram.url, twilio.base_url,
+                            escalation_ai_suggestions=True)
+    async with rig_for(settings, telegram, twilio) as rig:
+        (tmp_path / "hours-and-zones.txt").write_text(KB)
+        await rig.container.ingestor.ingest([tmp_path / "hours-and-zones.txt"])
+        questions = ["What are your opening hours?", "What is the transport fee for Jurong East?"]
+        for question in questions:
+            await rig.tg(rig.updates.text(TG_CUSTOMER, question))
+            await rig.drain()
+            conversation_id = await rig.container.store.conversation_for(Channel.TELEGRAM, str(TG_CUSTOMER))
+            answered = [i for i in await rig.container.store.transcript(conversation_id) if i["role"] == "user"]
+            answer = rig.telegram.sent_to(TG_CUSTOMER)[-1]
+            assert answer.reply_markup is not None, "a confident answer carries 👍/👎"
+            await rig.tg(rig.updates.callback(TG_CUSTOMER, f"fb:down:{answered[-1]['message_id']}"))
+            await rig.drain()
+        assert rig.telegram.sent_to(TG_CUSTOMER)[-1].text.startswith("Sorry my answers haven't helped")
+        ticket = await rig.ticket()
+        assert ticket.reason == "unsatisfied" and ticket.draft_text and "$10" in ticket.draft_text
+        [card] = rig.staff_posts()
+        assert "Reason: unsatisfied" in card.text and "AI draft:" in card.text and "hours-and-zones.txt" in card.text
+
+        await rig.press("esc:draft:1", message_id=card.message_id)
+        await rig.drain()
+        assert rig.telegram.sent_to(TG_CUSTOMER)[-1].text == ticket.draft_text
+        assert rig.staff_posts(card.thread_id)[-1].text == "📤 AI draft sent to the customer by Alice Tan"
+        assert (await rig.ticket()).status == TicketStatus.WAITING_CUSTOMER
+
+        # In human mode the AI only suggests, to staff.
+        before = len(rig.telegram.sent_to(TG_CUSTOMER))
+        await rig.tg(rig.updates.text(TG_CUSTOMER, "Are you open on Sundays?"))
+        await rig.drain()
+        assert len(rig.telegram.sent_to(TG_CUSTOMER)) == before
+        forward, suggestion = rig.staff_posts(card.thread_id)[-2:]
+        assert forward.text == "👤 Mei Ling Tan: Are you open on Sundays?"
+        assert suggestion.text.startswith("🤖 Suggested answer (only staff see this):")
+        assert suggestion.reply_markup["inline_keyboard"][0][0]["callback_data"] == "esc:draft:1"
+        assert (await rig.ticket()).status == TicketStatus.CLAIMED  # the customer answered: back with staff
+
+
+async def test_a_malay_customer_asking_for_a_person_is_told_in_malay_when_staff_finish(rig):
+    await rig.tg(rig.updates.text(TG_CUSTOMER, "/language ms", language_code="ms"))
+    await rig.tg(rig.updates.callback(TG_CUSTOMER, "human", language_code="ms"))  # the "Talk to a person" button
+    await rig.drain()
+    ticket = await rig.ticket()
+    assert (ticket.reason, ticket.language) == ("customer_request", "ms")
+    [card] = rig.staff_posts()
+    assert "Language: Malay" in card.text
+    await rig.press("esc:bot:1", message_id=card.message_id)
+    await rig.drain()
+    assert rig.telegram.sent_to(TG_CUSTOMER)[-1].text.startswith("Anda kini berbual semula dengan pembantu maya")
+    assert (await rig.ticket()).status == TicketStatus.RESOLVED

@@ -8,6 +8,7 @@ flood never reaches the agent (or an LLM bill) but is never lost either.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -74,6 +75,11 @@ class RedisRateLimiter:
         return RateDecision(int(count) <= limit, int(count), WINDOW_SECONDS - int(now % WINDOW_SECONDS))
 
 
+def _pseudonym(value: str) -> str:
+    """Counters are keyed by a hash, so a Redis key never names a customer or an address (they expire in 2 minutes anyway)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:24]
+
+
 def client_address(request: web.Request, trusted_proxy_hops: int) -> str:
     """The caller's address; with N trusted proxies, the Nth address from the right of X-Forwarded-For."""
     if trusted_proxy_hops:
@@ -95,7 +101,7 @@ def ip_rate_limit_middleware(
     async def limit_by_address(request: web.Request, handler):  # noqa: ANN001, ANN202
         if not _limited_path(request.path):
             return await handler(request)
-        decision = await limiter.hit(f"ip:{client_address(request, trusted_proxy_hops)}", per_minute)
+        decision = await limiter.hit(f"ip:{_pseudonym(client_address(request, trusted_proxy_hops))}", per_minute)
         if not decision.allowed:
             if on_limited is not None:
                 on_limited("ip")
@@ -148,7 +154,7 @@ class ContactRateLimitHook:
             return None
         language = stored.conversation_language or "en"
         if stored.attempts == 0:
-            decision = await self._limiter.hit(f"contact:{stored.contact_id}", self._per_minute)
+            decision = await self._limiter.hit(f"contact:{_pseudonym(stored.contact_id)}", self._per_minute)
             if not decision.allowed:
                 if self._on_limited is not None:
                     self._on_limited("contact")

@@ -17,7 +17,7 @@ from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from memory.models import Contact, Conversation, Feedback, InboundMessageRow, OutboundPart, ReplyRow
-from memory.pdpa import ConsentRecord, DataRequestRow
+from memory.pdpa import ConsentRecord, DataRequestRow, PersonalData
 from supportlah.admin.models import DailyAggregate, EscalationAggregate
 from supportlah.admin.rollup import Key, Totals, message_facts, rollup
 
@@ -44,9 +44,14 @@ class PurgeReport:
 
 
 class RetentionPurger:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], expiring: Sequence[ExpiringData] = ()) -> None:
+    """``personal_data``: a contact removed for inactivity is also forgotten by every holder
+    (memory in Redis, profiles …), exactly as on erasure."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], expiring: Sequence[ExpiringData] = (),
+                 personal_data: PersonalData | None = None) -> None:
         self._sessions = sessions
         self._expiring = list(expiring)
+        self._personal_data = personal_data
 
     def add(self, expiring: ExpiringData) -> None:
         self._expiring.append(expiring)
@@ -55,11 +60,17 @@ class RetentionPurger:
         report = PurgeReport(cutoff)
         while await self._purge_batch(cutoff, report):
             pass
+        idle = await self._idle_contacts(cutoff)
+        if self._personal_data is not None:
+            for contact_id in idle:
+                ref = await self._personal_data.contact(contact_id)
+                for holder in self._personal_data.holders if ref is not None else []:
+                    report.add(holder.name, await holder.erase_contact(ref))
         async with self._sessions() as session, session.begin():
             report.add("outbound_messages", await _delete(session, OutboundPart, and_(
                 OutboundPart.inbound_message_id.is_(None), OutboundPart.created_at < cutoff)))
             report.add("feedback", await _delete(session, Feedback, Feedback.created_at < cutoff))
-            report.add("contacts", await self._purge_idle_contacts(session, cutoff))
+            report.add("contacts", await self._delete_contacts(session, idle))
         for holder in self._expiring:
             report.add(holder.name, await holder.purge_before(cutoff))
         log.info("retention purge done", extra={"cutoff": cutoff.isoformat(), **report.counts})
@@ -81,16 +92,19 @@ class RetentionPurger:
             report.add("inbound_messages", await _delete(session, InboundMessageRow, InboundMessageRow.id.in_(ids)))
         return True
 
-    @staticmethod
-    async def _purge_idle_contacts(session: AsyncSession, cutoff: datetime) -> int:
+    async def _idle_contacts(self, cutoff: datetime) -> list[str]:
         """Contacts with no message left whose last message (or creation) is older than the cutoff."""
-        idle = list(await session.scalars(
-            select(Contact.id).where(
-                or_(Contact.last_inbound_at < cutoff, and_(Contact.last_inbound_at.is_(None),
-                                                           Contact.created_at < cutoff)),
-                ~exists().where(InboundMessageRow.contact_id == Contact.id),
-            )
-        ))
+        async with self._sessions() as session:
+            return list(await session.scalars(
+                select(Contact.id).where(
+                    or_(Contact.last_inbound_at < cutoff, and_(Contact.last_inbound_at.is_(None),
+                                                               Contact.created_at < cutoff)),
+                    ~exists().where(InboundMessageRow.contact_id == Contact.id),
+                )
+            ))
+
+    @staticmethod
+    async def _delete_contacts(session: AsyncSession, idle: list[str]) -> int:
         for start in range(0, len(idle), BATCH):
             chunk = idle[start:start + BATCH]
             conversations = select(Conversation.id).where(Conversation.contact_id.in_(chunk))

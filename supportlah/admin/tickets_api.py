@@ -138,9 +138,9 @@ class TicketsPersonalData:
             if not ids:
                 return 0
             await session.execute(update(Ticket).where(Ticket.id.in_(ids)).values(
-                **_wiped(Ticket, _TICKET_KEEPS), customer_id=ERASED, status=TicketStatus.CLOSED))
+                {**_wiped(Ticket, _TICKET_KEEPS), "customer_id": ERASED, "status": TicketStatus.CLOSED}))
             await session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ids)).values(
-                **_wiped(TicketEvent, _EVENT_KEEPS)))
+                _wiped(TicketEvent, _EVENT_KEEPS)))
             await session.execute(
                 update(StaffTopic).where(StaffTopic.conversation_id.in_(list(contact.conversation_ids)))
                 .values(name=ERASED)

@@ -94,13 +94,10 @@ def build_privacy(
         PrivacyHook(sessions, personal_data, consent, detect=detect, answer_callback=answer_callback),
         StaffAuditHook(audit),
     ]
-    return Privacy(sessions=sessions, personal_data=personal_data, purger=build_purger(settings, sessions),
+    purger = RetentionPurger(sessions, [MediaFiles(media_dir(settings))], personal_data=personal_data)
+    return Privacy(sessions=sessions, personal_data=personal_data, purger=purger,
                    audit=audit, keys=ApiKeys(sessions),
                    analytics=Analytics(sessions), rate_limiter=limiter, http_metrics=http_metrics, hooks=hooks)
-
-
-def build_purger(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> RetentionPurger:
-    return RetentionPurger(sessions, [MediaFiles(media_dir(settings))])
 
 
 def _add_feature_holders(sessions: async_sessionmaker[AsyncSession], personal_data: PersonalData) -> None:

@@ -378,7 +378,7 @@ class FakeTelegramAPI:
         unknown = set(decoded) - set(schema) - set(files)
         if unknown:
             raise ValueError(f"unexpected parameters {sorted(unknown)}")
-        missing = set(required) - set(decoded)
+        missing = set(required) - set(decoded) - set(files)  # a file may come as the multipart part itself
         if missing:
             raise ValueError(f"missing required parameters {sorted(missing)}")
         for key, kind in schema.items():

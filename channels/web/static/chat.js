@@ -10,7 +10,7 @@
   const FAILURES_BEFORE_FALLBACK = 2;
   const FALLBACK_POLL_MS = 10000;
   const LANGUAGE_NAMES = { en: "English", zh: "中文", ms: "Bahasa Melayu", ta: "தமிழ்" };
-  const ROLE_LABELS = { user: "You", assistant: "Assistant", staff: "Staff" };
+  const ROLE_LABELS = { user: "You", assistant: "Assistant", staff: "Staff", system: "Notice" };
   // Shown under a hand-off reply, in the reply's own language.
   const HANDOFF_NOTES = {
     en: "Passed to our team",
@@ -259,15 +259,16 @@
   }
 
   function onReply(frame) {
-    if (frame.role === "staff") {
-      createBubble("staff", frame.text || "", { at: frame.at, sources: frame.sources });
+    const role = frame.role || "assistant";
+    if (role !== "assistant") {
+      // Staff messages and notices are messages of their own; a notice sent with an answer
+      // goes above the answer, where the transcript has it.
+      const own = createBubble(role, frame.text || "", { at: frame.at, sources: frame.sources });
+      const stream = streams.get(frame.message_id);
+      if (stream) elements.messages.insertBefore(own, stream);
       return;
     }
-    if (frame.final === false) {
-      // A notice or an early part of a long answer: its own message; the answer is still coming.
-      createBubble("assistant", frame.text || "", { at: frame.at, sources: frame.sources });
-      return;
-    }
+    // The first part of an answer replaces the streamed text; later parts get bubbles of their own.
     const bubble = streamBubble(frame.message_id);
     setBubbleText(bubble, frame.text || "");
     renderSources(bubble.querySelector(".sources"), frame.sources);
@@ -276,7 +277,7 @@
     bubble.classList.remove("message-streaming");
     bubble.removeAttribute("aria-busy");
     streams.delete(frame.message_id);
-    awaiting.delete(frame.message_id);
+    if (frame.final !== false) awaiting.delete(frame.message_id); // otherwise more parts are coming
     updateTyping();
   }
 
@@ -443,6 +444,7 @@
       return;
     }
     onReply({ message_id: body.message_id, ...body.reply });
+    refreshHistory().catch(() => {}); // notices sent with the answer are only in the transcript
   }
 
   async function waitForTranscriptReply(messageId) {
