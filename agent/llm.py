@@ -234,6 +234,7 @@ class LLMAgent:
                 if isinstance(exc, LLMError) and exc.retryable and attempt <= self._config.retries:
                     logger.warning("model call failed (%s); trying once more", kind,
                                    extra={"conversation_id": request.conversation_id})
+                    stream.stopped = stream.stopped or stream.streamed  # no second copy in the chat bubble
                     continue
                 logger.warning("model failed (%s); the extractive answerer replies instead", kind,
                                extra={"conversation_id": request.conversation_id})

@@ -2,9 +2,19 @@
 
 Two kinds: at start-up (no LLM, Cohere or Qdrant configured: the embedded piece is
 used for the life of the process) and per request (the LLM timed out and the
-extractive answerer replied; Cohere failed and the local order was kept). Each is
-logged where it happens; this object keeps the counts for ``/metrics``. Counts are
-per process, which is what a Prometheus scrape of that process expects.
+extractive answerer replied; Cohere failed and the local order was kept). The
+answer's own safety net counts here too, since each of those turns a model answer
+into a hand-off: ``citation`` (hallucinated / missing), ``guard`` (which check
+stopped an answer), ``documents`` (injected sentences cut out). Each is logged where
+it happens; this object keeps the counts for ``/metrics``. Counts are per process,
+which is what a Prometheus scrape of that process expects.
+
+Components and reasons in use: ``index``/``reranker``/``answerer``: ``not_configured``;
+``reranker``: ``timeout`` | ``error``; ``answerer``: ``timeout`` | ``unavailable`` |
+``rejected`` | ``bad_output`` | ``prompt_too_large`` | ``wrong_language`` |
+``language_mismatch``; ``citation``: ``hallucinated`` | ``missing``; ``guard``: ``leak`` |
+``injection`` | ``placeholder`` | ``link`` | ``number`` | ``promise``; ``documents``:
+``injection_removed``.
 """
 from __future__ import annotations
 

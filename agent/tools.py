@@ -56,9 +56,15 @@ class TicketView:
     updated_at: datetime
 
 
+class TicketLookupError(Exception):
+    """The ticket store could not be read."""
+
+
 class TicketLookup(Protocol):
     async def ticket_status(self, conversation_id: str, contact_id: str, number: int | None) -> TicketView | None:
-        """The ticket ``number`` if it belongs to this contact, else the conversation's latest; None if none."""
+        """The ticket ``number`` if it belongs to this contact, else the conversation's latest; None if none.
+
+        Raises ``TicketLookupError`` when the store cannot be read."""
         ...
 
 
@@ -177,7 +183,11 @@ class ToolBox:
     async def _ticket(self, number: object, ctx: ToolContext) -> str:
         assert self._tickets is not None
         wanted = number if isinstance(number, int) and not isinstance(number, bool) else None
-        view = await self._tickets.ticket_status(ctx.request.conversation_id, ctx.request.contact_id, wanted)
+        try:
+            view = await self._tickets.ticket_status(ctx.request.conversation_id, ctx.request.contact_id, wanted)
+        except TicketLookupError as exc:
+            logger.warning("ticket lookup failed: %s", exc)
+            return "The ticket system is unavailable right now: offer to pass the question to the team."
         if view is None:
             return "No ticket found for this customer." + (f" (none numbered {wanted})" if wanted else "")
         text = (f"Ticket #{view.number}: status {view.status}; opened {view.opened_at:%Y-%m-%d %H:%M} UTC; "

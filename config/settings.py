@@ -239,9 +239,6 @@ class Settings(BaseSettings):
                                             description="Model-reported confidence below this hands off.")
     llm_input_cost_per_mtok: float = Field(default=0.15, ge=0, description="USD per million prompt tokens (cost log).")
     llm_output_cost_per_mtok: float = Field(default=0.60, ge=0, description="USD per million completion tokens.")
-    llm_azure_api_version: str | None = Field(
-        default=None, description="Set for Azure OpenAI: llm_base_url is the resource endpoint, llm_model the deployment."
-    )
     rerank_timeout_seconds: float = Field(default=5.0, gt=0, description="Past this, the local order is used.")
     rerank_max_tokens_per_doc: int = Field(default=1024, ge=16)
     qdrant_timeout_seconds: float = Field(default=10.0, gt=0)

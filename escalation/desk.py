@@ -4,7 +4,8 @@ A message in a ticket's topic (or replying to one of its posts, or starting with
 ``#123``) is relayed to the customer on their channel, then confirmed in the group
 (👌 on the staff message, or a note saying what failed). ``/note …`` stays internal;
 ``/close``, ``/bot``, ``/resolve``, ``/claim``, ``/reopen`` and ``/draft`` do what the
-card's buttons do. Only members of the staff group get here (other chats are never
+card's buttons do. An edited staff message is sent again, marked ✏️, because customers
+never see edits. Only members of the staff group get here (other chats are never
 marked staff), and when ``SUPPORTLAH_STAFF_USER_IDS`` is set only those users may act.
 """
 from __future__ import annotations
@@ -76,6 +77,13 @@ class StaffDesk:
             return await self._note(stored, ticket, args)
         if command is not None:
             return await self._act(stored, ticket, command)
+        if text.startswith("/") and text[1:2].isalpha():  # a mistyped command must not reach the customer
+            commands = " ".join(f"/{name}" for name in STAFF_COMMANDS)
+            return _decision(ticket, [self._parts.staff(msg.id, "unknown", ticket,
+                                                        f"ℹ️ Not sent: unknown command. Commands here: {commands}",
+                                                        "notice")])
+        if meta.get("edited") == "true" and text.strip():  # customers cannot see edits: send the correction
+            text = f"✏️ {text}"
         return await self._relay(stored, ticket, text)
 
     # ------------------------------------------------------------------ routing
@@ -166,10 +174,10 @@ class StaffDesk:
         customer, problems = self._customer_parts(msg.id, ticket, text, msg.attachments, meta)
         parts: list[OutboundMessage] = []
         if customer:
-            was_active = ticket.status in TicketStatus.ACTIVE
+            status_before = ticket.status
             ticket = await self._answered(ticket, f"{msg.id}:reply", "staff_reply", who, name, meta, self._clock(),
                                           text or "(attachment)")
-            if not was_active:
+            if status_before != ticket.status:  # e.g. open -> waiting for the customer: redraw the card
                 parts.append(self.card_update(msg.id, ticket))
             parts += customer
             parts.append(self._parts.staff(msg.id, "confirm", ticket, "", "confirm",
@@ -214,7 +222,8 @@ class StaffDesk:
         return self._parts.customer(message_id, "reply", ticket, body, role="staff"), []
 
     # ------------------------------------------------------------------ helpers
-    def _card_update(self, message_id: str, ticket: Ticket) -> OutboundMessage:
+    def card_update(self, message_id: str, ticket: Ticket) -> OutboundMessage:
+        """Redraw the ticket's card (status line and buttons) after a change."""
         sla_local = self._hours.local(ticket.sla_due_at) if ticket.sla_due_at else None
         text = card.render(ticket, sla_local=sla_local, topics=self._config.use_topics)
         return self._parts.staff(message_id, "card", ticket, text, "card_update", keyboard=card.keyboard(ticket))

@@ -21,14 +21,14 @@ from datetime import datetime
 
 from agent.types import Reply
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage, utcnow
-from channels.telegram.keyboard import CALLBACK_HUMAN, FEEDBACK_PREFIX, LANGUAGE_PREFIX
+from channels.telegram.keyboard import CALLBACK_HUMAN, FEEDBACK_PREFIX, LANGUAGE_PREFIX, Button
 from channels.telegram.normalize import FILE_URL_SCHEME
 from escalation import card
 from escalation import texts as customer_texts
 from escalation.card import CardFacts
 from escalation.config import EscalationConfig
 from escalation.desk import StaffDesk
-from escalation.drafts import Drafter, summarize
+from escalation.drafts import Draft, Drafter, summarize
 from escalation.hours import BusinessHours
 from escalation.models import Ticket, TicketStatus
 from escalation.parts import PartFactory
@@ -96,18 +96,18 @@ class EscalationHook:
                                msg.metadata)
         if self._config.ai_suggestions and self._drafter is not None and msg.text.strip():
             draft = await self._drafter.draft(msg.text)
-            if draft is not None:
+            if draft is not None:  # the latest suggestion is what "Send AI draft" sends
                 await self._tickets.update(ticket.id, draft_text=draft.text, draft_sources=draft.sources)
-                ticket.draft_text = draft.text
-                sources = ", ".join(dict.fromkeys(s["document"] for s in draft.sources))
-                parts.append(self._parts.staff(
-                    msg.id, "suggestion", ticket,
-                    f"🤖 Suggested answer (only staff see this):\n{draft.text}" + (f"\nSources: {sources}" if sources
-                                                                                   else ""),
-                    "draft", keyboard=((card.Button("📤 Send AI draft", card.callback_data("draft", ticket.number)),),)))
+                parts.append(self._suggestion(msg.id, ticket, draft))
         reply = Reply(text="", language=ticket.language, confidence=1.0,
                       backend={"answerer": HUMAN_MODE, "ticket": str(ticket.number)})
         return Decision(reply=reply, parts=parts)
+
+    def _suggestion(self, message_id: str, ticket: Ticket, draft: Draft) -> OutboundMessage:
+        sources = ", ".join(dict.fromkeys(source["document"] for source in draft.sources))
+        text = f"🤖 Suggested answer (only staff see this):\n{draft.text}" + (f"\nSources: {sources}" if sources else "")
+        send = ((Button("📤 Send AI draft", card.callback_data("draft", ticket.number)),),)
+        return self._parts.staff(message_id, "suggestion", ticket, text, "draft", keyboard=send)
 
     def _forward(self, message_id: str, ticket: Ticket, name: str, text: str, attachments: list[Attachment],
                  meta: dict[str, str]) -> list[OutboundMessage]:
@@ -150,7 +150,8 @@ class EscalationHook:
             notice = [customer_texts.text("unsatisfied", stored.conversation_language)]
         return await self._escalate(stored, reply, reason or "agent_decision", notice)
 
-    async def _escalate(self, stored: StoredMessage, reply: Reply, reason: str, notice: list[str]) -> list[OutboundMessage]:
+    async def _escalate(self, stored: StoredMessage, reply: Reply, reason: str,
+                        notice: list[str]) -> list[OutboundMessage]:
         msg = stored.message
         conversation_id = msg.conversation_id or ""
         ticket = (await self._tickets.by_opening_message(msg.id)
@@ -165,7 +166,7 @@ class EscalationHook:
         language = ticket.language
         for index, text in enumerate(notice):
             parts += self._parts.customer(msg.id, f"notice:{index}", ticket, text, role="assistant")
-        if not self._hours.is_open(now):
+        if self._parts.has_staff_group and not self._hours.is_open(now):
             opens = self._hours.next_open(now)
             when = customer_texts.expected_reply(self._hours.local(opens) if opens else None,
                                                  self._hours.local(now), language)
@@ -209,7 +210,8 @@ class EscalationHook:
             reason=reason, priority=priority, opened_by_message_id=msg.id,
             summary=summarize(questions[-3:] or [question]),
             draft_text=draft.text if draft else "", draft_sources=draft.sources if draft else [],
-            card_facts=facts.stored(), sla_due_at=self._sla_due(priority, now), detail=reason)
+            card_facts=facts.stored(), sla_due_at=self._sla_due(priority, now), detail=reason,
+            human_mode=self._parts.has_staff_group)
         if (latest is not None and latest.status == TicketStatus.RESOLVED and latest.resolved_at is not None
                 and now - latest.resolved_at <= self._config.reopen_window):
             return await self._tickets.reopen(latest, new, key=f"{msg.id}:reopened")

@@ -107,7 +107,10 @@ class StaffSender:
         if kind == "card":
             await self._tickets.set_card(ticket.id, message_id)
         if kind == "close_topic":
-            await self._guarded(self._topics.close(ticket))
+            try:
+                await self._guarded(self._topics.close(ticket))
+            except ChannelError as exc:  # the notice is out; an open topic is only untidy
+                log.warning("could not close a staff topic", extra={"ticket": ticket.number, "error": str(exc)[:200]})
         return DeliveryReceipt(provider_message_id=str(message_id), status="sent")
 
     # ------------------------------------------------------------------ posting

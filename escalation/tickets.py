@@ -42,6 +42,7 @@ class NewTicket:
     card_facts: dict = field(default_factory=dict)
     sla_due_at: datetime | None = None
     detail: str = ""
+    human_mode: bool = True  # False without a staff group: recorded for follow-up, the AI keeps answering
 
 
 class TicketRepository:
@@ -124,7 +125,7 @@ class TicketRepository:
                 session.add(self._event(ticket.id, f"{new.opened_by_message_id}:opened", "opened", "bot", None,
                                         new.detail or new.reason))
                 try:
-                    await self._set_mode(session, new.conversation_id, "human")  # flushes the insert too
+                    await self._set_mode(session, new.conversation_id, "human" if new.human_mode else "bot")
                     await session.commit()
                 except IntegrityError:
                     await session.rollback()
@@ -210,7 +211,8 @@ class TicketRepository:
     async def conversation_for_thread(self, chat_id: int, thread_id: int) -> str | None:
         async with self._sessions() as session:
             return await session.scalar(
-                select(StaffTopic.conversation_id).where(StaffTopic.chat_id == chat_id, StaffTopic.thread_id == thread_id)
+                select(StaffTopic.conversation_id)
+                .where(StaffTopic.chat_id == chat_id, StaffTopic.thread_id == thread_id)
             )
 
     async def save_topic(self, conversation_id: str, chat_id: int, thread_id: int | None, name: str, *,
@@ -293,18 +295,24 @@ class TicketRepository:
                                          .where(Conversation.id == conversation_id))
             cutoffs = [t for t in (reset, latest and latest.created_at, latest and latest.resolved_at,
                                    latest and latest.closed_at) if t]
-            query = select(InboundMessageRow.text, InboundMessageRow.meta).where(
+            query = select(InboundMessageRow.text, InboundMessageRow.meta, InboundMessageRow.received_at).where(
                 InboundMessageRow.conversation_id == conversation_id, InboundMessageRow.received_at <= until)
             if cutoffs:
                 query = query.where(InboundMessageRow.received_at > max(cutoffs))
             rows = list(await session.execute(
-                query.order_by(InboundMessageRow.received_at.desc(), InboundMessageRow.id.desc())
-                .limit(_TIMELINE_LIMIT)))
+                query.order_by(InboundMessageRow.received_at.desc()).limit(_TIMELINE_LIMIT)))
+        # Telegram dates have one-second resolution: its own message ids order messages within a second.
+        rows.sort(key=lambda row: (row[2], _telegram_order(row[1] or {})))
         events: list[CustomerEvent] = []
-        for text, meta in reversed(rows):
+        for text, meta, _received_at in rows:
             meta = meta or {}
             if meta.get("feedback") in ("up", "down"):
                 events.append(CustomerEvent(meta["feedback"], rated_message_id=meta.get("feedback_for", "")))
             elif "command" not in meta and meta.get("kind") != "callback" and text.strip():
                 events.append(CustomerEvent("question", text=text))
         return events
+
+
+def _telegram_order(meta: dict) -> int:
+    value = meta.get("telegram_message_id", "") if meta.get("kind") != "callback" else ""
+    return int(value) if value.isdigit() else 0

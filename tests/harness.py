@@ -11,6 +11,12 @@ from supportlah.container import Container, build
 from workers.local import InProcessQueue
 
 
+# Tests of the pipeline's mechanics count every send. The privacy notice on first contact and the
+# "our team is away" note outside business hours are product behaviour with tests of their own;
+# here they would only make the counts depend on the clock.
+MECHANICS = {"pdpa_consent_mode": "off", "business_hours": "daily 00:00-24:00"}
+
+
 @asynccontextmanager
 async def running_container(settings: Settings, *, start_queue: bool = True):
     if settings.database_url:

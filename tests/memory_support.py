@@ -44,7 +44,8 @@ class MemoryStack:
         return stored
 
     async def exchange(self, text: str, answer: str, *, sender: str = "customer-1",
-                       memory: ConversationMemory | None = None, language: str = "en") -> tuple[StoredMessage, str | None]:
+                       memory: ConversationMemory | None = None,
+                       language: str = "en") -> tuple[StoredMessage, str | None]:
         """One customer message through memory: request, then record ``answer`` as our reply.
         Returns the stored message and the search query memory produced for it."""
         memory = memory or self.memory

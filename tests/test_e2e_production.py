@@ -80,6 +80,11 @@ async def test_kill_worker_mid_run_loses_nothing_and_sends_nothing_twice(tmp_pat
             "SUPPORTLAH_RECOVERY_AFTER_SECONDS": "5",
             "SUPPORTLAH_WORKER_HEALTH_SECONDS": "2",
             "SUPPORTLAH_LOG_LEVEL": "WARNING",
+            # Count only the answers: no privacy notice, no out-of-hours note (both tested elsewhere).
+            "SUPPORTLAH_PDPA_CONSENT_MODE": "off",
+            "SUPPORTLAH_BUSINESS_HOURS": "daily 00:00-24:00",
+            "SUPPORTLAH_RATE_LIMIT_CONTACT_PER_MINUTE": "1000",
+            "SUPPORTLAH_RATE_LIMIT_IP_PER_MINUTE": "100000",
         }
         await migrate.upgrade(db_url)
         logs = tmp_path / "logs"

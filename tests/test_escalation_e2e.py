@@ -25,7 +25,7 @@ from escalation.models import TicketStatus
 from escalation.texts import expected_reply
 from memory.models import Contact
 from supportlah.container import Container
-from supportlah.escalation_wiring import sla_reminders
+from supportlah.escalation_wiring import escalation_routes, sla_reminders
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI, UpdateFactory
 from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
 from tests.harness import SentEvents, drain, running_container, web_message
@@ -110,6 +110,7 @@ async def rig_for(settings: Settings, telegram: FakeTelegramAPI, twilio: FakeTwi
         app = web.Application()
         app.add_routes(container.telegram.webhook(container.ingress).routes())
         app.add_routes(container.twilio.webhooks(container.ingress).routes())
+        app.add_routes(escalation_routes(container.escalation))
         async with TestClient(TestServer(app)) as client:
             yield Rig(container, telegram, twilio, client)
     assert telegram.errors == [] and twilio.errors == []
@@ -364,21 +365,26 @@ async def test_without_topics_staff_reply_to_the_card(fakes, tmp_path):
         await rig.staff_says("#1 And so does the ticket number.", thread_id=None)
         await rig.whatsapp("Thanks, one more question", "SM" + "f" * 32)
         await rig.drain()
-        assert [m.body for m in twilio.messages[1:]] == ["Replying to the card works.", "And so does the ticket number."]
+        assert [m.body for m in twilio.messages[1:]] == ["Replying to the card works.",
+                                                         "And so does the ticket number."]
         forward = rig.staff_posts()[-1]
         assert forward.text == "👤 Mei Ling: Thanks, one more question"
         reply_to = telegram.calls_to("sendMessage")[-1].params["reply_parameters"]
         assert reply_to["message_id"] == card.message_id
 
 
-async def test_sla_reminder_pings_the_topic_once(rig):
+async def test_sla_reminder_pings_the_topic_and_the_owner_once(rig):
     thread_id = await escalate_whatsapp(rig)
+    await rig.press("esc:claim:1", message_id=rig.staff_posts()[0].message_id)
+    await rig.drain()
     ticket = await rig.ticket()
     await rig.container.escalation.tickets.update(ticket.id, sla_due_at=utcnow() - timedelta(minutes=5))
     assert await sla_reminders(rig.container) == 1
     assert await sla_reminders(rig.container) == 0, "not again before the repeat interval"
     reminder = rig.staff_posts(thread_id)[-1]
     assert reminder.text.startswith("⏰ Ticket #1 (normal) is still waiting for a reply")
+    assert reminder.text.endswith("Alice Tan has it. Alice Tan")  # the mention, rendered
+    assert f'<a href="tg://user?id={ALICE}">Alice Tan</a>' in reminder.raw_text
     events = [e.kind for e in await rig.container.escalation.tickets.events(ticket.id)]
     assert events.count("sla_reminder") == 1
 
@@ -404,6 +410,7 @@ async def test_two_thumbs_down_hand_over_with_the_ai_draft_one_press_away(fakes,
         await rig.container.ingestor.ingest([tmp_path / "hours-and-zones.txt"])
         questions = ["What are your opening hours?", "What is the transport fee for Jurong East?"]
         for question in questions:
+            rig.updates.now += 60
             await rig.tg(rig.updates.text(TG_CUSTOMER, question))
             await rig.drain()
             conversation_id = await rig.container.store.conversation_for(Channel.TELEGRAM, str(TG_CUSTOMER))
@@ -448,3 +455,26 @@ async def test_a_malay_customer_asking_for_a_person_is_told_in_malay_when_staff_
     await rig.drain()
     assert rig.telegram.sent_to(TG_CUSTOMER)[-1].text.startswith("Anda kini berbual semula dengan pembantu maya")
     assert (await rig.ticket()).status == TicketStatus.RESOLVED
+
+
+async def test_a_staff_document_reaches_whatsapp_as_a_signed_link(rig):
+    thread_id = await escalate_whatsapp(rig)
+    rig.telegram.add_file("doc-quotation.pdf", b"%PDF-1.4 quotation", "documents/quotation.pdf")
+    document = rig.updates.document(STAFF_CHAT, file_name="quotation.pdf", user_id=ALICE, thread_id=thread_id,
+                                    caption="Here is your quotation")
+    await rig.tg(document)
+    await rig.drain()
+    body = rig.twilio.messages[-1].body
+    caption, link = body.split("\n")
+    assert caption == "Here is your quotation" and link.startswith(f"📎 {PUBLIC_URL}/media/staff/")
+    response = await rig.client.get(link.removeprefix(f"📎 {PUBLIC_URL}"))
+    assert response.status == 200 and await response.read() == b"%PDF-1.4 quotation"
+    assert TEST_TOKEN not in body and len(rig.telegram.reactions) == 1
+
+
+async def test_a_mistyped_command_is_not_sent_to_the_customer(rig):
+    thread_id = await escalate_whatsapp(rig)
+    await rig.staff_says("/clsoe", thread_id=thread_id)
+    await rig.drain()
+    assert len(rig.twilio.messages) == 1
+    assert rig.staff_posts(thread_id)[-1].text.startswith("ℹ️ Not sent: unknown command. Commands here: /note")

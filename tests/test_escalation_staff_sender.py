@@ -72,7 +72,8 @@ async def world(fake, tmp_path: Path):
 
 def post(ticket, text: str, kind: str = "notice", key: str = "k", **meta: str) -> OutboundMessage:
     return OutboundMessage(channel=Channel.STAFF, recipient_id=str(STAFF), conversation_id=ticket.conversation_id,
-                           text=text, idempotency_key=key, metadata={"staff_kind": kind, "ticket_id": ticket.id, **meta})
+                           text=text, idempotency_key=key,
+                           metadata={"staff_kind": kind, "ticket_id": ticket.id, **meta})
 
 
 async def test_card_opens_a_topic_and_later_posts_reuse_it(fake, world):

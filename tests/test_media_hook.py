@@ -13,7 +13,7 @@ from supportlah.app import create_app
 from tests.fakes.openai_audio import FakeTranscriptionAPI
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI, UpdateFactory
 from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
-from tests.harness import drain, running_container
+from tests.harness import MECHANICS, drain, running_container
 
 ACCOUNT_SID = "AC" + "7" * 32
 AUTH_TOKEN = "media-hook-token"
@@ -24,7 +24,7 @@ OGG = b"OggS" + b"\x00" * 200
 
 
 def _twilio_settings(backend, fake: FakeTwilioApi, **extra):
-    return backend.settings(public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+    return backend.settings(**MECHANICS, public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                             twilio_whatsapp_from=BUSINESS, twilio_api_base_url=fake.base_url, **extra)
 
 
@@ -83,7 +83,7 @@ async def test_telegram_photo_without_a_question_goes_to_a_person_and_oversized_
     updates = UpdateFactory()
     async with FakeTelegramAPI() as api:
         api.add_file("photo-large", b"\xff\xd8\xff\xe0" + b"\x00" * 500, "photos/p.jpg")
-        settings = backend.settings(telegram_bot_token=TEST_TOKEN, telegram_webhook_secret="s3cret-token",
+        settings = backend.settings(**MECHANICS, telegram_bot_token=TEST_TOKEN, telegram_webhook_secret="s3cret-token",
                                     telegram_api_base_url=api.url, telegram_media_max_bytes=100_000)
         async with running_container(settings, start_queue=False) as container:
             async with TestClient(TestServer(create_app(container))) as client:

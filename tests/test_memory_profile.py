@@ -116,7 +116,8 @@ async def test_forget_contact_removes_redis_keys_and_sql_rows_of_that_contact_on
         theirs, _ = await stack.exchange("I live in an HDB flat in Bedok.", "Noted.", sender="customer-2")
         ref = ContactRef(mine.contact_id, "web", "customer-1", (mine.message.conversation_id,))
         exported = await stack.memory.export_contact(ref)
-        assert [t["text"] for t in exported["recent_turns"]] == ["I live in a condo in Bishan. Question 2?", "Answer 2."]
+        assert [t["text"] for t in exported["recent_turns"]] == ["I live in a condo in Bishan. Question 2?",
+                                                                 "Answer 2."]
         assert "Question 0" in exported["summaries"][0]["text"]
         assert {f["kind"] for f in exported["profile"]["facts"]} == {"property", "area"}
 

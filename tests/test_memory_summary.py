@@ -22,7 +22,8 @@ async def test_extractive_summary_keeps_each_exchange_and_drops_the_oldest_beyon
                      "| We said: General service for an HDB flat: $25 per unit (code GS-HDB).")
     second = await summarizer.summarize(first, [Turn("user", "Do you work on Sundays?"),
                                                 Turn("staff", "No, we are closed on Sundays.")])
-    assert second.splitlines()[-1] == "- Customer asked: Do you work on Sundays? | Staff said: No, we are closed on Sundays."
+    assert second.splitlines()[-1] == ("- Customer asked: Do you work on Sundays? "
+                                       "| Staff said: No, we are closed on Sundays.")
     assert COUNTER.count(second) <= 60
     assert "HDB" not in second, "the oldest line made room for the newest"
     long_turn = [Turn("user", " ".join(["word"] * 200))]

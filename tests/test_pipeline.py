@@ -7,12 +7,12 @@ from sqlalchemy import select
 
 from channels.messages import Channel
 from memory.models import InboundStatus, OutboundPart, PartState, ReplyRow
-from tests.harness import SentEvents, drain, running_container, web_message
+from tests.harness import MECHANICS, SentEvents, drain, running_container, web_message
 from workers.ingress import requeue_unanswered
 
 
 async def test_accepted_message_is_stored_before_processing_and_answered(backend):
-    settings = backend.settings()
+    settings = backend.settings(**MECHANICS)
     async with running_container(settings, start_queue=False) as container:
         sent = SentEvents()
         sent.attach(container, "visitor-0001")
@@ -28,7 +28,7 @@ async def test_accepted_message_is_stored_before_processing_and_answered(backend
 
 
 async def test_duplicate_delivery_is_acknowledged_once(backend):
-    async with running_container(backend.settings(), start_queue=False) as container:
+    async with running_container(backend.settings(**MECHANICS), start_queue=False) as container:
         first = await container.ingress.accept(web_message("visitor-0002", "hello", provider_id="p-1"))
         again = await container.ingress.accept(web_message("visitor-0002", "hello", provider_id="p-1"))
         assert not first.duplicate and again.duplicate and again.message_id == first.message_id
@@ -37,7 +37,7 @@ async def test_duplicate_delivery_is_acknowledged_once(backend):
 
 
 async def test_restart_processes_messages_accepted_but_never_answered(backend):
-    settings = backend.settings()
+    settings = backend.settings(**MECHANICS)
     async with running_container(settings, start_queue=False) as crashed:
         accepted = [await crashed.ingress.accept(web_message("visitor-0003", f"question {i}")) for i in range(3)]
     # The process died with three messages stored and nothing answered; a new one starts.
@@ -51,7 +51,7 @@ async def test_restart_processes_messages_accepted_but_never_answered(backend):
 
 
 async def test_retry_after_crash_mid_job_does_not_resend_a_sent_part(backend):
-    settings = backend.settings()
+    settings = backend.settings(**MECHANICS)
     async with running_container(settings, start_queue=False) as container:
         sent = SentEvents()
         sent.attach(container, "visitor-0004")
@@ -69,7 +69,7 @@ async def test_retry_after_crash_mid_job_does_not_resend_a_sent_part(backend):
 
 
 async def test_messages_of_one_conversation_are_answered_in_order(backend):
-    async with running_container(backend.settings(max_jobs=4), start_queue=False) as container:
+    async with running_container(backend.settings(max_jobs=4, **MECHANICS), start_queue=False) as container:
         sent = SentEvents()
         sent.attach(container, "visitor-0005")
         ids = [(await container.ingress.accept(web_message("visitor-0005", f"message {i}"))).message_id
@@ -85,7 +85,7 @@ async def test_messages_of_one_conversation_are_answered_in_order(backend):
 
 
 async def test_web_channel_is_recorded_with_its_sender(backend):
-    async with running_container(backend.settings(), start_queue=False) as container:
+    async with running_container(backend.settings(**MECHANICS), start_queue=False) as container:
         result = await container.ingress.accept(web_message("visitor-0006", "hi there"))
         stored = await container.store.load(result.message_id)
         assert stored.message.channel == Channel.WEB and stored.message.sender_id == "visitor-0006"

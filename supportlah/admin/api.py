@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy import select
 
 from memory.models import Contact, Conversation
@@ -211,7 +212,7 @@ class AdminApi:
                     await part.release()
         except ApiError:
             raise
-        except (ValueError, AssertionError, UnicodeDecodeError, KeyError) as exc:
+        except (ValueError, AssertionError, UnicodeDecodeError, KeyError, HttpProcessingError) as exc:
             raise ApiError(400, f"malformed multipart body ({type(exc).__name__})") from exc
         if data is None:
             raise ApiError(400, "the 'file' field is missing")

@@ -112,6 +112,19 @@ def ip_rate_limit_middleware(
     return limit_by_address
 
 
+@web.middleware
+async def json_api_errors(request: web.Request, handler):  # noqa: ANN001, ANN201
+    """Under ``/api/`` even aiohttp's own refusals (unknown path, wrong method, body too large) are JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400 or exc.content_type == "application/json":
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
+        return web.json_response({"error": exc.reason.lower() if exc.reason else "request refused"},
+                                 status=exc.status, headers=headers)
+
+
 _TEXTS = {
     "slow_down": {
         "en": "You're sending messages faster than we can read them. Please wait a minute, then continue.",

@@ -33,6 +33,7 @@ from supportlah.admin.limits import (
     RateLimiter,
     RedisRateLimiter,
     ip_rate_limit_middleware,
+    json_api_errors,
 )
 from supportlah.admin.metrics import HttpMetrics
 from supportlah.admin.retention import PurgeReport, RetentionPurger
@@ -116,11 +117,12 @@ def _privacy(container: Container) -> Privacy:
 
 
 def admin_middlewares(container: Container) -> list:
-    """Outermost first: request metrics (they count refusals too), then the per-address limit."""
+    """Outermost first: request metrics (they count refusals too), the per-address limit, JSON errors."""
     privacy, settings = _privacy(container), container.settings
     return [privacy.http_metrics.middleware(),
             ip_rate_limit_middleware(privacy.rate_limiter, settings.rate_limit_ip_per_minute,
-                                     settings.trusted_proxy_hops, on_limited=privacy.http_metrics.note_limited)]
+                                     settings.trusted_proxy_hops, on_limited=privacy.http_metrics.note_limited),
+            json_api_errors]
 
 
 def admin_routes(container: Container) -> list[web.RouteDef]:

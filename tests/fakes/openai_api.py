@@ -37,6 +37,7 @@ class Completion:
     finish_reason: str | None = None  # default: "tool_calls" when there are any, else "stop"
     usage: tuple[int, int] | None = None  # (prompt, completion); default: a character-based estimate
     piece: int = 9
+    drop_after: int | None = None  # close the connection after this many content characters (a dying server)
 
 
 @dataclass
@@ -162,6 +163,9 @@ class FakeChatAPI:
         await send({"role": "assistant", "content": ""})
         content = item.content or ""
         for start in range(0, len(content), item.piece):
+            if item.drop_after is not None and start >= item.drop_after:
+                request.transport.close()
+                return response
             await send({"content": content[start : start + item.piece]})
         for index, (name, arguments) in enumerate(item.tool_calls):
             text = json.dumps(arguments, ensure_ascii=False)
