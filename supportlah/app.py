@@ -12,12 +12,13 @@ from sqlalchemy import text
 from channels.web.handlers import WebChat
 from supportlah.admin.wiring import attach_admin
 from supportlah.container import Container
+from supportlah.escalation_wiring import escalation_routes, sla_reminders
 from workers.ingress import requeue_unanswered
 
 log = logging.getLogger(__name__)
 
 CONTAINER = web.AppKey("container", Container)
-RECOVERY_TASK = web.AppKey("recovery_task", asyncio.Task)
+PERIODIC_TASKS = web.AppKey("periodic_tasks", list)
 POLLER = web.AppKey("telegram_poller", object)
 POLLER_TASK = web.AppKey("telegram_poller_task", asyncio.Task)
 
@@ -39,6 +40,7 @@ def create_app(container: Container) -> web.Application:
         app.add_routes(container.twilio.webhooks(container.ingress).routes())
     if container.telegram is not None and container.telegram.mode == "webhook":
         app.add_routes(container.telegram.webhook(container.ingress).routes())
+    app.add_routes(escalation_routes(container.escalation))  # signed links for staff attachments
     attach_admin(app, container)  # admin/PDPA (issue 10): admin API, /metrics, rate limits, retention loop
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
     app.on_startup.append(_start_recovery)
@@ -110,22 +112,35 @@ async def _check(probe) -> str:  # noqa: ANN001
 
 
 async def _start_recovery(app: web.Application) -> None:
-    """Embedded mode: re-enqueue what a previous run accepted but never answered, then keep checking."""
+    """Embedded mode: re-enqueue what a previous run accepted but never answered, then run the
+    periodic jobs that production runs as arq crons (recovery, SLA reminders)."""
     container = app[CONTAINER]
+    app[PERIODIC_TASKS] = []
     if container.redis is not None:
-        return  # production: the arq worker's cron does this
+        return  # production: the arq worker's cron jobs do this
     await requeue_unanswered(container.store, container.queue, older_than=None)
-    app[RECOVERY_TASK] = asyncio.create_task(_recovery_loop(container), name="recovery")
-
-
-async def _recovery_loop(container: Container) -> None:
     period = container.settings.recovery_after_seconds
+
+    async def recover() -> None:
+        await requeue_unanswered(container.store, container.queue, timedelta(seconds=period))
+
+    async def remind() -> None:
+        await sla_reminders(container)
+
+    app[PERIODIC_TASKS] += [
+        asyncio.create_task(_every(period, recover, "recovery"), name="recovery"),
+        asyncio.create_task(_every(container.settings.escalation_reminder_interval_seconds, remind, "sla"),
+                            name="sla-reminders"),
+    ]
+
+
+async def _every(seconds: float, job, name: str) -> None:  # noqa: ANN001
     while True:
-        await asyncio.sleep(period)
+        await asyncio.sleep(seconds)
         try:
-            await requeue_unanswered(container.store, container.queue, timedelta(seconds=period))
+            await job()
         except Exception:
-            log.exception("recovery pass failed")
+            log.exception("periodic job failed", extra={"job": name})
 
 
 async def _start_telegram_polling(app: web.Application) -> None:
@@ -143,8 +158,8 @@ async def _stop(app: web.Application) -> None:
     if poller is not None:
         poller.stop()
         await asyncio.gather(app[POLLER_TASK], return_exceptions=True)
-    task = app.get(RECOVERY_TASK)
-    if task is not None:
+    tasks = app.get(PERIODIC_TASKS, [])
+    for task in tasks:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
     await app[CONTAINER].close()

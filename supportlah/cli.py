@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from config.settings import Settings, SettingsError, load_settings
+from escalation import cli as tickets_cli
 
 log = logging.getLogger("supportlah")
 
@@ -275,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     set_webhook = telegram_sub.add_parser("set-webhook", help="register $SUPPORTLAH_PUBLIC_URL/webhooks/telegram")
     set_webhook.add_argument("--drop-pending", action="store_true", help="discard updates Telegram is holding")
 
+    tickets_cli.register(sub)
+
     sub.add_parser("config", help="print the effective settings (secrets masked)")
     sub.add_parser("migrate", help="upgrade the database schema to the latest version")
     sub.add_parser("worker", help="run queue workers (production mode, needs Redis)")
@@ -311,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     level = "DEBUG" if args.verbose else ("INFO" if args.command in ("serve", "demo", "worker") else "WARNING")
     configure_logging(level if not args.verbose else "DEBUG", json_output=settings.log_json)
     commands = {"ingest": cmd_ingest, "kb": cmd_kb, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
-                "serve": cmd_serve, "migrate": cmd_migrate, "telegram": cmd_telegram, "admin": cmd_admin}
+                "serve": cmd_serve, "migrate": cmd_migrate, "telegram": cmd_telegram, "admin": cmd_admin,
+                "tickets": tickets_cli.cmd_tickets}
     from supportlah import eval_cli  # evaluation commands (issue 11)
 
     commands["eval"] = eval_cli.run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import zipfile
 
 import aiohttp
@@ -263,7 +264,20 @@ async def test_per_address_rate_limit(tmp_path):
             assert (await client.get("/healthz")).status == 200  # probes are never limited
 
 
-def test_cli_creates_a_key_shown_once_and_revokes_it(tmp_path, capsys):
+@pytest.fixture
+def logging_restored():
+    """``main`` configures logging for a real run; put the test session's logging back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, saved in levels.items():
+        logging.getLogger(name).setLevel(saved)
+
+
+def test_cli_creates_a_key_shown_once_and_revokes_it(tmp_path, capsys, logging_restored):
     data_dir = str(tmp_path / "data")
     assert main(["--data-dir", data_dir, "admin", "create-key", "--name", "ci", "--scopes", "kb:read",
                  "analytics:read"]) == 0

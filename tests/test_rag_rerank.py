@@ -19,9 +19,9 @@ async def test_blend_reorders_by_normalized_dense_plus_weighted_bm25():
         candidate("c", 0.020, dense=0.80, sparse=2.0, weight=1.0),
     ]
     ranked = await reranker.rerank("GS-HDB-2", chunks, top_k=2)
-    # a: 1.0 + 0 ; b: 0.6 + 1.0 ; c: 0 + 0
+    # a: 1.0 + 0 ; b: 0.6 + 0.5 * 1.0 ; c: 0 + 0  (lexical_weight 0.5)
     assert [c.chunk_id for c in ranked] == ["b", "a"]
-    assert ranked[0].score == pytest.approx(1.6) and ranked[0].extra["fusion_score"] == 0.029
+    assert ranked[0].score == pytest.approx(1.1) and ranked[0].extra["fusion_score"] == 0.029
     assert ranked[0].rerank_score is None  # an ordering, not a relevance estimate
 
 

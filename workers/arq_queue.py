@@ -15,6 +15,7 @@ from arq.worker import Worker, func
 from redis.asyncio import Redis
 
 from config.settings import Settings
+from supportlah.escalation_wiring import sla_reminders_job
 from workers.ingress import requeue_unanswered
 from workers.queue import RetryLater
 
@@ -95,10 +96,14 @@ def make_worker(settings: Settings, container=None, **overrides: object) -> Work
     functions = [func(process_message, name="process_message", max_tries=settings.job_max_tries * 4 + 10,
                       timeout=settings.job_timeout_seconds, keep_result=0)]
     period = max(5, min(60, settings.recovery_after_seconds // 2))
+    sla_period = max(5, min(60, settings.escalation_reminder_interval_seconds))
     options: dict[str, object] = dict(
         functions=functions,
-        cron_jobs=[cron(recover_unanswered, name="recover_unanswered", second=set(range(0, 60, period)),
-                        run_at_startup=True, keep_result=0)],
+        cron_jobs=[
+            cron(recover_unanswered, name="recover_unanswered", second=set(range(0, 60, period)),
+                 run_at_startup=True, keep_result=0),
+            cron(sla_reminders_job, name="sla_reminders", second=set(range(0, 60, sla_period)), keep_result=0),
+        ],
         on_startup=startup,
         on_shutdown=shutdown,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
