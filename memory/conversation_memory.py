@@ -175,9 +175,9 @@ class ConversationMemory:
             return []
 
     async def add_turn(self, contact_id: str, conversation_id: str, turn: MemoryTurn) -> None:
-        """Remember a turn the agent did not produce (e.g. a staff reply relayed to the customer)."""
-        await self.short_term.append(ConversationKey(contact_id, conversation_id), f"{turn.message_id}:{turn.role}",
-                                     [turn])
+        """Remember a turn the agent did not produce (e.g. a staff reply relayed to the customer);
+        ``turn.message_id`` (at most 32 characters) makes a repeat of the same turn a no-op."""
+        await self.short_term.append(ConversationKey(contact_id, conversation_id), turn.message_id, [turn])
 
     async def fold(self, key: ConversationKey, language: str | None) -> bool:
         """Fold all but the newest ``keep_recent`` messages into the summary; False if nothing to fold."""

@@ -64,7 +64,7 @@ _REFERRING = re.compile(
 _FILLERS = frozenset("""
 a an the for to in on at of with my our your is are was be it its that this one and or also then too same
 how much about what if whats what's please pls plz lah leh ah ya ok okay price prices cost costs rate rates
-charge fee fees then instead case
+charge fee fees instead case
 berapa harga untuk yang dan pula pulak kalau jika pun juga macam mana bagaimana dengan bagi ke tu itu ini
 எவ்வளவு என்ன விலை
 """.split())

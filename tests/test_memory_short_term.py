@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+from channels.messages import new_id
 from memory.short_term import ConversationKey, MemoryTurn, RedisShortTermMemory, SqlShortTermMemory
 from tests.memory_support import memory_stack
 
@@ -90,3 +91,15 @@ async def test_memory_holds_at_most_max_turns(backend):
         await memory.append(key, ids[0], _pair(ids[0], "q1", "a1"))
         assert await memory.append(key, ids[1], _pair(ids[1], "q2", "a2")) == 3
         assert [t.text for t in await memory.recent(key)] == ["a1", "q2", "a2"]
+
+
+async def test_a_staff_turn_joins_the_history_once(backend):
+    async with memory_stack(backend.settings()) as stack:
+        stored, _ = await stack.exchange("My aircon is leaking, can someone call me?", "A colleague will reply.")
+        staff = MemoryTurn("staff", "Hi, this is Ah Hock. I can come tomorrow at 10am.", new_id())
+        for _ in range(2):  # a relayed staff message retried
+            await stack.memory.add_turn(stored.contact_id, stored.message.conversation_id, staff)
+        request = await stack.memory.request_for(await stack.message("ok tomorrow works"))
+        assert [(t.role, t.text) for t in request.history] == [
+            ("user", "My aircon is leaking, can someone call me?"), ("assistant", "A colleague will reply."),
+            ("staff", "Hi, this is Ah Hock. I can come tomorrow at 10am.")]
