@@ -62,3 +62,32 @@ class SentEvents:
 
     def replies(self, visitor: str | None = None) -> list[dict]:
         return [e for v, e in self.events if e["type"] == "reply" and (visitor is None or v == visitor)]
+
+
+class RecordingQueue:
+    """The queue seam (a protocol): remembers which message ids were enqueued, runs nothing."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[str] = []
+
+    async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
+        self.enqueued.append(message_id)
+
+    async def close(self) -> None:
+        return None
+
+
+@asynccontextmanager
+async def sqlite_store(path):  # noqa: ANN001
+    """A real MessageStore on a fresh SQLite file (tables created from the models)."""
+    from memory.db import create_engine, session_factory
+    from memory.store import MessageStore
+    from supportlah.schema import metadata
+
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        yield MessageStore(session_factory(engine))
+    finally:
+        await engine.dispose()

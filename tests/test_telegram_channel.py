@@ -16,19 +16,9 @@ from memory.store import MessageStore
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI, UpdateFactory
 from tests.services import fresh_redis_prefix
 from workers.ingress import PipelineIngress
+from tests.harness import RecordingQueue
 
 SECRET = "webhook-secret-123"
-
-
-class RecordingQueue:
-    def __init__(self) -> None:
-        self.enqueued: list[str] = []
-
-    async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
-        self.enqueued.append(message_id)
-
-    async def close(self) -> None:
-        return None
 
 
 @pytest.fixture

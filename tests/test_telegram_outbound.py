@@ -13,7 +13,8 @@ from channels.telegram import texts
 from channels.telegram.client import build_bot
 from channels.telegram.commands import command_reply
 from channels.telegram.errors import TopicNotFound
-from channels.telegram.outbound import MAX_MESSAGE_CHARS, TelegramSender, split_for_telegram, utf16_length
+from channels.splitting import text_length as utf16_length
+from channels.telegram.outbound import MAX_MESSAGE_CHARS, TelegramSender, split_for_telegram
 from channels.telegram.ratelimit import Bucket, LocalRateLimiter, TelegramLimits
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
 

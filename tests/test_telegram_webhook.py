@@ -12,36 +12,20 @@ from channels.base import PermanentChannelError
 from channels.messages import AttachmentKind, InboundMessage
 from channels.telegram.client import build_bot
 from channels.telegram.webhook import ALLOWED_UPDATES, SECRET_HEADER, WEBHOOK_PATH, TelegramWebhook, set_webhook
-from memory.db import Base, create_engine, session_factory
 from memory.store import MessageStore
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI, UpdateFactory
 from workers.ingress import PipelineIngress
+from tests.harness import RecordingQueue, sqlite_store
 
 SECRET = "s3cr3t-Webhook_token"
 STAFF = -1002000000001
 CUSTOMER = 81234567
 
 
-class RecordingQueue:
-    """The queue seam (a protocol): remembers which message ids were enqueued."""
-
-    def __init__(self) -> None:
-        self.enqueued: list[str] = []
-
-    async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
-        self.enqueued.append(message_id)
-
-    async def close(self) -> None:
-        return None
-
-
 @pytest.fixture
 async def store(tmp_path: Path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'telegram.db'}")
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    yield MessageStore(session_factory(engine))
-    await engine.dispose()
+    async with sqlite_store(tmp_path / "telegram.db") as message_store:
+        yield message_store
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.messages import Channel, InboundMessage, OutboundMessage, utcnow
 from channels.twilio.channel import TwilioConfigError, twilio_channel_from_settings
 from config.settings import Settings
-from memory.db import Base, create_engine, session_factory
-from memory.store import MessageStore
 from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
 from workers.ingress import PipelineIngress
+from tests.harness import RecordingQueue, sqlite_store
 
 # The twilio SDK itself still passes aiohttp's deprecated ``auth=``; nothing we can change.
 pytestmark = pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning")
@@ -25,22 +24,8 @@ AUTH_TOKEN = "channel-auth-token"
 
 @pytest.fixture
 async def store(tmp_path: Path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'twilio.db'}")
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    yield MessageStore(session_factory(engine))
-    await engine.dispose()
-
-
-class RecordingQueue:
-    def __init__(self) -> None:
-        self.enqueued: list[str] = []
-
-    async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
-        self.enqueued.append(message_id)
-
-    async def close(self) -> None:
-        return None
+    async with sqlite_store(tmp_path / "twilio.db") as message_store:
+        yield message_store
 
 
 def settings(tmp_path: Path, **values) -> Settings:

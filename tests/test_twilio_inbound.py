@@ -10,11 +10,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.messages import AttachmentKind, Channel, InboundMessage, OutboundMessage
 from channels.twilio.inbound import EMPTY_TWIML, TwilioWebhooks
 from channels.twilio.media import MediaFetcher
-from memory.db import Base, create_engine, session_factory
 from memory.models import PartState
 from memory.store import MessageStore
 from tests.fakes.twilio_api import twilio_signature
 from workers.ingress import PipelineIngress
+from tests.harness import RecordingQueue, sqlite_store
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "1" * 32
@@ -23,26 +23,10 @@ WHATSAPP_URL = "https://support.example.com/webhooks/twilio/whatsapp"
 STATUS_URL = "https://support.example.com/webhooks/twilio/status"
 
 
-class RecordingQueue:
-    """The queue seam (a protocol): remembers which message ids were enqueued."""
-
-    def __init__(self) -> None:
-        self.enqueued: list[str] = []
-
-    async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
-        self.enqueued.append(message_id)
-
-    async def close(self) -> None:
-        return None
-
-
 @pytest.fixture
 async def store(tmp_path: Path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'twilio.db'}")
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    yield MessageStore(session_factory(engine))
-    await engine.dispose()
+    async with sqlite_store(tmp_path / "twilio.db") as message_store:
+        yield message_store
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from telegram.error import TelegramError
 
 from channels.base import PermanentChannelError, TransientChannelError
 from channels.messages import Channel, DeliveryReceipt, OutboundMessage
-from channels.splitting import split_text
+from channels.splitting import split_text, text_length
 from channels.telegram import texts
 from channels.telegram.errors import map_telegram_error
 from channels.telegram.keyboard import KEYBOARD_KEY, Keyboard, decode_keyboard, feedback_keyboard, to_markup
@@ -35,24 +35,9 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4096  # Bot API limit, counted in UTF-16 code units after entity parsing
 
 
-def utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def split_for_telegram(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
-    """Parts of at most ``limit`` UTF-16 units, cut at sentence boundaries (Latin and CJK) where possible.
-
-    Emoji and other astral characters count twice for Telegram, so a part that fits by
-    character count but not by UTF-16 length is split again with a proportionally smaller limit.
-    """
-    parts: list[str] = []
-    for part in split_text(text, limit):
-        size = utf16_length(part)
-        if size <= limit:
-            parts.append(part)
-        else:
-            parts.extend(split_for_telegram(part, max(1, limit * limit // size - 1)) if limit > 1 else [part])
-    return parts
+    """Parts of at most ``limit`` UTF-16 units, cut at paragraph, sentence (Latin and CJK) or word boundaries."""
+    return split_text(text, limit)
 
 
 def _chat_id(recipient_id: str) -> int:
@@ -75,7 +60,7 @@ class TelegramSender:
         chat_id = _chat_id(message.recipient_id)
         if not message.text.strip():
             raise PermanentChannelError("empty message text", code="empty_message")
-        if utf16_length(message.text) > MAX_MESSAGE_CHARS:
+        if text_length(message.text) > MAX_MESSAGE_CHARS:
             raise PermanentChannelError(
                 f"part exceeds {MAX_MESSAGE_CHARS} UTF-16 units; split it with split_for_telegram",
                 code="message_too_long",

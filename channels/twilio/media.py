@@ -15,7 +15,6 @@ import aiohttp
 
 from channels.media import (
     MediaDownloadFailed,
-    MediaError,
     MediaTooLarge,
     MediaTypeNotAllowed,
     attachment_kind_for,
