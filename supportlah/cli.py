@@ -311,8 +311,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from supportlah.logs import configure_logging
 
-    level = "DEBUG" if args.verbose else ("INFO" if args.command in ("serve", "demo", "worker") else "WARNING")
-    configure_logging(level if not args.verbose else "DEBUG", json_output=settings.log_json)
+    if args.verbose:
+        level = "DEBUG"
+    elif "log_level" in settings.model_fields_set:
+        level = settings.log_level
+    else:  # servers log their work; one-shot commands and the demo stay quiet unless something is wrong
+        level = "INFO" if args.command in ("serve", "worker") else "WARNING"
+    configure_logging(level, json_output=settings.log_json)
     commands = {"ingest": cmd_ingest, "kb": cmd_kb, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
                 "serve": cmd_serve, "migrate": cmd_migrate, "telegram": cmd_telegram, "admin": cmd_admin,
                 "tickets": tickets_cli.cmd_tickets}

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from agent.evaluation import (
     EvalSetError,
-    LabelledQuestion,
     answers_report,
     ask_all,
     documents_in_order,
@@ -113,13 +112,10 @@ async def _beir_retrieval(settings: Settings, path: Path, args: argparse.Namespa
         report = await evaluate(path, BASE_METHODS, embedder=embedder, cache_dir=cache,
                                 retriever_options=options, max_queries=args.max_queries)
         if RERANK_METHOD in _methods(settings):
-            reranker = _cohere_reranker(settings)
-            try:
+            async with _cohere_reranker(settings) as reranker:
                 reranked = await evaluate(path, ["hybrid"], embedder=embedder, cache_dir=cache,
                                           retriever_options={**options, "reranker": reranker},
                                           max_queries=args.max_queries)
-            finally:
-                await _close(reranker)
             report["methods"][RERANK_METHOD] = reranked["methods"]["hybrid"]
     finally:
         embedder.close()
@@ -127,7 +123,6 @@ async def _beir_retrieval(settings: Settings, path: Path, args: argparse.Namespa
 
 
 async def _labelled_retrieval(settings: Settings, path: Path, args: argparse.Namespace) -> dict:
-    from rag.rerank import LocalReranker
     from rag.retrieval import HybridRetriever
 
     questions = retrieval_view(load_questions(path))[: args.max_queries]
@@ -139,19 +134,16 @@ async def _labelled_retrieval(settings: Settings, path: Path, args: argparse.Nam
         if await container.index.count() == 0:
             raise EvalError("the knowledge base is empty: pass --kb PATH or run `supportlah ingest` first")
         for method in methods:
-            reranker = _cohere_reranker(settings) if method == RERANK_METHOD else LocalReranker()
-            retriever = HybridRetriever(container.embedder, container.index, reranker,
-                                        candidates=settings.retrieval_candidates)
-            try:
+            async with (_cohere_reranker(settings) if method == RERANK_METHOD else _local_reranker()) as reranker:
+                retriever = HybridRetriever(container.embedder, container.index, reranker,
+                                            candidates=settings.retrieval_candidates)
                 rows = []
                 for question in questions:
                     hits = await retriever.search(retrieval_query(question), k=_KB_CANDIDATE_CHUNKS,
                                                   mode=_MODES[method])  # type: ignore[arg-type]
                     rows.append(score_any_relevant(documents_in_order(h.document for h in hits),
                                                    question.expected_docs))
-                per_method[method] = rows
-            finally:
-                await _close(reranker)
+            per_method[method] = rows
 
     def block(selected: list[int]) -> dict:
         return {"n_queries": len(selected),
@@ -167,20 +159,34 @@ async def _labelled_retrieval(settings: Settings, path: Path, args: argparse.Nam
             "by_lang": grouped(lambda q: q.lang), "by_kind": grouped(lambda q: q.kind)}
 
 
-def _cohere_reranker(settings: Settings):  # noqa: ANN202 - a rag.rerank.Reranker
+@asynccontextmanager
+async def _local_reranker() -> AsyncIterator:
+    from rag.rerank import LocalReranker
+
+    yield LocalReranker()
+
+
+@asynccontextmanager
+async def _cohere_reranker(settings: Settings) -> AsyncIterator:
+    """The production Cohere reranker (``supportlah.backends``). It falls back to the local order
+    on any failure, which would pass the local order off as Cohere's: any fallback fails the eval."""
+    from agent.llm_fallbacks import FallbackCounter
+    from supportlah.backends import build_reranker
+
+    closers: list = []
+    fallbacks = FallbackCounter()
+    reranker = build_reranker(settings, closers=closers, fallbacks=fallbacks)
     try:
-        from rag.cohere_rerank import cohere_reranker_from_settings
-    except ImportError as exc:
-        raise EvalError("SUPPORTLAH_COHERE_API_KEY is set but this build has no Cohere reranker") from exc
-    return cohere_reranker_from_settings(settings)
-
-
-async def _close(component: object) -> None:
-    close = getattr(component, "close", None)
-    if close is not None:
-        result = close()
-        if hasattr(result, "__await__"):
-            await result
+        yield reranker
+    finally:
+        for close in reversed(closers):
+            await close()
+    failed = {reason: n for reason, n in fallbacks.fallback_counts().get("reranker", {}).items()
+              if reason != "not_configured"}
+    if failed:
+        raise EvalError(f"the Cohere reranker failed and the local order was used ({failed}); "
+                        "hybrid+rerank would not measure Cohere — check the key, or raise "
+                        "SUPPORTLAH_RERANK_TIMEOUT_SECONDS, and run again")
 
 
 # ------------------------------------------------------------------ answers
@@ -234,7 +240,10 @@ async def _container(settings: Settings, kb: list[Path] | None, *, show_progress
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -270,5 +279,3 @@ def format_answers(report: dict) -> str:
             f"{q['id']}({'escalated' if q['escalated'] else 'missing ' + '/'.join(q['missing'])})" for q in failures))
     return "\n\n".join(text)
 
-
-__all__ = ["register", "run", "format_answers", "format_retrieval", "LabelledQuestion"]

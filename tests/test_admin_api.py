@@ -74,7 +74,8 @@ class Admin:
 
 @pytest.fixture
 async def admin(tmp_path):
-    settings = load_settings(_env_file=None, data_dir=tmp_path / "data", admin_upload_max_bytes=300_000,
+    settings = load_settings(_env_file=None, data_dir=tmp_path / "data", pdpa_consent_mode="notice",
+                             admin_upload_max_bytes=300_000,
                              upload_max_pdf_pages=3, upload_max_unpacked_bytes=4_000_000,
                              upload_max_compression_ratio=50, rate_limit_ip_per_minute=10_000)
     async with running_container(settings, start_queue=False) as container:

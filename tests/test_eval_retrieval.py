@@ -1,6 +1,7 @@
 """`supportlah eval retrieval` as a user runs it, offline: BEIR folders and labelled question files."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from agent.evaluation import documents_in_order, mean_scores, score_any_relevant
 from supportlah.cli import sample_kb_path
+from tests.fakes.cohere_api import FakeCohereAPI
 
 CLI = [sys.executable, "-m", "supportlah.cli"]
 OFFLINE = ["unshare", "-rn"]  # a network namespace with no interface up: proves nothing is downloaded
@@ -74,6 +76,35 @@ def test_beir_folder_json_has_exactly_the_documented_shape(tmp_path: Path):
     assert hybrid["ndcg@10"] >= max(bm25["ndcg@10"], dense["ndcg@10"]) - 0.01
     assert hybrid["recall@5"] == 1.0
     assert (tmp_path / "data" / "eval-cache").is_dir()  # embeddings cached for the next run
+
+
+async def _eval_with_cohere(dataset: Path, data_dir: Path, cohere: FakeCohereAPI) -> tuple[int, str, str]:
+    """The CLI as a child process (the fake Cohere API keeps serving on this event loop meanwhile)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SUPPORTLAH_")},
+           "SUPPORTLAH_DATA_DIR": str(data_dir), "SUPPORTLAH_COHERE_API_KEY": cohere.api_key,
+           "SUPPORTLAH_COHERE_BASE_URL": cohere.base_url}
+    process = await asyncio.create_subprocess_exec(*CLI, "eval", "retrieval", str(dataset), "--json", env=env,
+                                                   cwd=data_dir.parent, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 600)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_with_a_cohere_key_hybrid_plus_rerank_is_measured_and_a_fallback_fails_loudly(tmp_path: Path):
+    dataset = write_beir(tmp_path / "tiny-beir")
+    async with FakeCohereAPI() as cohere:
+        code, out, err = await _eval_with_cohere(dataset, tmp_path / "data", cohere)
+        assert code == 0, err
+        report = json.loads(out)
+        assert set(report["methods"]) == {"bm25", "dense", "hybrid", "hybrid+rerank"}
+        assert set(report["methods"]["hybrid+rerank"]) == METRICS
+        assert len(cohere.requests) == len(QUERIES) and cohere.errors == []
+        assert all(r["top_n"] == 10 and len(r["documents"]) == len(PASSAGES) for r in cohere.requests)
+
+        cohere.fail_next(500, times=len(QUERIES))  # Cohere down: the local order would be passed off as Cohere's
+        code, out, err = await _eval_with_cohere(dataset, tmp_path / "data", cohere)
+        assert code == 1 and out == ""
+        assert "the Cohere reranker failed and the local order was used ({'error': 5})" in err
 
 
 def test_labelled_file_is_judged_per_document_language_and_kind(tmp_path: Path):

@@ -50,9 +50,11 @@ async def test_notice_mode_sends_the_notice_once_before_the_first_answer(backend
 
 
 async def test_a_new_notice_version_is_shown_again_once(backend):
-    async with running_container(backend.settings(pdpa_notice_version="1"), start_queue=False) as container:
+    settings = backend.settings(pdpa_consent_mode="notice", pdpa_notice_version="1")
+    async with running_container(settings, start_queue=False) as container:
         first = await _say(container, "visitor-notice-2", "hello there")
-    async with running_container(backend.settings(pdpa_notice_version="2"), start_queue=False) as container:
+    settings = backend.settings(pdpa_consent_mode="notice", pdpa_notice_version="2")
+    async with running_container(settings, start_queue=False) as container:
         again = await _say(container, "visitor-notice-2", "are you open on Sunday?")
         later = await _say(container, "visitor-notice-2", "thanks")
         assert [p.role for p in await container.store.parts_for(again)][0] == "system"
@@ -99,7 +101,7 @@ async def test_opt_in_button_press_and_decline(backend):
 
 
 async def test_my_data_answers_with_a_json_copy_in_the_customers_language(backend):
-    async with running_container(backend.settings(), start_queue=False) as container:
+    async with running_container(backend.settings(pdpa_consent_mode="notice"), start_queue=False) as container:
         await _say(container, "visitor-access-1", "My email is mei@example.com, when can you come?")
         asked = await _say(container, "visitor-access-1", "我的资料")
         reply = await container.store.get_reply(asked)

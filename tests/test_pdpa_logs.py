@@ -61,7 +61,8 @@ def captured(monkeypatch):
 async def test_a_full_conversation_logs_no_personal_data(backend, captured):
     twilio = FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN)
     await twilio.start()
-    settings = backend.settings(public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+    settings = backend.settings(pdpa_consent_mode="notice", public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID,
+                                twilio_auth_token=AUTH_TOKEN,
                                 twilio_whatsapp_from=BUSINESS, twilio_api_base_url=twilio.base_url)
     if settings.database_url:
         await migrate.upgrade(settings.sqlalchemy_url)
