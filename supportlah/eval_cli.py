@@ -86,7 +86,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ retrieval
 def _methods(settings: Settings) -> list[str]:
-    return [*BASE_METHODS, RERANK_METHOD] if settings.cohere_api_key else list(BASE_METHODS)
+    configured = settings.cohere_api_key is not None and bool(settings.cohere_api_key.get_secret_value())
+    return [*BASE_METHODS, RERANK_METHOD] if configured else list(BASE_METHODS)
 
 
 async def _retrieval(settings: Settings, args: argparse.Namespace) -> dict:
@@ -225,7 +226,7 @@ async def _container(settings: Settings, kb: list[Path] | None, *, show_progress
         raise EvalError(f"no such file or folder: {', '.join(missing)}")
     with tempfile.TemporaryDirectory(prefix="supportlah-eval-") as tmp:
         isolated = settings.model_copy(update={
-            "data_dir": Path(tmp), "database_url": None, "redis_url": None,  # embedded: nothing shared
+            "data_dir": Path(tmp), "database_url": None, "redis_url": None, "qdrant_url": None,  # nothing shared
             "telegram_bot_token": None, "twilio_account_sid": None, "twilio_auth_token": None,  # no vendor calls
         })
         container = await build(isolated, start_queue=False)
@@ -254,9 +255,10 @@ def format_retrieval(report: dict) -> str:
     for group in ("by_lang", "by_kind"):
         if group in report:
             methods = list(report["methods"])
-            rows = [[name, str(b["n_queries"]), *(f"{b['methods'][m]['recall@5']:.3f}" for m in methods)]
+            rows = [[name, str(b["n_queries"]),
+                     *(f"{b['methods'][m]['ndcg@10']:.3f} / {b['methods'][m]['recall@5']:.3f}" for m in methods)]
                     for name, b in report[group].items()]
-            parts.append(f"Recall@5 {group.replace('_', ' ')}:\n" + _table([group[3:], "n", *methods], rows))
+            parts.append(f"nDCG@10 / Recall@5 {group.replace('_', ' ')}:\n" + _table([group[3:], "n", *methods], rows))
     return "\n\n".join(parts)
 
 

@@ -160,7 +160,8 @@ async def test_rejected_uploads_say_why_and_leave_nothing_behind(admin, name, da
 
 async def test_malformed_upload_requests_are_400_or_415(admin):
     assert (await admin.call("POST", "/api/admin/documents", json={"file": "x"})).status == 415
-    missing = await admin.call("POST", "/api/admin/documents", data=aiohttp.FormData({"category": "x"}, default_to_multipart=True))
+    no_file = aiohttp.FormData({"category": "x"}, default_to_multipart=True)
+    missing = await admin.call("POST", "/api/admin/documents", data=no_file)
     assert missing.status == 400 and "'file'" in (await missing.json())["error"]
     bad_language = await admin.call("POST", "/api/admin/documents", data=form("a.md", GUIDE, language="fr"))
     assert bad_language.status == 400

@@ -1,8 +1,10 @@
 """`supportlah eval answers`: labelled questions through the real pipeline, scored, offline."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from agent.evaluation import LabelledQuestion, score_answer, summarize_answers
 from supportlah.cli import sample_kb_path
+from tests.fakes.openai_api import Completion, FakeChatAPI, json_content
 
 CLI = [sys.executable, "-m", "supportlah.cli"]
 OFFLINE = ["unshare", "-rn"]
@@ -58,6 +61,50 @@ def test_three_questions_against_a_tiny_knowledge_base(tmp_path: Path):
     assert overall["dont_know"] == 1.0 and overall["citations_all_expected"] == 1.0
     assert set(report["by_lang"]) == {"en"} and set(report["by_kind"]) == {"keyword", "followup", "unanswerable"}
     assert report["by_kind"]["unanswerable"]["answered_correctly"] is None  # nothing answerable in that group
+
+
+_SOURCE = re.compile(r'<source id="(\d+)" document="([^"]*)"[^>]*>\n(.*?)\n</source>', re.DOTALL)
+_CODE = re.compile(r"\b[A-Z]{2,}-[A-Z]{2,}\b")
+
+
+def quoting_model(body: dict) -> Completion:
+    """A model that answers a question naming a service code with the source line giving its price,
+    citing that source, and hands anything else to a person."""
+    question = body["messages"][-1]["content"]
+    codes = _CODE.findall(question)
+    for message in body["messages"]:
+        for number, _document, text in _SOURCE.findall(message.get("content") or ""):
+            for line in text.splitlines():
+                if codes and codes[0] in line and "$" in line:
+                    return Completion(content=json_content(answer=line.strip(" -|*"), citations=[int(number)],
+                                                           confidence=0.9, needs_human=False, handoff_reason=None))
+    return Completion(content=json_content(answer="Let me check with the team.", citations=[], confidence=0.1,
+                                           needs_human=True, handoff_reason="not in the sources"))
+
+
+async def test_with_an_llm_configured_the_model_answers(tmp_path: Path):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    shutil.copy(sample_kb_path() / "services-and-prices.md", kb / "services-and-prices.md")
+    labelled = tmp_path / "two.jsonl"
+    labelled.write_text(json.dumps(QUESTIONS[0]) + "\n" + json.dumps(QUESTIONS[2]) + "\n", encoding="utf-8")
+    async with FakeChatAPI() as llm:
+        llm.default(quoting_model)
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("SUPPORTLAH_")},
+               "SUPPORTLAH_DATA_DIR": str(tmp_path / "data"), "SUPPORTLAH_LLM_BASE_URL": llm.base_url,
+               "SUPPORTLAH_LLM_API_KEY": llm.api_key}
+        process = await asyncio.create_subprocess_exec(
+            *CLI, "eval", "answers", str(labelled), "--kb", str(kb), "--json", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 600)
+        assert process.returncode == 0, err.decode()
+        assert llm.errors == [] and len(llm.requests) >= 2
+    report = json.loads(out)
+    assert report["answerer"] == "llm:gpt-4o-mini"
+    outcomes = {q["id"]: q for q in report["questions"]}
+    assert outcomes["en-1"]["correct"] and "$30" in outcomes["en-1"]["answer"]
+    assert outcomes["en-1"]["cited_docs"] == ["services-and-prices.md"]
+    assert outcomes["en-3"]["escalated"] and report["overall"]["dont_know"] == 1.0
 
 
 def test_a_malformed_question_file_names_the_line(tmp_path: Path):

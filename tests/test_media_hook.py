@@ -107,5 +107,5 @@ async def test_telegram_photo_without_a_question_goes_to_a_person_and_oversized_
                 else:
                     [refused] = stored.message.attachments
                     assert refused.url is None and "refused" in refused.name  # recorded, not silently dropped
-            assert [m.chat_id for m in api.sent] == [4242, 4343]
+            assert sorted(m.chat_id for m in api.sent) == [4242, 4343]  # two conversations, any order
         assert api.errors == []

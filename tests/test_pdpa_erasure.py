@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 
 from agent.types import Reply
-from channels.messages import Attachment, AttachmentKind, Channel, InboundMessage, OutboundMessage, new_id
+from channels.messages import Attachment, AttachmentKind, OutboundMessage, new_id, utcnow
 from escalation.models import Ticket
 from memory.models import InboundMessageRow
 from memory.pdpa import ErasureRow
@@ -220,3 +220,24 @@ async def test_customer_deletes_their_own_data_after_confirming(backend):
             assert proof.requested_via == "customer" and proof.counts["inbound_messages"] == 5
             assert (await session.execute(text("SELECT count(*) FROM inbound_messages"))).scalar() == 0
             assert (await session.scalars(select(InboundMessageRow))).all() == []
+
+
+async def test_a_message_that_raced_the_erasure_is_stripped_and_not_answered(backend):
+    """A message stored against the contact in the instant it was erased lands on the anonymous shell:
+    the pipeline's tombstone check strips it and sends nothing."""
+    async with running_container(backend.settings(), start_queue=False) as container:
+        first = await container.ingress.accept(web_message("visitor-erase-0005", "hello"))
+        await drain(container)
+        stored = await container.store.load(first.message_id)
+        await container.privacy.personal_data.erase(stored.contact_id, requested_via="admin")
+        raced = InboundMessageRow(id=new_id(), channel="web", provider_message_id=new_id(),
+                                  contact_id=stored.contact_id, conversation_id=stored.message.conversation_id,
+                                  sender_id="visitor-erase-0005", text="zebrafinch, my number is 91234567",
+                                  attachments=[], meta={}, received_at=utcnow(), status="queued")
+        async with container.privacy.sessions() as session, session.begin():
+            session.add(raced)
+        await container.queue.enqueue(raced.id)
+        await drain(container)
+        reply = await container.store.get_reply(raced.id)
+        assert reply.backend["answerer"] == "pdpa:erased" and await container.store.parts_for(raced.id) == []
+        assert await rows_mentioning(container, ["visitor-erase-0005", "zebrafinch", "91234567"]) == {}

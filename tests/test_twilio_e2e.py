@@ -10,7 +10,7 @@ from supportlah import migrate
 from supportlah.app import create_app
 from supportlah.container import Container, build
 from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
-from tests.harness import drain
+from tests.harness import MECHANICS, drain
 
 # The twilio SDK itself still passes aiohttp's deprecated ``auth=``; nothing we can change.
 pytestmark = pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning")
@@ -49,6 +49,7 @@ async def twilio_api():
 
 async def test_signed_webhook_is_answered_exactly_once_through_twilio(backend, twilio_api):
     settings = backend.settings(
+        **MECHANICS,
         public_url=PUBLIC_URL,
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
@@ -94,6 +95,7 @@ async def test_signed_webhook_is_answered_exactly_once_through_twilio(backend, t
 
 async def test_rate_limited_send_is_retried_by_the_worker_and_delivered_once(backend, twilio_api):
     settings = backend.settings(
+        **MECHANICS,
         public_url=PUBLIC_URL,
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
@@ -128,7 +130,7 @@ async def test_part_left_in_flight_by_a_dead_worker_is_reconciled_not_resent(bac
 
     from memory.models import OutboundPart
 
-    settings = backend.settings(public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+    settings = backend.settings(**MECHANICS, public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                                 twilio_whatsapp_from=BUSINESS_NUMBER, twilio_api_base_url=twilio_api.base_url)
     if settings.database_url:
         await migrate.upgrade(settings.sqlalchemy_url)

@@ -15,6 +15,7 @@ from arq.worker import Worker, func
 from redis.asyncio import Redis
 
 from config.settings import Settings
+from supportlah.admin.wiring import purge_expired
 from supportlah.escalation_wiring import sla_reminders_job
 from workers.ingress import requeue_unanswered
 from workers.queue import RetryLater
@@ -64,6 +65,11 @@ async def process_message(ctx: dict, message_id: str) -> None:
         raise Retry(defer=timedelta(seconds=retry.defer)) from retry
 
 
+async def purge_expired_job(ctx: dict) -> dict:
+    """Retention (PDPA): purge what is older than ``retention_days``, hourly."""
+    return (await purge_expired(ctx["container"])).counts
+
+
 async def recover_unanswered(ctx: dict) -> int:
     container = ctx["container"]
     older = timedelta(seconds=container.settings.recovery_after_seconds)
@@ -103,6 +109,8 @@ def make_worker(settings: Settings, container=None, **overrides: object) -> Work
             cron(recover_unanswered, name="recover_unanswered", second=set(range(0, 60, period)),
                  run_at_startup=True, keep_result=0),
             cron(sla_reminders_job, name="sla_reminders", second=set(range(0, 60, sla_period)), keep_result=0),
+            cron(purge_expired_job, name="purge_expired", minute={7}, run_at_startup=True, keep_result=0,
+                 timeout=3600),
         ],
         on_startup=startup,
         on_shutdown=shutdown,

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agent.types import Reply
 from channels.messages import Channel, OutboundMessage, new_id, utcnow
 from channels.telegram.keyboard import KEYBOARD_KEY, Button, encode_keyboard
-from memory.models import InboundMessageRow, OutboundPart, PartState
-from memory.pdpa import ConsentRecord, ConsentStatus, PersonalData
+from memory.models import Contact, InboundMessageRow, OutboundPart, PartState
+from memory.pdpa import ERASED_PREFIX, ConsentRecord, ConsentStatus, PersonalData, is_erased
 from memory.store import StoredMessage
 from supportlah.admin import privacy_texts as texts
 from workers.hooks import Decision
@@ -73,6 +73,9 @@ class PrivacyHook:
         msg = stored.message
         if msg.channel in (Channel.STAFF, Channel.CLI) or msg.metadata.get("staff") == "true":
             return None
+        if await self._erased_meanwhile(stored):
+            return Decision(reply=Reply(text="", language="en", confidence=1.0, backend={"answerer": "pdpa:erased"}),
+                            parts=[])
         language = self._language(stored)
         decision = await self._data_request(stored, language)
         if decision is not None:
@@ -90,6 +93,21 @@ class PrivacyHook:
 
     async def after_agent(self, stored: StoredMessage, reply: Reply) -> list[OutboundMessage]:
         return []
+
+    async def _erased_meanwhile(self, stored: StoredMessage) -> bool:
+        """The tombstone check: a message that raced an erasure onto the erased contact's shell is
+        stripped of everything personal and not answered, so nothing is written back for that person."""
+        async with self._sessions() as session:
+            contact = await session.get(Contact, stored.contact_id)
+            if contact is None or not is_erased(contact.channel_user_id):
+                return False
+            await session.execute(
+                update(InboundMessageRow).where(InboundMessageRow.id == stored.message.id)
+                .values(text="", attachments=[], meta={}, sender_id=ERASED_PREFIX.rstrip(":"))
+            )
+            await session.commit()
+        log.info("message for an erased contact dropped", extra={"message_id": stored.message.id})
+        return True
 
     # --- data requests --------------------------------------------------------
     async def _data_request(self, stored: StoredMessage, language: str) -> Decision | None:

@@ -53,7 +53,8 @@ def hash_token(token: str) -> str:
 
 def parse_scopes(raw: str | list[str] | tuple[str, ...]) -> frozenset[str]:
     """``"kb:read kb:write"`` or a list (commas also separate); ``all`` means every scope."""
-    items = raw.replace(",", " ").split() if isinstance(raw, str) else [s for part in raw for s in part.replace(",", " ").split()]
+    parts = [raw] if isinstance(raw, str) else list(raw)
+    items = [scope for part in parts for scope in part.replace(",", " ").split()]
     if "all" in items:
         return frozenset(SCOPES)
     unknown = sorted(set(items) - set(SCOPES))

@@ -76,7 +76,7 @@ class RedisRateLimiter:
 
 
 def _pseudonym(value: str) -> str:
-    """Counters are keyed by a hash, so a Redis key never names a customer or an address (they expire in 2 minutes anyway)."""
+    """Counters are keyed by a hash: a Redis key never names a customer or an address (and expires in 2 minutes)."""
     return hashlib.sha256(value.encode()).hexdigest()[:24]
 
 

@@ -171,7 +171,8 @@ def build_spec(*, tickets: bool) -> dict:
             "get": _op("One conversation with its messages", "contacts:read",
                        _ok("Conversation", {"type": "object", "required": ["conversation", "messages"],
                                             "properties": {"conversation": _CONVERSATION,
-                                                           "messages": {"type": "array", "items": {"type": "object"}}}}),
+                                                           "messages": {"type": "array",
+                                                                        "items": {"type": "object"}}}}),
                        parameters=[_path_id("conversation_id", "Conversation id.")], errors=("404",)),
         },
         "/api/admin/contacts": {
@@ -202,8 +203,10 @@ def build_spec(*, tickets: bool) -> dict:
                        "analytics:read",
                        _ok("Report", {"type": "object", "required": ["from", "to", "messages", "by_channel",
                                                                       "by_language", "escalation_reasons"]}),
-                       parameters=[_query("from", {"type": "string", "format": "date"}, "First UTC day (default: 30 days ago)."),
-                                   _query("to", {"type": "string", "format": "date"}, "Last UTC day (default: today).")],
+                       parameters=[_query("from", {"type": "string", "format": "date"},
+                                          "First UTC day (default: 30 days ago)."),
+                                   _query("to", {"type": "string", "format": "date"},
+                                          "Last UTC day (default: today).")],
                        errors=("400",)),
         },
     }

@@ -109,8 +109,8 @@ ACCESS_PHRASES = (
     "show me my data", "access my data", "查看我的资料", "我的资料副本", "salinan data saya", "lihat data saya",
     "என் தரவின் நகல்",
 )
-CONFIRM_ERASE = {"yes delete", "yes, delete", "yes", "confirm", "确认删除", "确认", "是", "ya padam", "ya", "sahkan",
-                 "ஆம் அழி", "ஆம்", "உறுதி"}
+# Erasure cannot be undone, so a bare "yes" does not confirm it: the words asked for (or the button) do.
+CONFIRM_ERASE = {"yes delete", "yes, delete", "confirm delete", "确认删除", "ya padam", "sahkan padam", "ஆம் அழி"}
 CANCEL_ERASE = {"no", "cancel", "keep", "取消", "不", "不要", "batal", "tidak", "இல்லை", "வேண்டாம்"}
 AGREE = {"agree", "i agree", "yes", "ok", "okay", "同意", "我同意", "好", "好的", "是", "setuju", "saya setuju", "ya",
          "ஒப்புக்கொள்கிறேன்", "சம்மதம்", "ஆம்"}

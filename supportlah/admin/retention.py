@@ -137,7 +137,8 @@ async def _add_aggregates(session: AsyncSession, totals: dict[Key, Totals]) -> N
         row.response_histogram = merged  # reassigned, so the JSON change is written
         for reason, count in t.reasons.items():
             escalation = await session.scalar(
-                select(EscalationAggregate).where(EscalationAggregate.day == day, EscalationAggregate.channel == channel,
+                select(EscalationAggregate).where(EscalationAggregate.day == day,
+                                                  EscalationAggregate.channel == channel,
                                                   EscalationAggregate.reason == reason).with_for_update()
             )
             if escalation is None:
