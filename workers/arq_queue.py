@@ -109,7 +109,7 @@ def make_worker(settings: Settings, container=None, **overrides: object) -> Work
             cron(recover_unanswered, name="recover_unanswered", second=set(range(0, 60, period)),
                  run_at_startup=True, keep_result=0),
             cron(sla_reminders_job, name="sla_reminders", second=set(range(0, 60, sla_period)), keep_result=0),
-            cron(purge_expired_job, name="purge_expired", minute={7}, run_at_startup=True, keep_result=0,
+            cron(purge_expired_job, name="purge_expired", minute={7}, run_at_startup=False, keep_result=0,
                  timeout=3600),
         ],
         on_startup=startup,
