@@ -304,8 +304,24 @@ def render() -> str:
     return "\n".join(parts)
 
 
+README = ROOT / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def splice_into_readme(section: str) -> None:
+    """Replace the README's Performance and Quality sections (between the bench markers)."""
+    text = README.read_text(encoding="utf-8")
+    head, _, rest = text.partition(START)
+    _, found, tail = rest.partition(END)
+    if not found:
+        raise SystemExit(f"README.md has no {START} … {END} markers")
+    README.write_text(f"{head}{START}\n{section.strip()}\n{END}{tail}", encoding="utf-8")
+
+
 def main() -> Path:
-    OUTPUT.write_text(render(), encoding="utf-8")
+    section = render()
+    OUTPUT.write_text(section, encoding="utf-8")
+    splice_into_readme(section)
     return OUTPUT
 
 
