@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: install demo test test-fast bench eval lock clean
+.PHONY: install demo test bench eval lock clean
 
 $(BIN)/supportlah: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: install  ## the whole test suite (needs Postgres and Redis on 127.0.0.1; .
 
 bench: install  ## benchmarks: tables in bench/results/*.json and plots
 	$(BIN)/python -m bench.run_all
+
+eval: install  ## quality evaluations only (retrieval and answers); tables in bench/results/
+	$(BIN)/python -m bench.quality
 
 lock:  ## refresh constraints.txt from the current venv
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^supportlah' > constraints.txt

@@ -6,9 +6,11 @@
    DOCX (python-docx) and Markdown, ``--pages`` pages of each (a DOCX/Markdown "page" is
    the same text as a PDF page, about 3,000 characters).
 2. Each format is ingested with the real ``Ingestor`` (parse, chunk, embed, BM25, index,
-   catalog); then the very same chunk texts are embedded again with the same embedder
-   (the raw embedding baseline, same run). Overhead = ingest time / embedding time − 1.
-   Parse + chunk alone is timed too, to show where the rest goes.
+   catalog), with the time spent inside the embedder added up; then the very same chunk
+   texts are embedded again on their own (the raw embedding baseline, same run).
+   Overhead = (ingest time − time inside the embedder) / baseline embedding time, so a
+   change of embedding speed between the two does not pass for overhead. Parse + chunk
+   alone is timed too, to show where the rest goes.
 3. Everything is ingested again unchanged: that must cost a small fraction of the first run.
 4. Peak RSS: ``supportlah ingest`` of the sample knowledge base, then ``supportlah serve``
    on it answering ``--questions`` web-chat questions; the kernel's own peak (``ru_maxrss``
@@ -144,11 +146,14 @@ async def ingest_formats(workdir: Path, pages: int, files_per_format: int) -> di
         warmup.mkdir()
         write_markdown(warmup / "warm-up.md", synthetic_pages(1, seed=99))
         await container.ingestor.ingest([warmup])  # opens the index and catalog, loads the detector and model
+        embedding_clock = _time_embedding(container.embedder)
         first_total = 0.0
         for fmt, folder in folders.items():
+            embedding_clock["seconds"] = 0.0
             started = time.perf_counter()
             report = await container.ingestor.ingest([folder])
             ingest_seconds = time.perf_counter() - started
+            embedding_in_ingest = embedding_clock["seconds"]
             first_total += ingest_seconds
             if report.failed:
                 raise RuntimeError(f"{fmt}: ingestion failed: {report.failed}")
@@ -174,7 +179,9 @@ async def ingest_formats(workdir: Path, pages: int, files_per_format: int) -> di
                 "pages_per_second": round(total_pages / ingest_seconds, 2),
                 "chunks_per_second": round(len(texts) / ingest_seconds, 2),
                 "raw_embed_chunks_per_second": round(len(texts) / embed_seconds, 2),
-                "overhead_vs_embedding": round(ingest_seconds / embed_seconds - 1.0, 3),
+                "embedding_within_ingest_seconds": round(embedding_in_ingest, 2),
+                # everything ingestion does besides embedding, against embedding the same chunks on their own
+                "overhead_vs_embedding": round((ingest_seconds - embedding_in_ingest) / embed_seconds, 3),
             }
             print(f"  {fmt}: {results[fmt]}", flush=True)
 
@@ -188,6 +195,23 @@ async def ingest_formats(workdir: Path, pages: int, files_per_format: int) -> di
         "first_run_seconds": round(first_total, 2), "unchanged_run_seconds": round(reingest_seconds, 3),
         "share_of_first_run": round(reingest_seconds / first_total, 4), "files_skipped": unchanged,
         "files": files_per_format * len(FORMATS)}}
+
+
+def _time_embedding(embedder) -> dict:  # noqa: ANN001 - the container's embedder
+    """Wrap this embedder instance's ``embed_passages`` to add up the seconds spent in it, so the
+    non-embedding part of an ingestion is measured in the same run as the embedding itself."""
+    clock = {"seconds": 0.0}
+    original = embedder.embed_passages
+
+    async def embed_passages(texts):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        try:
+            return await original(texts)
+        finally:
+            clock["seconds"] += time.perf_counter() - started
+
+    embedder.embed_passages = embed_passages
+    return clock
 
 
 def _vm_hwm_mb(pid: int) -> float | None:

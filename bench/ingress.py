@@ -92,6 +92,40 @@ async def _count_work(database_url: str, redis_url: str, prefix: str) -> dict:
     return {"stored_by_channel": {r["channel"]: r["n"] for r in rows}, "queued_jobs": queued}
 
 
+async def _accept_cost(settings_kwargs: dict, n: int = 200) -> dict:
+    """Where an accepted webhook's server time goes: the store's commit and the enqueue, timed one
+    by one in this process against the same Postgres and Redis, and the SQL statements per message."""
+    from sqlalchemy import event
+
+    from channels.messages import Channel, InboundMessage
+    from config.settings import load_settings
+    from supportlah.container import build
+
+    container = await build(load_settings(_env_file=None, **settings_kwargs), start_queue=False)
+    try:
+        statements: list[str] = []
+        event.listen(container.engine.sync_engine, "before_cursor_execute",
+                     lambda _conn, _cursor, statement, *_: statements.append(statement))
+        messages = [InboundMessage(channel=Channel.WHATSAPP, provider_message_id=f"SMcost{i:026d}",
+                                   sender_id=f"whatsapp:+6592{i % 50:06d}", text="Do you work on Sundays?")
+                    for i in range(n + 20)]
+        for message in messages[:20]:  # warm: connections, statement caches, the contacts' first messages
+            await container.store.record_inbound(message)
+        statements.clear()
+        started = time.perf_counter()
+        ids = [(await container.store.record_inbound(m)).message_id for m in messages[20:]]
+        store_seconds = time.perf_counter() - started
+        per_message = len(statements) / n
+        started = time.perf_counter()
+        for message_id in ids:
+            await container.queue.enqueue(message_id)
+        enqueue_seconds = time.perf_counter() - started
+    finally:
+        await container.close()
+    return {"messages": n, "store_commit_ms": round(store_seconds / n * 1000, 2),
+            "enqueue_ms": round(enqueue_seconds / n * 1000, 2), "sql_statements_per_message": round(per_message, 1)}
+
+
 async def run(args: argparse.Namespace) -> dict:
     from supportlah import migrate
     from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
@@ -141,6 +175,8 @@ async def run(args: argparse.Namespace) -> dict:
                     except subprocess.TimeoutExpired:
                         server.kill()
                 log.close()
+            cost = await _accept_cost({"data_dir": Path(tmp) / "cost", "database_url": db_url,
+                                       "redis_url": redis_url, "redis_prefix": prefix})
     await telegram.close()
     if telegram.errors:
         raise RuntimeError(f"the fake Telegram API saw unexpected calls: {telegram.errors}")
@@ -165,13 +201,14 @@ async def run(args: argparse.Namespace) -> dict:
     return {
         "name": NAME,
         "machine": info,
-        "setup": {"backend": "production (Postgres + Redis/arq, no worker running)", "seconds": args.seconds,
+        "setup": {"backend": "production mode: Postgres + Redis/arq, no worker running", "seconds": args.seconds,
                   "warmup_seconds": args.warmup, "concurrency": args.concurrency, "moderate_rate": args.rate,
                   "load_generator": "bench.loadgen (aiohttp client, separate process, loopback)"},
         "targets": {"share_of_bare": 0.5, "moderate_p99_ms": 20.0},
         "results": rows,
         "raw": results,
         "work_done": {**work, "answered_2xx_in_measured_windows": sent, **warmups},
+        "accept_cost": cost,
     }
 
 

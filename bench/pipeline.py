@@ -437,7 +437,7 @@ async def run(args: argparse.Namespace) -> dict:
         "setup": {"burst_messages": args.messages, "open_loop_rate_cap": args.rate, "open_loop_seconds": args.seconds,
                   "contacts": CONTACTS, "questions": len(questions),
                   "channel": "WhatsApp: twilio SDK -> fake Twilio API (own process)",
-                  "llm": "fake OpenAI-compatible API answering at once, streamed (own process)",
+                  "llm": "a fake OpenAI-compatible API answering at once, streamed (own process)",
                   "workers": "production: an arq worker (max_jobs 10) in the benchmark process, Postgres + Redis; "
                              "embedded: the in-process queue (10 workers) on SQLite"},
         "targets": {"messages_per_second": 200, "overhead_p50_ms": 50},
