@@ -19,7 +19,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from rag.hashing import content_hash
-from rag.index import FILTERABLE_FIELDS, Filters, IndexHit, StoredVectors, VectorIndexError
+from rag.index import FILTERABLE_FIELDS, Filters, IndexHit, StoredVectors, VectorIndexError, checked_vectors
 from rag.sparse import SparseVec
 from rag.types import ChunkRecord
 
@@ -139,12 +139,7 @@ class EdgeIndex:
     async def upsert(self, chunks: Sequence[ChunkRecord], dense: np.ndarray, sparse: Sequence[SparseVec]) -> None:
         if not chunks:
             return
-        dense = np.asarray(dense, dtype=np.float32)
-        if dense.shape != (len(chunks), self.dim) or len(sparse) != len(chunks):
-            raise ValueError(
-                f"{len(chunks)} chunks need dense {(len(chunks), self.dim)} and as many sparse vectors; "
-                f"got dense {dense.shape} and {len(sparse)} sparse"
-            )
+        dense = checked_vectors(chunks, dense, sparse, self.dim)
         points = [
             qe.Point(
                 point_id(chunk.chunk_id),

@@ -73,3 +73,14 @@ class VectorIndex(Protocol):
     async def healthy(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+def checked_vectors(chunks: Sequence[ChunkRecord], dense: np.ndarray, sparse: Sequence[SparseVec], dim: int) -> np.ndarray:
+    """The dense matrix as float32, after checking there is one dense and one sparse vector per chunk."""
+    dense = np.asarray(dense, dtype=np.float32)
+    if dense.shape != (len(chunks), dim) or len(sparse) != len(chunks):
+        raise ValueError(
+            f"{len(chunks)} chunks need dense {(len(chunks), dim)} and as many sparse vectors; "
+            f"got dense {dense.shape} and {len(sparse)} sparse"
+        )
+    return dense

@@ -24,7 +24,7 @@ from qdrant_client import AsyncQdrantClient, models
 
 from rag.edge_index import DENSE, SPARSE, point_id
 from rag.edge_index import _payload as chunk_payload  # the one payload layout both engines store
-from rag.index import FILTERABLE_FIELDS, Filters, IndexHit, StoredVectors, VectorIndexError
+from rag.index import FILTERABLE_FIELDS, Filters, IndexHit, StoredVectors, VectorIndexError, checked_vectors
 from rag.sparse import SparseVec
 from rag.types import ChunkRecord
 
@@ -133,12 +133,7 @@ class QdrantServerIndex:
     async def upsert(self, chunks: Sequence[ChunkRecord], dense: np.ndarray, sparse: Sequence[SparseVec]) -> None:
         if not chunks:
             return
-        dense = np.asarray(dense, dtype=np.float32)
-        if dense.shape != (len(chunks), self.dim) or len(sparse) != len(chunks):
-            raise ValueError(
-                f"{len(chunks)} chunks need dense {(len(chunks), self.dim)} and as many sparse vectors; "
-                f"got dense {dense.shape} and {len(sparse)} sparse"
-            )
+        dense = checked_vectors(chunks, dense, sparse, self.dim)
         points = [
             models.PointStruct(
                 id=point_id(chunk.chunk_id),
