@@ -143,3 +143,14 @@ class Stopwatch:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.started
+
+
+def run_benchmark(name: str, parser, run, plot, report, argv: list[str] | None) -> dict:  # noqa: ANN001
+    """The shared ``main`` of every benchmark: parse, run, write the result and the plot, print the table."""
+    import asyncio
+
+    data = asyncio.run(run(parser().parse_args(argv)))
+    write_result(name, data)
+    plot(data)
+    print(report(data))
+    return data

@@ -32,7 +32,16 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import child_env, free_port, machine, plot_path, pyplot, python_module_command, table, write_result
+from bench.common import (
+    child_env,
+    free_port,
+    machine,
+    plot_path,
+    pyplot,
+    python_module_command,
+    run_benchmark,
+    table,
+)
 
 NAME = "ingestion"
 PAGE_CHARS = 3000
@@ -354,12 +363,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parser().parse_args(argv)
-    data = asyncio.run(run(args))
-    write_result(NAME, data)
-    plot(data)
-    print(report(data))
-    return data
+    return run_benchmark(NAME, parser, run, plot, report, argv)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,15 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import (
-    child_env, free_port, latency_summary, machine, plot_path, pyplot, python_module_command, table, write_result,
+    child_env,
+    free_port,
+    latency_summary,
+    machine,
+    plot_path,
+    pyplot,
+    python_module_command,
+    run_benchmark,
+    table,
 )
 
 NAME = "ingress"
@@ -252,12 +260,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parser().parse_args(argv)
-    data = asyncio.run(run(args))
-    write_result(NAME, data)
-    plot(data)
-    print(report(data))
-    return data
+    return run_benchmark(NAME, parser, run, plot, report, argv)
 
 
 if __name__ == "__main__":

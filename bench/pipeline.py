@@ -37,7 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, child_env, latency_summary, machine, plot_path, pyplot, python_module_command, table, write_result
+from bench.common import (
+    ROOT,
+    child_env,
+    latency_summary,
+    machine,
+    plot_path,
+    pyplot,
+    python_module_command,
+    run_benchmark,
+    table,
+)
 from channels.messages import Channel, InboundMessage, new_id
 
 NAME = "pipeline"
@@ -500,12 +510,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parser().parse_args(argv)
-    data = asyncio.run(run(args))
-    write_result(NAME, data)
-    plot(data)
-    print(report(data))
-    return data
+    return run_benchmark(NAME, parser, run, plot, report, argv)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,20 @@ up front, so the figures are the index's cost, not the e5 model's. Engines:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import latency_summary, machine, plot_path, pyplot, table, write_result
+from bench.common import (
+    latency_summary,
+    machine,
+    plot_path,
+    pyplot,
+    run_benchmark,
+    table,
+)
 from rag.sparse import BM25SparseEncoder, SparseVec, term_id
 from rag.types import ChunkRecord
 
@@ -219,12 +225,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parser().parse_args(argv)
-    data = asyncio.run(run(args))
-    write_result(NAME, data)
-    plot(data)
-    print(report(data))
-    return data
+    return run_benchmark(NAME, parser, run, plot, report, argv)
 
 
 if __name__ == "__main__":
