@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve_on_loopback
+
 KNOWN_KEYS = frozenset({"model", "query", "documents", "top_n", "max_tokens_per_doc", "priority"})
 MAX_DOCUMENTS = 1000
 _WORD = re.compile(r"\w+")
@@ -44,11 +46,8 @@ class FakeCohereAPI:
         app = web.Application()
         app.router.add_post("/v2/rerank", self._rerank)
         app.router.add_route("*", "/{tail:.*}", self._unexpected)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, address = await serve_on_loopback(app)
+        self.base_url = address
         return self
 
     async def __aexit__(self, *exc: object) -> None:

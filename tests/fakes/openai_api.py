@@ -21,6 +21,8 @@ from typing import Union
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve_on_loopback
+
 KNOWN_KEYS = frozenset({
     "model", "messages", "stream", "stream_options", "tools", "tool_choice", "response_format", "temperature",
     "max_tokens", "max_completion_tokens", "parallel_tool_calls", "seed", "user", "top_p",
@@ -79,11 +81,8 @@ class FakeChatAPI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._complete)
         app.router.add_route("*", "/{tail:.*}", self._unexpected)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        self._runner, address = await serve_on_loopback(app)
+        self.base_url = address + "/v1"
         return self
 
     async def __aexit__(self, *exc: object) -> None:

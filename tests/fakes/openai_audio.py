@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve_on_loopback
+
 
 class FakeTranscriptionAPI:
     def __init__(self, transcript: str, *, api_key: str = "stt-key") -> None:
@@ -18,11 +20,8 @@ class FakeTranscriptionAPI:
         app = web.Application()
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         app.router.add_route("*", "/{tail:.*}", self._unexpected)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        self._runner, address = await serve_on_loopback(app)
+        self.base_url = address + "/v1"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
