@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -23,6 +24,12 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def dialect_insert(session_or_connection):  # noqa: ANN001, ANN201
+    """The dialect's own INSERT, so ON CONFLICT works the same on SQLite and Postgres."""
+    engine = getattr(session_or_connection, "bind", None) or session_or_connection.engine
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
 
 class UTCDateTime(TypeDecorator):

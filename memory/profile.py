@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from channels.messages import new_id, utcnow
+from memory.db import dialect_insert
 from memory.facts import StatedFact
 from memory.memory_tables import ContactFactRow, ContactProfileRow
 from memory.models import Contact
@@ -122,9 +122,6 @@ def _ticket_line(ticket: TicketRecord) -> str:
     return f"{ticket.opened_at.date().isoformat()} {ticket.subject} ({ticket.status}{outcome})"
 
 
-def _insert_for(session: AsyncSession):  # noqa: ANN202
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-
 
 class ProfileStore:
     def __init__(self, sessions: async_sessionmaker, *, tickets: TicketHistory | None = None,
@@ -170,7 +167,7 @@ class ProfileStore:
         try:
             async with self._sessions() as session:
                 now = utcnow()
-                insert = _insert_for(session)
+                insert = dialect_insert(session)
                 await session.execute(
                     insert(ContactProfileRow)
                     .values(contact_id=contact_id, preferred_language=language, channels=[channel], visits=1,

@@ -19,11 +19,11 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.messages import utcnow
+from memory.db import dialect_insert
 from memory.memory_tables import MemoryTurnRow
 
 log = logging.getLogger(__name__)
@@ -168,10 +168,6 @@ class RedisShortTermMemory:
 
 
 # ---------------------------------------------------------------------- SQL
-def _insert_for(session: AsyncSession):  # noqa: ANN202
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-
-
 class SqlShortTermMemory:
     """The same memory as rows of ``memory_turns`` (embedded mode: SQLite next to everything else)."""
 
@@ -187,7 +183,7 @@ class SqlShortTermMemory:
         try:
             async with self._sessions() as session:
                 await self._expire(session, key.conversation_id)
-                insert = _insert_for(session)
+                insert = dialect_insert(session)
                 now = utcnow()
                 for turn in turns:
                     await session.execute(

@@ -7,17 +7,19 @@ is never sent again.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from agent.types import Reply, Turn
 from channels.base import AcceptResult
 from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, new_id, utcnow
+from memory.db import dialect_insert
+from memory.inbound import record_inbound_batch
 from memory.models import (
     Contact,
     Conversation,
@@ -40,10 +42,6 @@ class StoredMessage:
     conversation_language: str | None
 
 
-def _insert_for(session: AsyncSession):  # noqa: ANN202
-    """Dialect-specific INSERT so we can say ON CONFLICT DO NOTHING on both backends."""
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-
 
 class MessageStore:
     def __init__(self, sessions: async_sessionmaker) -> None:
@@ -52,93 +50,14 @@ class MessageStore:
     # ---------------------------------------------------------------- inbound
     async def record_inbound(self, msg: InboundMessage) -> AcceptResult:
         """Store a new inbound message; a repeat of (channel, provider id) is reported as duplicate."""
+        return (await self.record_inbound_many([msg]))[0]
+
+    async def record_inbound_many(self, messages: Sequence[InboundMessage]) -> list[AcceptResult]:
+        """Store several inbound messages in one transaction (see :mod:`memory.inbound`)."""
         async with self._sessions() as session:
-            existing = await self._find_by_provider_id(session, msg.channel, msg.provider_message_id)
-            if existing is not None:
-                return AcceptResult(message_id=existing, duplicate=True)
-            contact_id = await self._upsert_contact(session, msg)
-            conversation_id = await self._current_conversation(session, contact_id, msg.channel)
-            session.add(
-                InboundMessageRow(
-                    id=msg.id,
-                    channel=msg.channel.value,
-                    provider_message_id=msg.provider_message_id,
-                    contact_id=contact_id,
-                    conversation_id=conversation_id,
-                    sender_id=msg.sender_id,
-                    text=msg.text,
-                    attachments=[a.model_dump(mode="json") for a in msg.attachments],
-                    meta=dict(msg.metadata),
-                    reply_to=msg.reply_to,
-                    received_at=msg.received_at,
-                    status=InboundStatus.QUEUED,
-                )
-            )
-            await session.execute(
-                update(Conversation).where(Conversation.id == conversation_id).values(last_message_at=msg.received_at)
-            )
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                existing = await self._find_by_provider_id(session, msg.channel, msg.provider_message_id)
-                if existing is None:
-                    raise
-                return AcceptResult(message_id=existing, duplicate=True)
-        return AcceptResult(message_id=msg.id, duplicate=False)
-
-    async def _find_by_provider_id(self, session: AsyncSession, channel: Channel, provider_id: str) -> str | None:
-        return await session.scalar(
-            select(InboundMessageRow.id).where(
-                InboundMessageRow.channel == channel.value,
-                InboundMessageRow.provider_message_id == provider_id,
-            )
-        )
-
-    async def _upsert_contact(self, session: AsyncSession, msg: InboundMessage) -> str:
-        insert = _insert_for(session)
-        await session.execute(
-            insert(Contact)
-            .values(
-                id=new_id(),
-                channel=msg.channel.value,
-                channel_user_id=msg.sender_id,
-                display_name=msg.sender_name,
-                unreachable=False,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=["channel", "channel_user_id"])
-        )
-        contact = await session.scalar(
-            select(Contact).where(Contact.channel == msg.channel.value, Contact.channel_user_id == msg.sender_id)
-        )
-        assert contact is not None
-        contact.last_inbound_at = max(filter(None, [contact.last_inbound_at, msg.received_at]))
-        contact.unreachable = False
-        if msg.sender_name:
-            contact.display_name = msg.sender_name
-        return contact.id
-
-    async def _current_conversation(self, session: AsyncSession, contact_id: str, channel: Channel) -> str:
-        """One conversation per contact and channel; created on first contact."""
-        conversation_id = await session.scalar(
-            select(Conversation.id)
-            .where(Conversation.contact_id == contact_id)
-            .order_by(Conversation.created_at.desc())
-            .limit(1)
-        )
-        if conversation_id:
-            return conversation_id
-        insert = _insert_for(session)
-        # A deterministic id makes two racing first messages of one contact land in one conversation.
-        conversation_id = f"c{contact_id[:31]}"
-        await session.execute(
-            insert(Conversation)
-            .values(id=conversation_id, contact_id=contact_id, channel=channel.value, mode="bot",
-                    created_at=utcnow(), last_message_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["id"])
-        )
-        return conversation_id
+            results = await record_inbound_batch(await session.connection(), messages)
+            await session.commit()
+        return results
 
     async def load(self, message_id: str) -> StoredMessage | None:
         async with self._sessions() as session:
@@ -449,7 +368,7 @@ class MessageStore:
     async def record_feedback(self, conversation_id: str, rated_message_id: str, source_message_id: str,
                               helpful: bool) -> None:
         async with self._sessions() as session:
-            insert = _insert_for(session)
+            insert = dialect_insert(session)
             await session.execute(
                 insert(Feedback)
                 .values(id=new_id(), conversation_id=conversation_id, inbound_message_id=rated_message_id,

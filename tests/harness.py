@@ -73,6 +73,9 @@ class RecordingQueue:
     async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
         self.enqueued.append(message_id)
 
+    async def enqueue_many(self, message_ids) -> None:  # noqa: ANN001
+        self.enqueued.extend(message_ids)
+
     async def close(self) -> None:
         return None
 

@@ -7,10 +7,14 @@ which lets the recovery cron re-enqueue a message whose job was lost.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from arq import Retry, create_pool, cron
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 
@@ -31,10 +35,27 @@ def health_key(settings: Settings) -> str:
     return f"{queue_name(settings)}:health-check"
 
 
+# arq's own enqueue (WATCH, EXISTS, MULTI, PSETEX, ZADD) for many jobs in one atomic round trip:
+# a job is written only when neither its job key nor its result key exists, as arq does.
+_ENQUEUE_MANY = """
+local queued = 0
+for i = 2, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i], KEYS[i + 1]) == 0 then
+    redis.call('PSETEX', KEYS[i], ARGV[1], ARGV[i + 1])
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i + 2])
+    queued = queued + 1
+  end
+end
+return queued
+"""
+
+
 class ArqQueue:
     def __init__(self, pool: ArqRedis, settings: Settings) -> None:
         self._pool = pool
         self._prefix = settings.redis_prefix
+        self._queue_name = queue_name(settings)
+        self._enqueue_many = pool.register_script(_ENQUEUE_MANY)
 
     @classmethod
     async def connect(cls, settings: Settings) -> ArqQueue:
@@ -47,6 +68,21 @@ class ArqQueue:
             "process_message", message_id, _job_id=f"{self._prefix}:msg:{message_id}",
             _defer_by=timedelta(seconds=defer) if defer else None,
         )
+
+    async def enqueue_many(self, message_ids: Sequence[str]) -> None:
+        """Queue several messages in one round trip, with arq's key layout and job format,
+        so ``supportlah worker`` runs them exactly like jobs from :meth:`enqueue`."""
+        if not message_ids:
+            return
+        now_ms = timestamp_ms()
+        keys: list[str] = [self._queue_name]
+        args: list[str | bytes | int] = [self._pool.expires_extra_ms, now_ms]
+        for message_id in message_ids:
+            job_id = f"{self._prefix}:msg:{message_id}"
+            keys += [job_key_prefix + job_id, result_key_prefix + job_id]
+            args += [serialize_job("process_message", (message_id,), {}, None, now_ms,
+                                   serializer=self._pool.job_serializer), job_id]
+        await self._enqueue_many(keys=keys, args=args)
 
     async def close(self) -> None:
         await self._pool.aclose()

@@ -2,39 +2,54 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from channels.base import AcceptResult
 from config.correlation import correlation_id
 from channels.messages import InboundMessage
 from memory.store import MessageStore
+from workers.group_commit import GroupCommit
 from workers.queue import Queue
 
 log = logging.getLogger(__name__)
 
 
 class PipelineIngress:
-    def __init__(self, store: MessageStore, queue: Queue) -> None:
+    """Every channel's inbound path: commit, then enqueue, then acknowledge.
+
+    Concurrent deliveries are group-committed (see :mod:`workers.group_commit`): one
+    transaction and one enqueue round trip for all messages that arrive while the
+    previous batch is being written, so ingress throughput does not pay a commit per
+    message. Each caller still returns only after its own message is durable.
+    """
+
+    def __init__(self, store: MessageStore, queue: Queue, *, max_batch: int = 64) -> None:
         self._store = store
         self._queue = queue
+        self._batches: GroupCommit[InboundMessage, AcceptResult] = GroupCommit(self._accept_many,
+                                                                               max_batch=max_batch)
 
     async def accept(self, message: InboundMessage) -> AcceptResult:
-        """Commit the message, then enqueue it. An enqueue failure does not lose the message:
-        it is already durable, and recovery re-enqueues it."""
         correlation_id.set(message.id)
-        result = await self._store.record_inbound(message)
+        result = await self._batches.submit(message)
         correlation_id.set(result.message_id)
-        extra = {"message_id": result.message_id, "channel": message.channel.value, "duplicate": result.duplicate}
-        if result.duplicate:
-            log.info("duplicate delivery acknowledged", extra=extra)
-            return result
-        try:
-            await self._queue.enqueue(result.message_id)
-        except Exception:
-            log.exception("enqueue failed; the message is stored and recovery will pick it up", extra=extra)
-        else:
-            log.info("message accepted", extra=extra)
+        log.info("duplicate delivery acknowledged" if result.duplicate else "message accepted",
+                 extra={"message_id": result.message_id, "channel": message.channel.value,
+                        "duplicate": result.duplicate})
         return result
+
+    async def _accept_many(self, messages: Sequence[InboundMessage]) -> list[AcceptResult]:
+        """Commit the messages, then enqueue the new ones. An enqueue failure does not lose
+        them: they are already durable, and recovery re-enqueues them."""
+        results = await self._store.record_inbound_many(messages)
+        fresh = [r.message_id for r in results if not r.duplicate]
+        try:
+            await self._queue.enqueue_many(fresh)
+        except Exception:
+            log.exception("enqueue failed; the messages are stored and recovery will pick them up",
+                          extra={"count": len(fresh)})
+        return results
 
 
 async def requeue_unanswered(store: MessageStore, queue: Queue, older_than: timedelta | None) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from channels.messages import new_id
 from workers.queue import RetryLater
@@ -41,6 +41,10 @@ class InProcessQueue:
             self._timers.add(handle)
         else:
             self._queue.put_nowait(message_id)
+
+    async def enqueue_many(self, message_ids: Sequence[str]) -> None:
+        for message_id in message_ids:
+            await self.enqueue(message_id)
 
     async def _run(self) -> None:
         while True:

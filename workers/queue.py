@@ -1,6 +1,7 @@
 """The queue seam: it carries message ids, never payloads (the store has the payload)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -14,6 +15,9 @@ class RetryLater(Exception):
 
 class Queue(Protocol):
     async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None: ...
+
+    async def enqueue_many(self, message_ids: Sequence[str]) -> None:
+        """Enqueue several ids at once (one round trip); an id already waiting is skipped."""
 
     async def close(self) -> None: ...
 

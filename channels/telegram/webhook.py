@@ -61,7 +61,7 @@ class TelegramWebhook:
             log.debug("telegram update ignored", extra={"update_id": update.update_id})
             return web.json_response({"ok": True, "ignored": True})
         result = await self._ingress.accept(message)
-        log.info("telegram update accepted",
+        log.debug("telegram update accepted",  # the ingress logs the acceptance at info
                  extra={"update_id": update.update_id, "message_id": result.message_id, "duplicate": result.duplicate})
         return web.json_response({"ok": True, "duplicate": result.duplicate})
 
