@@ -124,6 +124,16 @@ def instrument(container, traces: Traces, *, memoize_queries: bool) -> None:  # 
             return await original(message_id, *args, **kwargs)
         return enqueue
 
+    def on_enqueue_many(original):  # noqa: ANN001, ANN202
+        async def enqueue_many(message_ids, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            now = time.perf_counter()  # committed: the ingress enqueues only what is stored
+            for message_id in message_ids:
+                trace = traces.by_id.get(message_id)
+                if trace is not None and trace.stored_at is None:
+                    trace.stored_at = now
+            return await original(message_ids, *args, **kwargs)
+        return enqueue_many
+
     def on_begin(original):  # noqa: ANN001, ANN202
         async def begin_attempt(message_id: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
             _current_message.set(message_id)  # the rest of this job's task is about this message
@@ -174,6 +184,7 @@ def instrument(container, traces: Traces, *, memoize_queries: bool) -> None:  # 
         return embed_query
 
     _wrap(container.queue, "enqueue", on_enqueue)
+    _wrap(container.queue, "enqueue_many", on_enqueue_many)
     _wrap(container.store, "begin_attempt", on_begin)
     _wrap(container.store, "finish", on_finish)
     _wrap(container.retriever, "search", timed("retrieval"))
@@ -393,6 +404,13 @@ async def cpu_breakdown(container, message, questions: list[str], n: int) -> dic
 
     ids = [(await container.store.record_inbound(message(questions[i % len(questions)]))).message_id
            for i in range(n)]  # stored, not enqueued: the worker never sees them
+    statements: list[str] = []
+    from sqlalchemy import event
+
+    def count(_conn, _cursor, statement, *_):  # noqa: ANN001, ANN002, ANN202
+        statements.append(statement)
+
+    event.listen(container.engine.sync_engine, "before_cursor_execute", count)
     profiler = cProfile.Profile()
     started, cpu = time.perf_counter(), time.thread_time()
     profiler.enable()
@@ -400,6 +418,11 @@ async def cpu_breakdown(container, message, questions: list[str], n: int) -> dic
         await container.processor.process(message_id)
     profiler.disable()
     wall, cpu = time.perf_counter() - started, time.thread_time() - cpu
+    event.remove(container.engine.sync_engine, "before_cursor_execute", count)
+    import collections, os  # noqa: E401
+    if os.environ.get("BENCH_SQL_DUMP"):
+        for text, k in collections.Counter(" ".join(x.split())[:110] for x in statements).most_common():
+            print(f"{k / n:5.1f}  {text}")
     groups: dict[str, float] = {}
     other: list[tuple[float, str]] = []
     for (filename, _line, function), (_cc, _nc, self_time, _ct, _callers) in pstats.Stats(profiler).stats.items():
@@ -410,6 +433,7 @@ async def cpu_breakdown(container, message, questions: list[str], n: int) -> dic
             other.append((self_time, where.replace(str(ROOT), "").split("site-packages/")[-1]))
     ordered = dict(sorted(((g, round(t / n * 1000, 1)) for g, t in groups.items()), key=lambda kv: -kv[1]))
     return {"messages": n, "wall_ms": round(wall / n * 1000, 1), "main_thread_cpu_ms": round(cpu / n * 1000, 1),
+            "sql_statements_per_message": round(len(statements) / n, 1),
             "by_group_ms": ordered,
             "largest_other_ms": {where: round(t / n * 1000, 2) for t, where in sorted(other, reverse=True)[:8]}}
 
@@ -448,7 +472,7 @@ async def run(args: argparse.Namespace) -> dict:
                   "contacts": CONTACTS, "questions": len(questions),
                   "channel": "WhatsApp: twilio SDK -> fake Twilio API (own process)",
                   "llm": "a fake OpenAI-compatible API answering at once, streamed (own process)",
-                  "workers": "production: an arq worker (max_jobs 10) in the benchmark process, Postgres + Redis; "
+                  "workers": "production: an arq worker (max_jobs 20) in the benchmark process, Postgres + Redis; "
                              "embedded: the in-process queue (10 workers) on SQLite"},
         "targets": {"messages_per_second": 200, "overhead_p50_ms": 50},
         "fake_requests": {"twilio_messages": twilio.get("final", {}).get("messages"),

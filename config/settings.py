@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     rerank_model: str = "rerank-multilingual-v3.0"
 
     # --- workers ------------------------------------------------------------
-    max_jobs: int = Field(default=10, ge=1)
+    max_jobs: int = Field(default=20, ge=1, description="Jobs one worker process runs at once (LLM calls mostly wait).")
+    worker_poll_seconds: float = Field(default=0.02, gt=0, le=5,
+                                       description="How often an idle worker looks for new jobs (queue latency).")
     job_max_tries: int = Field(default=5, ge=1)
     recovery_after_seconds: int = Field(default=120, ge=1, description="Re-enqueue messages unanswered this long.")
     job_timeout_seconds: int = Field(default=120, ge=1, description="A job running longer is cancelled and retried.")

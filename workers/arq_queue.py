@@ -158,7 +158,7 @@ def make_worker(settings: Settings, container=None, **overrides: object) -> Work
         job_timeout=settings.job_timeout_seconds,
         keep_result=0,
         job_completion_wait=settings.shutdown_grace_seconds,
-        poll_delay=0.1,
+        poll_delay=settings.worker_poll_seconds,
     )
     options.update(overrides)
     return Worker(**options)  # type: ignore[arg-type]
