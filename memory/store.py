@@ -60,33 +60,38 @@ class MessageStore:
         return results
 
     async def load(self, message_id: str) -> StoredMessage | None:
+        """The message with its conversation's mode/language and the sender's name, in one query."""
         async with self._sessions() as session:
-            row = await session.get(InboundMessageRow, message_id)
-            if row is None:
-                return None
-            conversation = await session.get(Conversation, row.conversation_id)
-            contact = await session.get(Contact, row.contact_id)
-            msg = InboundMessage(
-                id=row.id,
-                channel=Channel(row.channel),
-                provider_message_id=row.provider_message_id,
-                sender_id=row.sender_id,
-                sender_name=contact.display_name if contact else None,
-                conversation_id=row.conversation_id,
-                text=row.text,
-                attachments=[Attachment.model_validate(a) for a in row.attachments or []],
-                received_at=row.received_at,
-                reply_to=row.reply_to,
-                metadata=dict(row.meta or {}),
-            )
-            return StoredMessage(
-                message=msg,
-                contact_id=row.contact_id,
-                status=row.status,
-                attempts=row.attempts,
-                conversation_mode=conversation.mode if conversation else "bot",
-                conversation_language=conversation.language if conversation else None,
-            )
+            found = (await session.execute(
+                select(InboundMessageRow, Conversation.mode, Conversation.language, Contact.display_name)
+                .outerjoin(Conversation, Conversation.id == InboundMessageRow.conversation_id)
+                .outerjoin(Contact, Contact.id == InboundMessageRow.contact_id)
+                .where(InboundMessageRow.id == message_id)
+            )).first()
+        if found is None:
+            return None
+        row, mode, language, display_name = found
+        msg = InboundMessage(
+            id=row.id,
+            channel=Channel(row.channel),
+            provider_message_id=row.provider_message_id,
+            sender_id=row.sender_id,
+            sender_name=display_name,
+            conversation_id=row.conversation_id,
+            text=row.text,
+            attachments=[Attachment.model_validate(a) for a in row.attachments or []],
+            received_at=row.received_at,
+            reply_to=row.reply_to,
+            metadata=dict(row.meta or {}),
+        )
+        return StoredMessage(
+            message=msg,
+            contact_id=row.contact_id,
+            status=row.status,
+            attempts=row.attempts,
+            conversation_mode=mode or "bot",
+            conversation_language=language,
+        )
 
     async def update_attachments(self, message_id: str, attachments: list[Attachment]) -> None:
         async with self._sessions() as session:

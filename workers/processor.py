@@ -108,12 +108,15 @@ class MessageProcessor:
             return
         attempt = await self._store.begin_attempt(message_id)
         extra = {"message_id": message_id, "conversation_id": stored.message.conversation_id, "attempt": attempt}
-        if await self._store.get_reply(message_id) is None:
+        reply = await self._store.get_reply(message_id)  # set when an earlier attempt decided already
+        if reply is None:
             reply, parts = await self._decide_with_hooks(stored, attempt, extra)
-            await self._store.save_reply(message_id, stored.message.conversation_id or "", reply, parts)
+            if not await self._store.save_reply(message_id, stored.message.conversation_id or "", reply, parts):
+                reply = await self._store.get_reply(message_id)  # a racing attempt recorded its reply first
+                assert reply is not None
             log.info("reply recorded", extra={**extra, "escalate": reply.escalate, "reason": reply.reason,
                                                "confidence": round(reply.confidence, 3), "parts": len(parts)})
-        final_status = await self._deliver(stored, attempt, extra)
+        final_status = await self._deliver(stored, reply, attempt, extra)
         await self._store.finish(message_id, final_status)
 
     async def _decide_with_hooks(
@@ -186,9 +189,7 @@ class MessageProcessor:
             for index, piece in enumerate(pieces)
         ]
 
-    async def _deliver(self, stored: StoredMessage, attempt: int, extra: dict) -> str:
-        reply = await self._store.get_reply(stored.message.id)
-        assert reply is not None
+    async def _deliver(self, stored: StoredMessage, reply: Reply, attempt: int, extra: dict) -> str:
         status = InboundStatus.ESCALATED if reply.escalate else InboundStatus.ANSWERED
         failed = False
         for part in await self._store.parts_for(stored.message.id):
