@@ -100,9 +100,10 @@ async def _count_work(database_url: str, redis_url: str, prefix: str) -> dict:
     return {"stored_by_channel": {r["channel"]: r["n"] for r in rows}, "queued_jobs": queued}
 
 
-async def _accept_cost(settings_kwargs: dict, n: int = 200) -> dict:
-    """Where an accepted webhook's server time goes: the store's commit and the enqueue, timed one
-    by one in this process against the same Postgres and Redis, and the SQL statements per message."""
+async def _accept_cost(settings_kwargs: dict, n: int = 320, concurrency: int = 32) -> dict:
+    """Where an accepted webhook's server time goes, in this process against the same Postgres and
+    Redis: the ingress (commit + enqueue) one message at a time, then ``concurrency`` at once (group
+    commit); wall and CPU milliseconds and SQL statements per message for each."""
     from sqlalchemy import event
 
     from channels.messages import Channel, InboundMessage
@@ -110,28 +111,38 @@ async def _accept_cost(settings_kwargs: dict, n: int = 200) -> dict:
     from supportlah.container import build
 
     container = await build(load_settings(_env_file=None, **settings_kwargs), start_queue=False)
+    counter = iter(range(10**9))
+
+    def message() -> InboundMessage:
+        i = next(counter)
+        return InboundMessage(channel=Channel.WHATSAPP, provider_message_id=f"SMcost{i:026d}",
+                              sender_id=f"whatsapp:+6592{i % 500:06d}", text="Do you work on Sundays?")
+
+    async def one_by_one(messages: list[InboundMessage]) -> None:
+        for m in messages:
+            await container.ingress.accept(m)
+
+    async def together(messages: list[InboundMessage]) -> None:
+        for start in range(0, len(messages), concurrency):
+            await asyncio.gather(*(container.ingress.accept(m) for m in messages[start:start + concurrency]))
+
+    statements: list[str] = []
+    event.listen(container.engine.sync_engine, "before_cursor_execute",
+                 lambda _conn, _cursor, statement, *_: statements.append(statement))
+    costs = {}
     try:
-        statements: list[str] = []
-        event.listen(container.engine.sync_engine, "before_cursor_execute",
-                     lambda _conn, _cursor, statement, *_: statements.append(statement))
-        messages = [InboundMessage(channel=Channel.WHATSAPP, provider_message_id=f"SMcost{i:026d}",
-                                   sender_id=f"whatsapp:+6592{i % 50:06d}", text="Do you work on Sundays?")
-                    for i in range(n + 20)]
-        for message in messages[:20]:  # warm: connections, statement caches, the contacts' first messages
-            await container.store.record_inbound(message)
-        statements.clear()
-        started = time.perf_counter()
-        ids = [(await container.store.record_inbound(m)).message_id for m in messages[20:]]
-        store_seconds = time.perf_counter() - started
-        per_message = len(statements) / n
-        started = time.perf_counter()
-        for message_id in ids:
-            await container.queue.enqueue(message_id)
-        enqueue_seconds = time.perf_counter() - started
+        for name, path in (("one_at_a_time", one_by_one), (f"{concurrency}_concurrent", together)):
+            await path([message() for _ in range(concurrency)])  # warm: connections, statement caches
+            messages = [message() for _ in range(n)]
+            statements.clear()
+            wall, cpu = time.perf_counter(), time.process_time()
+            await path(messages)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            costs[name] = {"wall_ms": round(wall / n * 1000, 3), "cpu_ms": round(cpu / n * 1000, 3),
+                           "sql_statements_per_message": round(len(statements) / n, 2)}
     finally:
         await container.close()
-    return {"messages": n, "store_commit_ms": round(store_seconds / n * 1000, 2),
-            "enqueue_ms": round(enqueue_seconds / n * 1000, 2), "sql_statements_per_message": round(per_message, 1)}
+    return {"messages": n, **costs}
 
 
 async def run(args: argparse.Namespace) -> dict:

@@ -348,6 +348,7 @@ async def run_config(config: Config, template_index: Path, questions: list[str],
         await traces.wait(args.timeout)
         answerers = await _answerers(container, open_ids)
         profile = await cpu_breakdown(container, message, questions, args.profile) if args.profile and first else None
+        embedding = await query_embedding_cost(container, questions) if first else None
 
     opened = [traces.by_id[i] for i in open_ids]
     stages = {
@@ -374,6 +375,7 @@ async def run_config(config: Config, template_index: Path, questions: list[str],
         "open_loop_messages": n_open,
         "stages": {name: latency_summary(values) for name, values in stages.items()},
         **({"cpu_per_message": profile} if profile else {}),
+        **({"query_embedding_cost": embedding} if embedding else {}),
     }
 
 
@@ -438,6 +440,22 @@ async def cpu_breakdown(container, message, questions: list[str], n: int) -> dic
             "largest_other_ms": {where: round(t / n * 1000, 2) for t, where in sorted(other, reverse=True)[:8]}}
 
 
+async def query_embedding_cost(container, questions: list[str]) -> dict:  # noqa: ANN001
+    """CPU per e5 query embedding (all threads of this process), one question at a time as the
+    workers embed them: every message pays it once, so it bounds messages/s on this machine."""
+    import os
+
+    texts = [f"{q} ({i})" for i, q in enumerate(questions)]  # never seen before: no cache anywhere helps
+    started, cpu = time.perf_counter(), time.process_time()
+    for text in texts:
+        await container.embedder.embed_query(text)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    cores = os.cpu_count() or 1
+    per_query = cpu / len(texts) * 1000
+    return {"queries": len(texts), "wall_ms": round(wall / len(texts) * 1000, 2), "cpu_ms": round(per_query, 2),
+            "cores": cores, "ceiling_messages_per_second": round(cores * 1000 / per_query, 1)}
+
+
 async def _answerers(container, message_ids: list[str]) -> dict[str, int]:  # noqa: ANN001
     """Which answerer each reply says produced it (so a row is never mislabelled)."""
     counts: dict[str, int] = {}
@@ -449,6 +467,8 @@ async def _answerers(container, message_ids: list[str]) -> dict[str, int]:  # no
 
 
 async def run(args: argparse.Namespace) -> dict:
+    from config.settings import load_settings
+
     info = machine()
     questions = load_question_texts()
     results = []
@@ -470,6 +490,7 @@ async def run(args: argparse.Namespace) -> dict:
         "machine": info,
         "setup": {"burst_messages": args.messages, "open_loop_rate_cap": args.rate, "open_loop_seconds": args.seconds,
                   "contacts": CONTACTS, "questions": len(questions),
+                  "worker_poll_seconds": load_settings(_env_file=None).worker_poll_seconds,
                   "channel": "WhatsApp: twilio SDK -> fake Twilio API (own process)",
                   "llm": "a fake OpenAI-compatible API answering at once, streamed (own process)",
                   "workers": "production: an arq worker (max_jobs 20) in the benchmark process, Postgres + Redis; "

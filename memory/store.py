@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -122,14 +122,19 @@ class MessageStore:
             return list(rows)
 
     async def begin_attempt(self, message_id: str) -> int:
+        """Count one more attempt (a queued message becomes processing); returns the attempt number."""
+        table = InboundMessageRow.__table__
         async with self._sessions() as session:
-            row = await session.get(InboundMessageRow, message_id)
-            assert row is not None
-            row.attempts += 1
-            if row.status == InboundStatus.QUEUED:
-                row.status = InboundStatus.PROCESSING
+            attempts = await session.scalar(
+                update(table).where(table.c.id == message_id)
+                .values(attempts=table.c.attempts + 1,
+                        status=case((table.c.status == InboundStatus.QUEUED, InboundStatus.PROCESSING),
+                                    else_=table.c.status))
+                .returning(table.c.attempts)
+            )
             await session.commit()
-            return row.attempts
+        assert attempts is not None, f"begin_attempt on unknown message {message_id}"
+        return attempts
 
     async def record_attempt_error(self, message_id: str, error: str) -> None:
         async with self._sessions() as session:
