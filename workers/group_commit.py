@@ -63,7 +63,9 @@ class GroupCommit(Generic[Item, Result]):
 
 
 def _settle(future: asyncio.Future, *, result: object = None, error: Exception | None = None) -> None:
-    if future.done():  # the caller went away (cancelled); its item was still written
+    if future.done():  # the caller went away (cancelled): a result needs nobody, an error is still told
+        if error is not None:
+            log.warning("write failed after its caller went away", exc_info=error)
         return
     if error is not None:
         future.set_exception(error)
