@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL. Unset: SQLite under data_dir. Production: postgresql+asyncpg://…",
     )
+    database_pre_ping: bool = Field(
+        default=False,
+        description="Test every pooled connection before use (three extra round trips per transaction). Off: a "
+                    "dropped connection is found on first use, the pool is renewed and the ingress retries once.",
+    )
     redis_url: str | None = Field(default=None, description="Unset: in-process queue. Set: Redis + arq workers.")
     redis_prefix: str = Field(default="supportlah", description="Key prefix for everything we keep in Redis.")
 

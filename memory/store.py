@@ -7,12 +7,13 @@ is never sent again.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from agent.types import Reply, Turn
@@ -30,6 +31,9 @@ from memory.models import (
     PartState,
     ReplyRow,
 )
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,25 @@ class MessageStore:
         return (await self.record_inbound_many([msg]))[0]
 
     async def record_inbound_many(self, messages: Sequence[InboundMessage]) -> list[AcceptResult]:
-        """Store several inbound messages in one transaction (see :mod:`memory.inbound`)."""
-        async with self._sessions() as session:
-            results = await record_inbound_batch(await session.connection(), messages)
-            await session.commit()
-        return results
+        """Store several inbound messages in one transaction (see :mod:`memory.inbound`).
+
+        A connection the database dropped (restart, failover, idle timeout) is retried once on a
+        fresh one: the webhook must not fail for it, and a provider may never redeliver. Should the
+        lost transaction have committed after all, the retry reports its messages as duplicates;
+        they are stored, and the recovery pass enqueues them.
+        """
+        for attempt in (1, 2):
+            try:
+                async with self._sessions() as session:
+                    results = await record_inbound_batch(await session.connection(), messages)
+                    await session.commit()
+                return results
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                log.warning("database connection dropped; storing the batch again on a fresh one",
+                            extra={"messages": len(messages)})
+        raise AssertionError("unreachable")
 
     async def load(self, message_id: str) -> StoredMessage | None:
         """The message with its conversation's mode/language and the sender's name, in one query."""

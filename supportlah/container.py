@@ -125,7 +125,7 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     closers: list = []
 
-    engine = create_engine(settings.sqlalchemy_url)
+    engine = create_engine(settings.sqlalchemy_url, pre_ping=settings.database_pre_ping)
     closers.append(engine.dispose)
     sessions = session_factory(engine)
     store = MessageStore(sessions)

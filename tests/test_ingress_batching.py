@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import event, select
 
 from channels.messages import Channel, InboundMessage, utcnow
+from config.settings import load_settings
 from memory.db import session_factory
 from memory.models import Contact, Conversation, InboundMessageRow, InboundStatus
 from tests.harness import MECHANICS, drain, running_container, web_message
@@ -130,3 +131,56 @@ async def test_enqueue_many_skips_jobs_already_waiting(backend):
             statuses = (await session.scalars(select(InboundMessageRow.status))).all()
         assert len(statuses) == 5 and set(statuses) <= set(InboundStatus.DONE)
         assert (await container.store.counts())["replies"] == 5
+
+
+async def test_a_connection_postgres_dropped_does_not_fail_the_webhook(tmp_path, caplog):
+    """Connections are not pinged before use (that cost three round trips per transaction): when
+    Postgres drops them (restart, failover, idle timeout) the ingress finds out on first use and
+    stores the batch again on a fresh connection, so the provider still gets its 200."""
+    import asyncpg
+
+    from tests.services import PG_HOST, PG_PORT, PG_USER, fresh_postgres, fresh_redis_prefix
+
+    async with fresh_postgres() as database_url, fresh_redis_prefix() as (redis_url, prefix):
+        settings = load_settings(_env_file=None, data_dir=tmp_path / "data", database_url=database_url,
+                                 redis_url=redis_url, redis_prefix=prefix, **MECHANICS)
+        async with running_container(settings, start_queue=False) as container:
+            await asyncio.gather(*(container.ingress.accept(whatsapp(f"SM-before{i}")) for i in range(4)))
+            database = database_url.rsplit("/", 1)[1]
+            admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+            try:
+                dropped = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", database)
+            finally:
+                await admin.close()
+            assert dropped >= 1  # the pool's idle connections are gone
+
+            results = await asyncio.gather(*(container.ingress.accept(whatsapp(f"SM-after{i}")) for i in range(4)))
+
+            assert not any(r.duplicate for r in results)
+            assert (await container.store.counts())["inbound"] == 8
+            assert any("connection dropped" in r.getMessage() for r in caplog.records)  # the retry did the work
+
+
+async def test_a_job_whose_connection_was_dropped_is_retried_not_lost(tmp_path, caplog):
+    import asyncpg
+
+    from tests.services import PG_HOST, PG_PORT, PG_USER, fresh_postgres, fresh_redis_prefix
+
+    async with fresh_postgres() as database_url, fresh_redis_prefix() as (redis_url, prefix):
+        settings = load_settings(_env_file=None, data_dir=tmp_path / "data", database_url=database_url,
+                                 redis_url=redis_url, redis_prefix=prefix, **MECHANICS)
+        async with running_container(settings, start_queue=False) as container:
+            await asyncio.gather(*(container.ingress.accept(web_message(f"visitor-{i}", "When are you open?"))
+                                   for i in range(3)))
+            admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+            try:
+                await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                                    database_url.rsplit("/", 1)[1])
+            finally:
+                await admin.close()
+
+            await drain(container)
+
+            assert (await container.store.counts())["replies"] == 3
+            assert any("connection dropped" in r.getMessage() for r in caplog.records)

@@ -17,6 +17,7 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.asyncio import Redis
+from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
 from supportlah.admin.wiring import purge_expired
@@ -99,6 +100,13 @@ async def process_message(ctx: dict, message_id: str) -> None:
         await ctx["container"].processor.process(message_id)
     except RetryLater as retry:
         raise Retry(defer=timedelta(seconds=retry.defer)) from retry
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # Postgres dropped the connection (restart, failover): the pool is renewed; try again soon
+        # rather than leave the message to the recovery pass.
+        log.warning("database connection dropped mid-job; retrying", extra={"message_id": message_id})
+        raise Retry(defer=timedelta(seconds=0.5)) from exc
 
 
 async def purge_expired_job(ctx: dict) -> dict:

@@ -187,7 +187,7 @@ async def run_cli(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.container import prepare_database
 
     await prepare_database(settings)
-    engine = create_engine(settings.sqlalchemy_url)
+    engine = create_engine(settings.sqlalchemy_url, pre_ping=settings.database_pre_ping)
     sessions = session_factory(engine)
     try:
         return await _run(settings, sessions, args)
