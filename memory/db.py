@@ -78,3 +78,14 @@ def create_engine(url: str, *, echo: bool = False, pre_ping: bool = False) -> As
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def single_statement_sessions(sessions: async_sessionmaker) -> async_sessionmaker:
+    """Sessions in autocommit mode, for work that is one statement (atomic on its own).
+
+    A normal session wraps even a single SELECT in BEGIN … COMMIT: two extra round trips each.
+    The message pipeline runs a score of such statements per message, so the store sends them
+    without the wrapper. Anything of two or more statements keeps using a normal session.
+    """
+    engine = sessions.kw["bind"]
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from agent.types import Reply, Turn
 from channels.base import AcceptResult
 from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, new_id, utcnow
-from memory.db import dialect_insert
+from memory.db import dialect_insert, single_statement_sessions
 from memory.inbound import record_inbound_batch
 from memory.models import (
     Contact,
@@ -50,6 +50,7 @@ class StoredMessage:
 class MessageStore:
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sessions = sessions
+        self._one_statement = single_statement_sessions(sessions)  # no BEGIN/COMMIT round trips
 
     # ---------------------------------------------------------------- inbound
     async def record_inbound(self, msg: InboundMessage) -> AcceptResult:
@@ -79,7 +80,7 @@ class MessageStore:
 
     async def load(self, message_id: str) -> StoredMessage | None:
         """The message with its conversation's mode/language and the sender's name, in one query."""
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             found = (await session.execute(
                 select(InboundMessageRow, Conversation.mode, Conversation.language, Contact.display_name)
                 .outerjoin(Conversation, Conversation.id == InboundMessageRow.conversation_id)
@@ -112,7 +113,7 @@ class MessageStore:
         )
 
     async def update_attachments(self, message_id: str, attachments: list[Attachment]) -> None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             await session.execute(
                 update(InboundMessageRow)
                 .where(InboundMessageRow.id == message_id)
@@ -122,13 +123,13 @@ class MessageStore:
 
     async def update_text(self, message_id: str, text: str) -> None:
         """Replace the text (a voice note's transcript); the original audio stays as an attachment."""
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             await session.execute(update(InboundMessageRow).where(InboundMessageRow.id == message_id).values(text=text))
             await session.commit()
 
     async def unfinished_in_conversation(self, conversation_id: str) -> list[str]:
         """Ids of this conversation's messages not yet done, oldest first (the processing order)."""
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             rows = await session.scalars(
                 select(InboundMessageRow.id)
                 .where(
@@ -142,7 +143,7 @@ class MessageStore:
     async def begin_attempt(self, message_id: str) -> int:
         """Count one more attempt (a queued message becomes processing); returns the attempt number."""
         table = InboundMessageRow.__table__
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             attempts = await session.scalar(
                 update(table).where(table.c.id == message_id)
                 .values(attempts=table.c.attempts + 1,
@@ -155,7 +156,7 @@ class MessageStore:
         return attempts
 
     async def record_attempt_error(self, message_id: str, error: str) -> None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             await session.execute(
                 update(InboundMessageRow).where(InboundMessageRow.id == message_id).values(last_error=error[:2000])
             )
@@ -173,7 +174,7 @@ class MessageStore:
             return [(r[0], r[1]) for r in rows]
 
     async def set_conversation_language(self, conversation_id: str, language: str) -> None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             await session.execute(
                 update(Conversation).where(Conversation.id == conversation_id).values(language=language)
             )
@@ -181,7 +182,7 @@ class MessageStore:
 
     # ---------------------------------------------------------------- replies
     async def get_reply(self, message_id: str) -> ReplyRow | None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             return await session.scalar(select(ReplyRow).where(ReplyRow.inbound_message_id == message_id))
 
     async def save_reply(
@@ -220,7 +221,7 @@ class MessageStore:
         return True
 
     async def finish(self, message_id: str, status: str) -> None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             await session.execute(
                 update(InboundMessageRow)
                 .where(InboundMessageRow.id == message_id)
@@ -258,7 +259,7 @@ class MessageStore:
 
     # ---------------------------------------------------------------- outbound parts
     async def parts_for(self, message_id: str) -> list[OutboundPart]:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             rows = await session.scalars(
                 select(OutboundPart)
                 .where(OutboundPart.inbound_message_id == message_id)
@@ -267,11 +268,11 @@ class MessageStore:
             return list(rows)
 
     async def get_part(self, part_id: str) -> OutboundPart | None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             return await session.get(OutboundPart, part_id)
 
     async def mark_part(self, part_id: str, state: str, **values: object) -> None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             changes: dict[str, object] = {"state": state, "updated_at": utcnow(), **values}
             if state == PartState.SENDING:
                 changes["attempts"] = OutboundPart.attempts + 1
@@ -281,7 +282,7 @@ class MessageStore:
             await session.commit()
 
     async def provider_id_known(self, channel: Channel, provider_message_id: str) -> bool:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             found = await session.scalar(
                 select(OutboundPart.id).where(
                     OutboundPart.channel == channel.value, OutboundPart.provider_message_id == provider_message_id
@@ -315,7 +316,7 @@ class MessageStore:
 
     # ---------------------------------------------------------------- contacts and history
     async def last_inbound_at(self, channel: Channel, recipient_id: str) -> datetime | None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             return await session.scalar(
                 select(Contact.last_inbound_at).where(
                     Contact.channel == channel.value, Contact.channel_user_id == recipient_id
@@ -323,7 +324,7 @@ class MessageStore:
             )
 
     async def mark_unreachable(self, channel: Channel, recipient_id: str) -> None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             await session.execute(
                 update(Contact)
                 .where(Contact.channel == channel.value, Contact.channel_user_id == recipient_id)
@@ -332,7 +333,7 @@ class MessageStore:
             await session.commit()
 
     async def conversation_for(self, channel: Channel, sender_id: str) -> str | None:
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             return await session.scalar(
                 select(Conversation.id)
                 .join(Contact, Contact.id == Conversation.contact_id)
@@ -387,7 +388,7 @@ class MessageStore:
 
     async def reset_context(self, conversation_id: str) -> None:
         """``/reset``: earlier turns no longer reach the agent (the transcript itself is kept)."""
-        async with self._sessions() as session:
+        async with self._one_statement() as session:
             await session.execute(
                 update(Conversation).where(Conversation.id == conversation_id).values(context_reset_at=utcnow())
             )
