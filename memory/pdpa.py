@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import new_id, utcnow
-from memory.db import Base, UTCDateTime
+from memory.db import Base, UTCDateTime, single_statement_sessions
 from memory.models import Contact, Conversation, Feedback, InboundMessageRow, OutboundPart, ReplyRow
 from workers.queue import ConversationLocks
 
@@ -200,6 +200,7 @@ class PersonalData:
         lock_wait_seconds: float = 60.0,
     ) -> None:
         self._sessions = sessions
+        self._reads = single_statement_sessions(sessions)  # read-only: no BEGIN/COMMIT
         self._locks = locks
         self._holders = list(holders)
         self._lock_wait = lock_wait_seconds
@@ -348,7 +349,7 @@ class PersonalData:
 
     async def awaiting_confirmation(self, contact_id: str, within: timedelta) -> str | None:
         """The contact's erasure request still waiting for a "yes", if asked recently."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await session.scalar(
                 select(DataRequestRow.id)
                 .where(DataRequestRow.contact_id == contact_id, DataRequestRow.kind == "erasure",

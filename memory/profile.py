@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from channels.messages import new_id, utcnow
-from memory.db import dialect_insert
+from memory.db import dialect_insert, single_statement_sessions
 from memory.facts import StatedFact
 from memory.memory_tables import ContactFactRow, ContactProfileRow
 from memory.models import Contact
@@ -127,13 +127,14 @@ class ProfileStore:
     def __init__(self, sessions: async_sessionmaker, *, tickets: TicketHistory | None = None,
                  consent: ConsentLookup | None = None, max_tickets: int = 3) -> None:
         self._sessions = sessions
+        self._reads = single_statement_sessions(sessions)  # read-only: no BEGIN/COMMIT
         self._tickets = tickets
         self._consent = consent
         self._max_tickets = max_tickets
 
     async def load(self, contact_id: str) -> ContactProfile:
         try:
-            async with self._sessions() as session:
+            async with self._reads() as session:
                 contact = await session.get(Contact, contact_id)
                 row = await session.get(ContactProfileRow, contact_id)
                 facts = list(await session.scalars(

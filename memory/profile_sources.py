@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from escalation.models import Ticket
+from memory.db import single_statement_sessions
 from memory.pdpa import ConsentRecord, ConsentStatus
 from memory.profile import TicketRecord
 from memory.short_term import MemoryUnavailable
@@ -21,10 +22,11 @@ class PdpaConsentLookup:
 
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sessions = sessions
+        self._reads = single_statement_sessions(sessions)  # read-only: no BEGIN/COMMIT
 
     async def consent_state(self, contact_id: str) -> str | None:
         try:
-            async with self._sessions() as session:
+            async with self._reads() as session:
                 return await session.scalar(
                     select(ConsentRecord.status).where(ConsentRecord.contact_id == contact_id)
                     .order_by(ConsentRecord.created_at.desc(), ConsentRecord.id.desc()).limit(1)
@@ -41,10 +43,11 @@ class EscalationTicketHistory:
 
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sessions = sessions
+        self._reads = single_statement_sessions(sessions)  # read-only: no BEGIN/COMMIT
 
     async def tickets_for_contact(self, contact_id: str, limit: int) -> list[TicketRecord]:
         try:
-            async with self._sessions() as session:
+            async with self._reads() as session:
                 rows = await session.scalars(
                     select(Ticket).where(Ticket.contact_id == contact_id)
                     .order_by(Ticket.created_at.desc()).limit(limit)

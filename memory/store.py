@@ -32,7 +32,6 @@ from memory.models import (
     ReplyRow,
 )
 
-
 log = logging.getLogger(__name__)
 
 

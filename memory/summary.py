@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from agent.types import Turn
 from channels.messages import utcnow
+from memory.db import single_statement_sessions
 from memory.memory_tables import ConversationSummaryRow
 from memory.short_term import ConversationKey, MemoryUnavailable
 from rag.tokens import TokenCounter
@@ -109,10 +110,11 @@ class SummaryStore:
 
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sessions = sessions
+        self._reads = single_statement_sessions(sessions)  # read-only: no BEGIN/COMMIT
 
     async def get(self, conversation_id: str) -> Summary | None:
         try:
-            async with self._sessions() as session:
+            async with self._reads() as session:
                 row = await session.get(ConversationSummaryRow, conversation_id)
         except SQLAlchemyError as exc:
             raise MemoryUnavailable(f"summary read failed: {type(exc).__name__}") from exc

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agent.types import Reply
 from channels.messages import Channel, OutboundMessage, new_id, utcnow
 from channels.telegram.keyboard import KEYBOARD_KEY, Button, encode_keyboard
+from memory.db import single_statement_sessions
 from memory.models import Contact, InboundMessageRow, OutboundPart, PartState
 from memory.pdpa import ERASED_PREFIX, ConsentRecord, ConsentStatus, PersonalData, is_erased
 from memory.store import StoredMessage
@@ -64,6 +65,7 @@ class PrivacyHook:
         answer_callback: AnswerCallback | None = None,
     ) -> None:
         self._sessions = sessions
+        self._reads = single_statement_sessions(sessions)  # read-only: no BEGIN/COMMIT
         self._data = personal_data
         self._config = config
         self._detect = detect
@@ -172,7 +174,7 @@ class PrivacyHook:
 
     async def _opt_in(self, stored: StoredMessage, language: str) -> Decision | None:
         msg = stored.message
-        async with self._sessions() as session:
+        async with self._reads() as session:
             latest = await self._latest_consent(session, stored.contact_id)
         current = latest is not None and latest.notice_version == self._config.notice_version
         if current and latest.status == ConsentStatus.AGREED:
