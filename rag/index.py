@@ -31,6 +31,9 @@ class IndexHit(NamedTuple):
     chunk_id: str
     score: float
     payload: dict[str, Any]
+    # Sparse-arm hits: the chunk's stored term ids, returned with the hit so the retriever's query-overlap
+    # weight needs no second round trip for them. None where the index did not return them.
+    terms: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,11 @@ class VectorIndex(Protocol):
         ...
 
     async def search_sparse(self, sparse: SparseVec, limit: int, filters: Filters | None = None) -> list[IndexHit]:
-        """BM25 (the store multiplies in IDF), best first; only chunks sharing a term are returned."""
+        """BM25 (the store multiplies in IDF), best first; only chunks sharing a term are returned.
+
+        Hits should carry ``terms`` (the stored sparse indices): the retriever reads them for its overlap
+        weight and otherwise falls back to ``get_vectors``, a second call that fetches far more.
+        """
         ...
 
     async def count(self) -> int: ...

@@ -190,10 +190,11 @@ class QdrantServerIndex:
         return await self._query("search_dense", limit, filters, query=query, using=DENSE)
 
     async def search_sparse(self, sparse: SparseVec, limit: int, filters: Filters | None = None) -> list[IndexHit]:
+        """Hits carry their stored term ids, so the retriever's overlap weight needs no second round trip."""
         if not len(sparse):
             return []
         query = models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
-        return await self._query("search_sparse", limit, filters, query=query, using=SPARSE)
+        return await self._query("search_sparse", limit, filters, query=query, using=SPARSE, with_vectors=[SPARSE])
 
     async def search_hybrid(self, vector: np.ndarray, sparse: SparseVec, limit: int,
                             filters: Filters | None = None) -> list[IndexHit]:
@@ -212,8 +213,15 @@ class QdrantServerIndex:
         condition = build_filter(filters)
         response = await self._call(what, lambda: self._client.query_points(
             self.collection, limit=limit, query_filter=condition, with_payload=True, **kwargs))
-        return [IndexHit(p.payload["chunk_id"], float(p.score), dict(p.payload)) for p in response.points]
+        return [IndexHit(p.payload["chunk_id"], float(p.score), dict(p.payload), _sparse_terms(p.vector))
+                for p in response.points]
 
     async def count(self) -> int:
         result = await self._call("count", lambda: self._client.count(self.collection, exact=True))
         return int(result.count)
+
+
+def _sparse_terms(vectors: Any) -> tuple[int, ...] | None:
+    """The stored sparse term ids when the query asked for the sparse vector, else None."""
+    sv = vectors.get(SPARSE) if isinstance(vectors, dict) else None
+    return tuple(sv.indices) if sv is not None else None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from rag.embedding import Embedder
@@ -76,50 +77,71 @@ class HybridRetriever:
         dense, sparse = await asyncio.gather(
             self._dense(query, limit, filters), self.index.search_sparse(query_vec, limit, filters)
         )
-        overlap = await self._query_overlap(set(query_vec.indices), sparse)
+        overlap = await self._hits_overlap(set(query_vec.indices), sparse)
         sparse_weight = overlap**self.overlap_power
-        fused = self._fuse(dense, sparse, sparse_weight)
+        fused = self._fuse(dense, sparse, sparse_weight, limit)
         for chunk in fused:
             chunk.extra.update(query_overlap=round(overlap, 4), sparse_weight=round(sparse_weight, 4))
         logger.debug(
             "hybrid search",
             extra={"dense_hits": len(dense), "sparse_hits": len(sparse), "query_overlap": round(overlap, 3)},
         )
-        return await self.reranker.rerank(query, fused[:limit], k)
+        return await self.reranker.rerank(query, fused, k)
 
     async def _dense(self, query: str, limit: int, filters: Filters | None) -> list[IndexHit]:
         vector = await self.embedder.embed_query(query)
         return await self.index.search_dense(vector, limit, filters)
 
-    async def _query_overlap(self, query_terms: set[int], sparse: list[IndexHit]) -> float:
-        """Share of the query's terms present in the chunks the sparse arm found (0 if it found none)."""
+    async def _hits_overlap(self, query_terms: set[int], sparse: list[IndexHit]) -> float:
+        """Share of the query's terms present in the chunks the sparse arm found (0 if it found none).
+
+        The hits' own ``terms`` are used when the index returned them; ``get_vectors`` (a second call that
+        also fetches dense vectors and payloads) is only the fallback for indexes that do not.
+        """
         if not query_terms or not sparse:
             return 0.0
-        stored = await self.index.get_vectors([h.chunk_id for h in sparse])
-        seen: set[int] = set()
-        for vectors in stored.values():
-            seen.update(query_terms.intersection(vectors.sparse.indices))
-        return len(seen) / len(query_terms)
+        if all(h.terms is not None for h in sparse):
+            stored_terms = [h.terms for h in sparse]
+        else:
+            stored = await self.index.get_vectors([h.chunk_id for h in sparse])
+            stored_terms = [vectors.sparse.indices for vectors in stored.values()]
+        return query_overlap(query_terms, stored_terms)
 
-    def _fuse(self, dense: list[IndexHit], sparse: list[IndexHit], sparse_weight: float) -> list[RetrievedChunk]:
-        by_id: dict[str, RetrievedChunk] = {}
-        for rank, hit in enumerate(dense, 1):
-            chunk = self._chunk(hit, 1.0 / (self.rrf_k + rank), dense_rank=rank)
-            by_id[hit.chunk_id] = chunk
-        for rank, hit in enumerate(sparse, 1):
+    def _fuse(
+        self, dense: list[IndexHit], sparse: list[IndexHit], sparse_weight: float, limit: int
+    ) -> list[RetrievedChunk]:
+        """The ``limit`` best candidates by weighted RRF, best first.
+
+        Scores are summed on plain dicts and only the candidates kept become ``RetrievedChunk``s: the arms
+        return up to ``2 * limit`` distinct chunks and building every one was wasted work.
+        """
+        dense_at = {hit.chunk_id: (rank, hit) for rank, hit in enumerate(dense, 1)}
+        sparse_at = {hit.chunk_id: (rank, hit) for rank, hit in enumerate(sparse, 1)}
+        scores = {chunk_id: 1.0 / (self.rrf_k + rank) for chunk_id, (rank, _) in dense_at.items()}
+        for chunk_id, (rank, _) in sparse_at.items():
             contribution = sparse_weight / (self.rrf_k + rank)
-            chunk = by_id.get(hit.chunk_id)
-            if chunk is None:
-                by_id[hit.chunk_id] = self._chunk(hit, contribution, sparse_rank=rank)
-            else:
-                chunk.score += contribution
-                chunk.sparse_score = hit.score
-                chunk.sparse_rank = rank
-        big = len(dense) + len(sparse) + 1
-        return sorted(
-            by_id.values(),
-            key=lambda c: (-c.score, c.dense_rank or big, c.sparse_rank or big, c.chunk_id),
-        )
+            scores[chunk_id] = scores[chunk_id] + contribution if chunk_id in scores else contribution
+        missing = (len(dense) + len(sparse) + 1, None)  # ranks after every real one
+
+        def order(chunk_id: str) -> tuple[float, int, int, str]:
+            return (-scores[chunk_id], dense_at.get(chunk_id, missing)[0], sparse_at.get(chunk_id, missing)[0],
+                    chunk_id)
+
+        best = sorted(scores, key=order)[:limit]
+        return [self._fused_chunk(scores[c], dense_at.get(c), sparse_at.get(c)) for c in best]
+
+    @classmethod
+    def _fused_chunk(
+        cls, score: float, dense: tuple[int, IndexHit] | None, sparse: tuple[int, IndexHit] | None
+    ) -> RetrievedChunk:
+        """One fused candidate with both arms' (rank, hit) evidence; the payload comes from the dense hit if any."""
+        if dense is None:
+            rank, hit = sparse
+            return cls._chunk(hit, score, sparse_rank=rank)
+        chunk = cls._chunk(dense[1], score, dense_rank=dense[0])
+        if sparse is not None:
+            chunk.sparse_rank, chunk.sparse_score = sparse[0], sparse[1].score
+        return chunk
 
     @staticmethod
     def _chunk(
@@ -140,3 +162,19 @@ class HybridRetriever:
             sparse_rank=sparse_rank,
             extra={"document_id": payload.get("document_id"), "position": payload.get("position")},
         )
+
+
+def query_overlap(query_terms: set[int], stored_terms: Iterable[Sequence[int]]) -> float:
+    """Share of ``query_terms`` found in any of the ``stored_terms`` (one term-id sequence per chunk).
+
+    Stops once every term has been seen, which for a query in the documents' language is usually within the
+    first few hits; 0 when there are no query terms.
+    """
+    if not query_terms:
+        return 0.0
+    seen: set[int] = set()
+    for terms in stored_terms:
+        seen.update(query_terms.intersection(terms))
+        if len(seen) == len(query_terms):
+            break
+    return len(seen) / len(query_terms)
