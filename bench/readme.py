@@ -161,8 +161,8 @@ def scale_section(data: dict) -> list[str]:
     ok = edge_100k.get("p50_ms") is not None and edge_100k["p50_ms"] < data["targets"]["p50_ms_at_100k"]
     parts = edge_100k.get("parts_p50_ms")
     breakdown = (f" At 100k the embedded engine's calls, one by one (p50): dense top 50 {_ms(parts['dense_top50'])} ms, "
-                 f"sparse top 50 {_ms(parts['sparse_top50'])} ms, and the overlap lookup (the stored vectors of the "
-                 f"sparse hits, to weigh the sparse arm) {_ms(parts['overlap_lookup_get_vectors'])} ms; the other "
+                 f"sparse top 50 {_ms(parts['sparse_top50'])} ms (its hits carry their stored term ids), and the "
+                 f"query-overlap weight of the sparse arm computed from them {_ms(parts['overlap_weight'])} ms; the other "
                  f"≈ {edge_100k['p50_ms'] - sum(parts.values()):.1f} ms is the retriever's own Python (query "
                  "tokenizer, building and fusing 100 hits, the blend) and the hops to the index's thread."
                  if parts else "")

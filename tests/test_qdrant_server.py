@@ -141,3 +141,19 @@ async def test_failures_become_vector_index_errors(index: QdrantServerIndex):
     with pytest.raises(VectorIndexError):
         await broken.search_dense(np.ones(DIM, dtype=np.float32), 3)
     await broken.close()
+
+
+async def test_sparse_hits_carry_their_stored_term_ids_on_both_engines(index: QdrantServerIndex, tmp_path: Path):
+    """The retriever weighs the sparse arm by query-term overlap from these ids, with no second call."""
+    edge = EdgeIndex(tmp_path / "edge", dim=DIM)
+    await edge.upsert(CHUNKS, DENSE, SPARSE)
+    try:
+        query = SparseVec.from_weights({1: 1.0, 5: 1.0})
+        for engine in (index, edge):
+            hits = await engine.search_sparse(query, 10)
+            stored = await engine.get_vectors([h.chunk_id for h in hits])
+            assert hits and all(h.terms is not None for h in hits)
+            assert {h.chunk_id: sorted(h.terms) for h in hits} == {
+                cid: sorted(v.sparse.indices) for cid, v in stored.items()}
+    finally:
+        await edge.close()

@@ -125,3 +125,28 @@ async def test_filters_restrict_both_arms(retriever):
 async def test_rejects_unknown_mode(retriever):
     with pytest.raises(ValueError):
         await retriever.search("hello", mode="fuzzy")  # type: ignore[arg-type]
+
+
+class TermlessIndex:
+    """A VectorIndex whose sparse hits do not carry term ids (``terms`` is optional in the protocol):
+    the retriever must then read the stored vectors itself and rank exactly the same."""
+
+    def __init__(self, index: EdgeIndex) -> None:
+        self._index = index
+
+    async def search_sparse(self, sparse, limit, filters=None):  # noqa: ANN001, ANN201
+        return [hit._replace(terms=None) for hit in await self._index.search_sparse(sparse, limit, filters)]
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - every other method is the wrapped index's
+        return getattr(self._index, name)
+
+
+@pytest.mark.parametrize("query", ["GS-HDB-3 price", "does CU-3U27YBZ leak water", "冷气机漏水怎么办",
+                                   "do I pay at the end or upfront", "water dripping E4 smell"])
+async def test_an_index_without_term_ids_ranks_the_same(retriever, embedder, query):
+    termless = HybridRetriever(embedder, TermlessIndex(retriever.index), LocalReranker(), candidates=20, top_k=5)
+    expected = await retriever.search(query, k=8)
+    fallback = await termless.search(query, k=8)
+    assert [(h.chunk_id, h.extra["query_overlap"]) for h in fallback] == [
+        (h.chunk_id, h.extra["query_overlap"]) for h in expected]
+    assert [h.score for h in fallback] == pytest.approx([h.score for h in expected])
