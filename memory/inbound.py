@@ -10,10 +10,12 @@ was most of the old per-message cost. Works the same on SQLite and Postgres.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, case, false, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import AcceptResult
@@ -84,20 +86,24 @@ async def _upsert_contacts(connection: AsyncConnection, messages: list[InboundMe
                                       "last_inbound_at": message.received_at})
         row["last_inbound_at"] = max(row["last_inbound_at"], message.received_at)
         row["display_name"] = message.sender_name or row["display_name"]
-    insert = dialect_insert(connection)
-    statement = insert(_CONTACTS)
-    later = or_(_CONTACTS.c.last_inbound_at.is_(None), statement.excluded.last_inbound_at > _CONTACTS.c.last_inbound_at)
-    statement = statement.on_conflict_do_update(
-        index_elements=[_CONTACTS.c.channel, _CONTACTS.c.channel_user_id],
-        set_={
-            "last_inbound_at": case((later, statement.excluded.last_inbound_at), else_=_CONTACTS.c.last_inbound_at),
-            "unreachable": false(),
-            "display_name": case((statement.excluded.display_name.is_(None), _CONTACTS.c.display_name),
-                                 else_=statement.excluded.display_name),
-        },
-    ).returning(_CONTACTS.c.id, _CONTACTS.c.channel, _CONTACTS.c.channel_user_id)
+    statement = _contact_upsert(connection.dialect.name)
     rows = await connection.execute(statement, [merged[key] for key in sorted(merged)])
     return {(channel, user): contact_id for contact_id, channel, user in rows}
+
+
+@functools.cache
+def _contact_upsert(dialect: str):  # noqa: ANN202 - a statement is immutable; building it is costly
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_CONTACTS)
+    later = or_(_CONTACTS.c.last_inbound_at.is_(None), insert.excluded.last_inbound_at > _CONTACTS.c.last_inbound_at)
+    return insert.on_conflict_do_update(
+        index_elements=[_CONTACTS.c.channel, _CONTACTS.c.channel_user_id],
+        set_={
+            "last_inbound_at": case((later, insert.excluded.last_inbound_at), else_=_CONTACTS.c.last_inbound_at),
+            "unreachable": false(),
+            "display_name": case((insert.excluded.display_name.is_(None), _CONTACTS.c.display_name),
+                                 else_=insert.excluded.display_name),
+        },
+    ).returning(_CONTACTS.c.id, _CONTACTS.c.channel, _CONTACTS.c.channel_user_id)
 
 
 async def _current_conversations(connection: AsyncConnection,
