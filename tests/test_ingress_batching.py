@@ -184,3 +184,19 @@ async def test_a_job_whose_connection_was_dropped_is_retried_not_lost(tmp_path, 
 
             assert (await container.store.counts())["replies"] == 3
             assert any("connection dropped" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_recovery_backlog_is_enqueued_in_bounded_chunks(tmp_path):
+    from tests.services import fresh_redis_prefix
+    from workers.arq_queue import ArqQueue, queue_name
+
+    async with fresh_redis_prefix() as (redis_url, prefix):
+        settings = load_settings(_env_file=None, data_dir=tmp_path, redis_url=redis_url, redis_prefix=prefix)
+        queue = await ArqQueue.connect(settings)
+        try:
+            ids = [f"m{i:05d}" for i in range(1_234)]
+            await queue.enqueue_many(ids)
+            await queue.enqueue_many(ids[:700])  # all still waiting: nothing is queued twice
+            assert await queue._pool.zcard(queue_name(settings)) == 1_234  # noqa: SLF001 - arq's own queue
+        finally:
+            await queue.close()

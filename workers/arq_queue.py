@@ -50,6 +50,8 @@ end
 return queued
 """
 
+_ENQUEUE_CHUNK = 500
+
 
 class ArqQueue:
     def __init__(self, pool: ArqRedis, settings: Settings) -> None:
@@ -73,17 +75,16 @@ class ArqQueue:
     async def enqueue_many(self, message_ids: Sequence[str]) -> None:
         """Queue several messages in one round trip, with arq's key layout and job format,
         so ``supportlah worker`` runs them exactly like jobs from :meth:`enqueue`."""
-        if not message_ids:
-            return
-        now_ms = timestamp_ms()
-        keys: list[str] = [self._queue_name]
-        args: list[str | bytes | int] = [self._pool.expires_extra_ms, now_ms]
-        for message_id in message_ids:
-            job_id = f"{self._prefix}:msg:{message_id}"
-            keys += [job_key_prefix + job_id, result_key_prefix + job_id]
-            args += [serialize_job("process_message", (message_id,), {}, None, now_ms,
-                                   serializer=self._pool.job_serializer), job_id]
-        await self._enqueue_many(keys=keys, args=args)
+        for start in range(0, len(message_ids), _ENQUEUE_CHUNK):  # a recovery backlog: bounded script calls
+            now_ms = timestamp_ms()
+            keys: list[str] = [self._queue_name]
+            args: list[str | bytes | int] = [self._pool.expires_extra_ms, now_ms]
+            for message_id in message_ids[start:start + _ENQUEUE_CHUNK]:
+                job_id = f"{self._prefix}:msg:{message_id}"
+                keys += [job_key_prefix + job_id, result_key_prefix + job_id]
+                args += [serialize_job("process_message", (message_id,), {}, None, now_ms,
+                                       serializer=self._pool.job_serializer), job_id]
+            await self._enqueue_many(keys=keys, args=args)
 
     async def close(self) -> None:
         await self._pool.aclose()

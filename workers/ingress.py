@@ -55,8 +55,7 @@ class PipelineIngress:
 async def requeue_unanswered(store: MessageStore, queue: Queue, older_than: timedelta | None) -> int:
     """Re-enqueue accepted messages nobody finished (crash, lost job). Returns how many."""
     pending = await store.unanswered(older_than)
-    for message_id, _conversation in pending:
-        await queue.enqueue(message_id)
+    await queue.enqueue_many([message_id for message_id, _conversation in pending])
     if pending:
         log.info("re-enqueued unanswered messages", extra={"count": len(pending)})
     return len(pending)
