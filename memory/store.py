@@ -45,7 +45,6 @@ class StoredMessage:
     conversation_language: str | None
 
 
-
 class MessageStore:
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sessions = sessions
