@@ -116,7 +116,7 @@ class MessageProcessor:
                 assert reply is not None
             log.info("reply recorded", extra={**extra, "escalate": reply.escalate, "reason": reply.reason,
                                                "confidence": round(reply.confidence, 3), "parts": len(parts)})
-        final_status = await self._deliver(stored, reply, attempt, extra)
+        final_status = await self._deliver(stored, reply.escalate, attempt, extra)
         await self._store.finish(message_id, final_status)
 
     async def _decide_with_hooks(
@@ -189,8 +189,8 @@ class MessageProcessor:
             for index, piece in enumerate(pieces)
         ]
 
-    async def _deliver(self, stored: StoredMessage, reply: Reply, attempt: int, extra: dict) -> str:
-        status = InboundStatus.ESCALATED if reply.escalate else InboundStatus.ANSWERED
+    async def _deliver(self, stored: StoredMessage, escalate: bool, attempt: int, extra: dict) -> str:
+        status = InboundStatus.ESCALATED if escalate else InboundStatus.ANSWERED
         failed = False
         for part in await self._store.parts_for(stored.message.id):
             if part.state in (PartState.SENT, PartState.DELIVERED, PartState.READ):
