@@ -29,6 +29,17 @@ class TicketStatus:
     WAITING_FOR_STAFF = (OPEN, CLAIMED)  # the SLA clock runs
 
 
+class TicketCounter(Base):
+    """The last ticket number handed out. Numbers come from one row incremented in the opening
+    transaction: concurrent hand-offs queue on its row lock instead of racing for MAX(number) + 1,
+    and a rolled-back opening gives its number back."""
+
+    __tablename__ = "ticket_counter"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)  # "ticket"
+    value: Mapped[int] = mapped_column(Integer)
+
+
 class Priority:
     NORMAL = "normal"
     HIGH = "high"

@@ -15,13 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.messages import new_id, utcnow
-from escalation.models import StaffPost, StaffTopic, Ticket, TicketEvent, TicketStatus
+from escalation.models import StaffPost, StaffTopic, Ticket, TicketCounter, TicketEvent, TicketStatus
 from escalation.triggers import CustomerEvent
+from memory.db import dialect_insert
 from memory.models import Conversation, InboundMessageRow
 
 log = logging.getLogger(__name__)
 
-_NUMBER_ATTEMPTS = 8
+_OPEN_ATTEMPTS = 8
 _TIMELINE_LIMIT = 30
 
 
@@ -105,12 +106,12 @@ class TicketRepository:
     # ------------------------------------------------------------------ writing
     async def open(self, new: NewTicket) -> Ticket:
         """Create the ticket with the next number; the same opening message always gets the same ticket."""
-        for _ in range(_NUMBER_ATTEMPTS):
+        for _ in range(_OPEN_ATTEMPTS):
             existing = await self.by_opening_message(new.opened_by_message_id)
             if existing is not None:
                 return existing
             async with self._sessions() as session:
-                number = (await session.scalar(select(func.coalesce(func.max(Ticket.number), 0)))) + 1
+                number = await _next_number(session)
                 now = utcnow()
                 ticket = Ticket(
                     id=new_id(), number=number, conversation_id=new.conversation_id, contact_id=new.contact_id,
@@ -129,10 +130,10 @@ class TicketRepository:
                     await session.commit()
                 except IntegrityError:
                     await session.rollback()
-                    continue  # another worker took this number (or opened this very ticket): look again
+                    continue  # a concurrent attempt opened this very ticket: look again
                 log.info("ticket opened", extra={"ticket": number, "reason": new.reason, "priority": new.priority})
                 return ticket
-        raise RuntimeError("could not allocate a ticket number")
+        raise RuntimeError("could not open the ticket: every attempt conflicted")
 
     async def reopen(self, ticket: Ticket, new: NewTicket, *, key: str) -> Ticket:
         """A new escalation soon after the last ticket was resolved continues that ticket."""
@@ -316,3 +317,21 @@ class TicketRepository:
 def _telegram_order(meta: dict) -> int:
     value = meta.get("telegram_message_id", "") if meta.get("kind") != "callback" else ""
     return int(value) if value.isdigit() else 0
+
+
+async def _next_number(session: AsyncSession) -> int:
+    """Take the next ticket number inside the caller's transaction (its row lock is held until
+    commit). The counter starts from the highest existing number the first time it is used."""
+    for _ in range(2):
+        number = await session.scalar(
+            update(TicketCounter).where(TicketCounter.name == "ticket")
+            .values(value=TicketCounter.value + 1).returning(TicketCounter.value)
+        )
+        if number is not None:
+            return number
+        highest = select(func.coalesce(func.max(Ticket.number), 0)).scalar_subquery()
+        await session.execute(
+            dialect_insert(session)(TicketCounter).values(name="ticket", value=highest)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+    raise RuntimeError("the ticket counter row could not be created")

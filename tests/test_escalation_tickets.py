@@ -6,9 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete
 
 from channels.messages import Channel, InboundMessage, utcnow
-from escalation.models import Priority, TicketStatus
+from escalation.models import Priority, TicketCounter, TicketStatus
 from escalation.tickets import NewTicket, TicketRepository
 from memory.db import create_engine, session_factory
 from memory.store import MessageStore
@@ -52,14 +53,25 @@ def new_ticket(message: InboundMessage, **values) -> NewTicket:
 
 
 async def test_concurrent_escalations_get_distinct_numbers_and_retries_reuse_theirs(sessions):
+    """Forty hand-offs at once (a busy worker pool): every one gets a number, with no gaps."""
     store, repository = MessageStore(sessions), TicketRepository(sessions)
-    messages = [await customer(store, f"visitor-{i:04d}") for i in range(6)]
+    messages = [await customer(store, f"visitor-{i:04d}") for i in range(40)]
     tickets = await asyncio.gather(*(repository.open(new_ticket(m)) for m in messages))
-    assert sorted(t.number for t in tickets) == [1, 2, 3, 4, 5, 6]
+    assert sorted(t.number for t in tickets) == list(range(1, 41))
     again = await repository.open(new_ticket(messages[2]))  # a retried job
     assert again.id == tickets[2].id and again.number == tickets[2].number
-    assert len(await repository.list(None)) == 6
+    assert len(await repository.list(None, limit=100)) == 40
     assert (await repository.active_for(messages[0].conversation_id)).id == tickets[0].id
+
+
+async def test_numbering_continues_after_existing_tickets_when_the_counter_is_new(sessions):
+    store, repository = MessageStore(sessions), TicketRepository(sessions)
+    first = [await repository.open(new_ticket(await customer(store, f"visitor-{i}"))) for i in range(3)]
+    async with sessions() as session:  # a database whose tickets predate the counter
+        await session.execute(delete(TicketCounter))
+        await session.commit()
+    later = await repository.open(new_ticket(await customer(store, "visitor-late")))
+    assert [t.number for t in first] == [1, 2, 3] and later.number == 4
 
 
 async def test_changes_are_recorded_once_and_mirror_human_mode(sessions):

@@ -90,3 +90,47 @@ async def test_web_channel_is_recorded_with_its_sender(backend):
         stored = await container.store.load(result.message_id)
         assert stored.message.channel == Channel.WEB and stored.message.sender_id == "visitor-0006"
         assert await container.store.conversation_for(Channel.WEB, "visitor-0006") == stored.message.conversation_id
+
+
+class FailingHook:
+    """A hook that breaks on its first ``failures`` calls (a bug, or the ticket store down)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, 0
+
+    async def before_agent(self, stored):  # noqa: ANN001, ANN201
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError("ticket store unavailable")
+        return None
+
+    async def after_agent(self, stored, reply):  # noqa: ANN001, ANN201
+        return []
+
+
+async def test_a_failure_while_deciding_is_retried_then_answered(backend):
+    async with running_container(backend.settings(job_max_tries=2, **MECHANICS), start_queue=False) as container:
+        hook = FailingHook(failures=1)
+        container.processor.add_hook(hook)
+        sent = SentEvents()
+        sent.attach(container, "visitor-0010")
+        result = await container.ingress.accept(web_message("visitor-0010", "What are your opening hours?"))
+        await drain(container)
+        await asyncio.sleep(0.2)
+        stored = await container.store.load(result.message_id)
+        assert hook.calls == 2 and stored.attempts == 2
+        assert stored.status in InboundStatus.DONE and len(sent.replies()) == 1
+        assert (await container.store.get_reply(result.message_id)).reason != "system_error"
+
+
+async def test_a_message_that_fails_every_try_gets_the_apology_not_silence(backend):
+    async with running_container(backend.settings(job_max_tries=2, **MECHANICS), start_queue=False) as container:
+        container.processor.add_hook(FailingHook(failures=10**6))
+        sent = SentEvents()
+        sent.attach(container, "visitor-0011")
+        result = await container.ingress.accept(web_message("visitor-0011", "What are your opening hours?"))
+        await drain(container)
+        await asyncio.sleep(0.2)
+        reply = await container.store.get_reply(result.message_id)
+        assert reply.escalate and reply.reason == "system_error"
+        assert len(sent.replies()) == 1 and (await container.store.load(result.message_id)).attempts == 2

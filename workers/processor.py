@@ -110,7 +110,7 @@ class MessageProcessor:
         extra = {"message_id": message_id, "conversation_id": stored.message.conversation_id, "attempt": attempt}
         reply = await self._store.get_reply(message_id)  # set when an earlier attempt decided already
         if reply is None:
-            reply, parts = await self._decide_with_hooks(stored, attempt, extra)
+            reply, parts = await self._decide_or_give_up(stored, attempt, extra)
             if not await self._store.save_reply(message_id, stored.message.conversation_id or "", reply, parts):
                 reply = await self._store.get_reply(message_id)  # a racing attempt recorded its reply first
                 assert reply is not None
@@ -118,6 +118,27 @@ class MessageProcessor:
                                                "confidence": round(reply.confidence, 3), "parts": len(parts)})
         final_status = await self._deliver(stored, reply.escalate, attempt, extra)
         await self._store.finish(message_id, final_status)
+
+    async def _decide_or_give_up(
+        self, stored: StoredMessage, attempt: int, extra: dict
+    ) -> tuple[Reply, list[OutboundMessage]]:
+        """A bug or an outage anywhere in deciding (a hook, memory, the ticket store) is retried
+        with backoff like a failed send; after the last try the customer gets the apology rather
+        than silence, and the error stays on the message for staff."""
+        try:
+            return await self._decide_with_hooks(stored, attempt, extra)
+        except RetryLater:
+            raise
+        except Exception as exc:
+            await self._store.record_attempt_error(stored.message.id, f"decide: {type(exc).__name__}: {exc}")
+            if attempt < self._max_tries:
+                log.warning("deciding failed; retrying", exc_info=True, extra=extra)
+                raise RetryLater(f"deciding failed: {type(exc).__name__}", defer=self._backoff(attempt, None)) from exc
+            log.exception("deciding failed on every try; apologising", extra=extra)
+            language = stored.conversation_language or "en"
+            reply = Reply(text=self._apology(language), language=language, confidence=0.0,
+                          escalate=True, reason=SYSTEM_ERROR, backend={"answerer": "none"})
+            return reply, self.reply_parts(stored, reply)
 
     async def _decide_with_hooks(
         self, stored: StoredMessage, attempt: int, extra: dict
