@@ -470,6 +470,7 @@ async def run(args: argparse.Namespace) -> dict:
     from config.settings import load_settings
 
     info = machine()
+    jobs = load_settings(_env_file=None).max_jobs
     questions = load_question_texts()
     results = []
     selected = [c for c in CONFIGS if not args.only or args.only in c.label]
@@ -493,8 +494,8 @@ async def run(args: argparse.Namespace) -> dict:
                   "worker_poll_seconds": load_settings(_env_file=None).worker_poll_seconds,
                   "channel": "WhatsApp: twilio SDK -> fake Twilio API (own process)",
                   "llm": "a fake OpenAI-compatible API answering at once, streamed (own process)",
-                  "workers": "production: an arq worker (max_jobs 20) in the benchmark process, Postgres + Redis; "
-                             "embedded: the in-process queue (10 workers) on SQLite"},
+                  "workers": f"production: an arq worker (max_jobs {jobs}) in the benchmark process, Postgres + Redis; "
+                             f"embedded: the in-process queue ({jobs} workers) on SQLite"},
         "targets": {"messages_per_second": 200, "overhead_p50_ms": 50},
         "fake_requests": {"twilio_messages": twilio.get("final", {}).get("messages"),
                           "llm_requests": llm.get("final", {}).get("requests")},
