@@ -9,6 +9,7 @@ bad item fails only its own caller.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -31,7 +32,9 @@ class GroupCommit(Generic[Item, Result]):
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain(), name="group-commit")
+            # A fresh context: the writer serves many callers, so it must not log as the first one
+            # (their correlation ids live in context variables).
+            self._writer = asyncio.create_task(self._drain(), name="group-commit", context=contextvars.Context())
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:

@@ -48,7 +48,7 @@ class PipelineIngress:
             await self._queue.enqueue_many(fresh)
         except Exception:
             log.exception("enqueue failed; the messages are stored and recovery will pick them up",
-                          extra={"count": len(fresh)})
+                          extra={"count": len(fresh), "message_ids": fresh})
         return results
 
 
