@@ -85,9 +85,14 @@ def read_result(name: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def plot_path(name: str) -> Path:
+def save_plot(fig, name: str) -> Path:  # noqa: ANN001 - a matplotlib Figure
+    """Lay out, write ``bench/results/<name>.png`` and free the figure; returns the path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    return RESULTS_DIR / f"{name}.png"
+    path = RESULTS_DIR / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
 
 
 def pyplot():  # noqa: ANN201 - matplotlib.pyplot, imported lazily with the file-only backend

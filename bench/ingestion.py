@@ -36,10 +36,10 @@ from bench.common import (
     child_env,
     free_port,
     machine,
-    plot_path,
     pyplot,
     python_module_command,
     run_benchmark,
+    save_plot,
     table,
 )
 
@@ -347,11 +347,7 @@ def plot(data: dict) -> Path:
     right.set_ylabel("peak RSS, MB")
     right.set_title("memory with the sample knowledge base")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    path = plot_path(NAME)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_plot(fig, NAME)
 
 
 def parser() -> argparse.ArgumentParser:

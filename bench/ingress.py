@@ -32,10 +32,10 @@ from bench.common import (
     free_port,
     latency_summary,
     machine,
-    plot_path,
     pyplot,
     python_module_command,
     run_benchmark,
+    save_plot,
     table,
 )
 
@@ -254,11 +254,7 @@ def plot(data: dict) -> Path:
     right.set_xticks(list(x), names, rotation=12)
     right.set_title(f"latency ms at {data['setup']['moderate_rate']:g} requests/s")
     right.legend()
-    fig.tight_layout()
-    path = plot_path(NAME)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_plot(fig, NAME)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -42,10 +42,10 @@ from bench.common import (
     child_env,
     latency_summary,
     machine,
-    plot_path,
     pyplot,
     python_module_command,
     run_benchmark,
+    save_plot,
     table,
 )
 from channels.messages import Channel, InboundMessage, new_id
@@ -421,7 +421,8 @@ async def cpu_breakdown(container, message, questions: list[str], n: int) -> dic
     profiler.disable()
     wall, cpu = time.perf_counter() - started, time.thread_time() - cpu
     event.remove(container.engine.sync_engine, "before_cursor_execute", count)
-    import collections, os  # noqa: E401
+    import collections  # noqa: E401
+    import os
     if os.environ.get("BENCH_SQL_DUMP"):
         for text, k in collections.Counter(" ".join(x.split())[:110] for x in statements).most_common():
             print(f"{k / n:5.1f}  {text}")
@@ -470,7 +471,8 @@ async def run(args: argparse.Namespace) -> dict:
     from config.settings import load_settings
 
     info = machine()
-    jobs = load_settings(_env_file=None).max_jobs
+    defaults = load_settings(_env_file=None)  # what the workers ran with
+    jobs = defaults.max_jobs
     questions = load_question_texts()
     results = []
     selected = [c for c in CONFIGS if not args.only or args.only in c.label]
@@ -491,7 +493,7 @@ async def run(args: argparse.Namespace) -> dict:
         "machine": info,
         "setup": {"burst_messages": args.messages, "open_loop_rate_cap": args.rate, "open_loop_seconds": args.seconds,
                   "contacts": CONTACTS, "questions": len(questions),
-                  "worker_poll_seconds": load_settings(_env_file=None).worker_poll_seconds,
+                  "worker_poll_seconds": defaults.worker_poll_seconds,
                   "channel": "WhatsApp: twilio SDK -> fake Twilio API (own process)",
                   "llm": "a fake OpenAI-compatible API answering at once, streamed (own process)",
                   "workers": f"production: an arq worker (max_jobs {jobs}) in the benchmark process, Postgres + Redis; "
@@ -535,11 +537,7 @@ def plot(data: dict) -> Path:
     right.set_yticks(range(len(labels)), [""] * len(labels))
     right.invert_yaxis()
     right.legend(fontsize=8)
-    fig.tight_layout()
-    path = plot_path(NAME)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_plot(fig, NAME)
 
 
 def parser() -> argparse.ArgumentParser:

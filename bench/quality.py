@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import ROOT, child_env, machine, plot_path, pyplot, table, write_result
+from bench.common import ROOT, child_env, machine, pyplot, save_plot, table, write_result
 
 XQUAD_SETS = ("xquad-en", "xquad-zh", "xquad-zh2en")
 SAMPLE_SET = "evalsets/sample_kb_answers.jsonl"
@@ -120,11 +120,7 @@ def plot_retrieval(data: dict) -> Path:
     ax.set_ylabel("nDCG@10")
     ax.set_title("retrieval quality by method")
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    path = plot_path("retrieval_quality")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_plot(fig, "retrieval_quality")
 
 
 def plot_answers(data: dict) -> Path:
@@ -143,11 +139,7 @@ def plot_answers(data: dict) -> Path:
     ax.set_ylim(0, 1.15)
     ax.set_title(f"answers on the sample knowledge base ({report['answerer']})")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = plot_path("answers_quality")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_plot(fig, "answers_quality")
 
 
 def parser() -> argparse.ArgumentParser:

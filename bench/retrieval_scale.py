@@ -30,9 +30,9 @@ import numpy as np
 from bench.common import (
     latency_summary,
     machine,
-    plot_path,
     pyplot,
     run_benchmark,
+    save_plot,
     table,
 )
 from rag.sparse import BM25SparseEncoder, SparseVec, term_id
@@ -213,11 +213,7 @@ def plot(data: dict) -> Path:
     ax.set_ylabel("hybrid query latency, ms")
     ax.legend(fontsize=8)
     ax.set_title("hybrid retrieval latency vs index size")
-    fig.tight_layout()
-    path = plot_path(NAME)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_plot(fig, NAME)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -29,7 +29,12 @@ class Base(DeclarativeBase):
 def dialect_insert(session_or_connection):  # noqa: ANN001, ANN201
     """The dialect's own INSERT, so ON CONFLICT works the same on SQLite and Postgres."""
     engine = getattr(session_or_connection, "bind", None) or session_or_connection.engine
-    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    return insert_for(engine.dialect.name)
+
+
+def insert_for(dialect_name: str):  # noqa: ANN201
+    """``dialect_insert`` by dialect name (for statements built once and cached per dialect)."""
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
 
 
 class UTCDateTime(TypeDecorator):

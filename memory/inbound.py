@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, case, false, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import AcceptResult
 from channels.messages import InboundMessage, new_id, utcnow
-from memory.db import dialect_insert
+from memory.db import dialect_insert, insert_for
 from memory.models import Contact, Conversation, InboundMessageRow, InboundStatus
 
 _CONTACTS = Contact.__table__
@@ -93,7 +92,7 @@ async def _upsert_contacts(connection: AsyncConnection, messages: list[InboundMe
 
 @functools.cache
 def _contact_upsert(dialect: str):  # noqa: ANN202 - a statement is immutable; building it is costly
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_CONTACTS)
+    insert = insert_for(dialect)(_CONTACTS)
     later = or_(_CONTACTS.c.last_inbound_at.is_(None), insert.excluded.last_inbound_at > _CONTACTS.c.last_inbound_at)
     return insert.on_conflict_do_update(
         index_elements=[_CONTACTS.c.channel, _CONTACTS.c.channel_user_id],

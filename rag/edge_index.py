@@ -223,7 +223,7 @@ class EdgeIndex:
         request = qe.QueryRequest(limit=limit, query=query, filter=build_filter(filters), with_payload=True,
                                   with_vector=[SPARSE])
         points = await self._call("search_sparse", lambda shard: shard.query(request))
-        return [_hit(p, terms=_sparse_terms(p.vector)) for p in points]
+        return [_hit(p, terms=sparse_terms(p.vector)) for p in points]
 
     async def count(self) -> int:
         return await self._call("count", lambda shard: shard.count(qe.CountRequest(exact=True)))
@@ -235,9 +235,9 @@ def _hit(point: qe.ScoredPoint, *, terms: tuple[int, ...] | None = None) -> Inde
     return IndexHit(payload["chunk_id"], float(point.score), payload, terms)
 
 
-def _sparse_terms(vectors: dict[str, Any] | None) -> tuple[int, ...] | None:
-    """The stored sparse term ids of a point returned with its sparse vector (None without one)."""
-    sv = (vectors or {}).get(SPARSE)
+def sparse_terms(vectors: Any) -> tuple[int, ...] | None:
+    """The stored sparse term ids of a point returned with its named vectors (both engines), else None."""
+    sv = vectors.get(SPARSE) if isinstance(vectors, dict) else None
     return tuple(sv.indices) if sv is not None else None
 
 

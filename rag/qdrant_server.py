@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 
-from rag.edge_index import DENSE, SPARSE, point_id
+from rag.edge_index import DENSE, SPARSE, point_id, sparse_terms
 from rag.edge_index import _payload as chunk_payload  # the one payload layout both engines store
 from rag.index import FILTERABLE_FIELDS, Filters, IndexHit, StoredVectors, VectorIndexError, checked_vectors
 from rag.sparse import SparseVec
@@ -213,15 +213,9 @@ class QdrantServerIndex:
         condition = build_filter(filters)
         response = await self._call(what, lambda: self._client.query_points(
             self.collection, limit=limit, query_filter=condition, with_payload=True, **kwargs))
-        return [IndexHit(p.payload["chunk_id"], float(p.score), dict(p.payload), _sparse_terms(p.vector))
+        return [IndexHit(p.payload["chunk_id"], float(p.score), dict(p.payload), sparse_terms(p.vector))
                 for p in response.points]
 
     async def count(self) -> int:
         result = await self._call("count", lambda: self._client.count(self.collection, exact=True))
         return int(result.count)
-
-
-def _sparse_terms(vectors: Any) -> tuple[int, ...] | None:
-    """The stored sparse term ids when the query asked for the sparse vector, else None."""
-    sv = vectors.get(SPARSE) if isinstance(vectors, dict) else None
-    return tuple(sv.indices) if sv is not None else None
