@@ -37,6 +37,12 @@ DeltaCallback = Callable[[str], Awaitable[None]]
 class Retriever(Protocol):
     async def search(self, query: str, k: int) -> list[RetrievedChunk]: ...
 
+    def prefetch(self, query: str) -> None:
+        """A search for ``query`` is coming soon; work may start now."""
+
+    def discard(self, query: str) -> None:
+        """The prefetched ``query`` will not be searched."""
+
 
 class Reason:
     """``Reply.reason`` values."""
@@ -85,6 +91,13 @@ class SupportAgent:
         self._top_k = top_k
         self._words_per_delta = words_per_delta
 
+    def prepare(self, text: str) -> None:
+        """The message ``text`` will be answered soon: start its query embedding while the caller
+        loads memory and runs its hooks (``rag.prefetch``). ``answer`` works the same without it."""
+        question = " ".join(text.split())
+        if self._intents.needs_search(question):
+            self._retriever.prefetch(self._glossary.expand(question))
+
     async def answer(self, request: AgentRequest, on_delta: DeltaCallback | None = None) -> Reply:
         started = time.monotonic()
         reply = await self._decide(request)
@@ -123,6 +136,8 @@ class SupportAgent:
 
         # A follow-up ("and for condo?") is searched as the standalone question memory rewrote it to.
         search_query = " ".join((request.search_query or "").split()) or question
+        if search_query != question:  # a follow-up rewritten from memory
+            self._retriever.discard(self._glossary.expand(question))  # in case ``prepare`` started it
         chunks, answer = await self._draft(search_query)
         confidence = self._confidence.predict(confidence_features(chunks, answer)) if answer.text else 0.0
         sensitive = intent is IntentReason.SENSITIVE_TOPIC

@@ -155,6 +155,11 @@ class IntentDetector:
             return SmallTalk.THANKS
         return None
 
+    def needs_search(self, text: str) -> bool:
+        """Whether an agent would search the documents for this message: not for an empty one,
+        small talk or a request for a person, which get canned replies."""
+        return bool(text.strip()) and self.small_talk(text) is None and not self.wants_human(text)
+
     def classify(self, text: str) -> IntentReason | None:
         """Escalation reason this message carries by itself; a person request wins."""
         if self.wants_human(text):

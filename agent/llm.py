@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.agent import stream_pieces
+from agent.agent import Retriever, stream_pieces
 from agent.errors import AgentUnavailableError
 from agent.glossary import Glossary
 from agent.intents import IntentDetector, IntentReason, SmallTalk
@@ -55,10 +55,6 @@ MIN_TOOL_ROOM = 64  # tokens; with less left, the model must answer with what it
 _MARKERS = re.compile(r"\s?[\[【](?:sources?\s*)?\d{1,3}(?:\s*[,，]\s*\d{1,3})*[\]】]", re.IGNORECASE)
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _TAMIL = re.compile(r"[\u0b80-\u0bff]")
-
-
-class Retriever(Protocol):
-    async def search(self, query: str, k: int) -> list[RetrievedChunk]: ...
 
 
 class Agent(Protocol):
@@ -175,6 +171,13 @@ class LLMAgent:
         self._overhead = schema_tokens(prompts.count_text, self._tool_defs, self._response_format)
 
     # ------------------------------------------------------------------ entry point
+    def prepare(self, text: str) -> None:
+        """The message ``text`` will be answered soon: start its query embedding while the caller
+        loads memory and runs its hooks (``rag.prefetch``). ``answer`` works the same without it."""
+        question = " ".join(text.split())
+        if self._intents.needs_search(question):
+            self._retriever.prefetch(self._glossary.expand(question))
+
     async def answer(self, request: AgentRequest, on_delta: DeltaCallback | None = None) -> Reply:
         started = time.monotonic()
         question = " ".join(request.text.split())
@@ -214,9 +217,12 @@ class LLMAgent:
     async def _grounded(self, request: AgentRequest, question: str, language: str,
                         on_delta: DeltaCallback | None) -> Reply:
         sensitive = self._intents.classify(question) is IntentReason.SENSITIVE_TOPIC
+        asked = self._glossary.expand(question)
+        search_query = self._glossary.expand(request.search_query) if request.search_query else asked
+        if search_query != asked:  # a follow-up rewritten from memory
+            self._retriever.discard(asked)  # in case ``prepare`` started it
         try:
-            chunks = await self._retriever.search(self._glossary.expand(request.search_query or question),
-                                                  self._config.top_k)
+            chunks = await self._retriever.search(search_query, self._config.top_k)
         except (VectorIndexError, EmbeddingError) as exc:
             raise AgentUnavailableError(f"retrieval failed: {type(exc).__name__}") from exc
         backend = {"answerer": self.name,

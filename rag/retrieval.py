@@ -22,6 +22,7 @@ from typing import Literal
 
 from rag.embedding import Embedder
 from rag.index import Filters, IndexHit, VectorIndex
+from rag.prefetch import QueryPrefetcher
 from rag.rerank import LocalReranker, Reranker
 from rag.sparse import BM25SparseEncoder
 from rag.types import RetrievedChunk
@@ -54,6 +55,15 @@ class HybridRetriever:
         self.top_k = top_k
         self.rrf_k = rrf_k
         self.overlap_power = overlap_power
+        self._prefetcher = QueryPrefetcher(embedder)
+
+    def prefetch(self, query: str) -> None:
+        """A search for ``query`` is coming: start its embedding now (see ``rag.prefetch``)."""
+        self._prefetcher.start(query)
+
+    def discard(self, query: str) -> None:
+        """The prefetched ``query`` will not be searched after all."""
+        self._prefetcher.discard(query)
 
     async def search(
         self,
@@ -89,7 +99,7 @@ class HybridRetriever:
         return await self.reranker.rerank(query, fused, k)
 
     async def _dense(self, query: str, limit: int, filters: Filters | None) -> list[IndexHit]:
-        vector = await self.embedder.embed_query(query)
+        vector = await self._prefetcher.vector(query)
         return await self.index.search_dense(vector, limit, filters)
 
     async def _hits_overlap(self, query_terms: set[int], sparse: list[IndexHit]) -> float:

@@ -67,6 +67,8 @@ class StartupError(Exception):
 class Agent(Protocol):
     """The extractive SupportAgent, or the LLM agent that falls back to it."""
 
+    def prepare(self, text: str) -> None: ...
+
     async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
 
 

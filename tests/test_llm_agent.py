@@ -234,6 +234,26 @@ async def test_cited_answer_is_sent_with_its_sources(stack: Stack, llm: FakeChat
     assert len(co.requests) == 1 and len(co.requests[0]["documents"]) > 5 and co.requests[0]["top_n"] == 5
 
 
+async def test_prepare_starts_the_search_embedding_and_a_rewritten_follow_up_drops_it(stack: Stack, llm: FakeChatAPI):
+    agent = stack.agent()
+    prefetched = stack.retriever._prefetcher  # noqa: SLF001 - the real retriever's pending query embeddings
+    llm.script(lambda body: answer("A chemical wash for an HDB flat is $80 per unit. [1]",
+                                   [source_number(body, "CW-HDB")]))
+    agent.prepare("How much is a chemical wash for an HDB flat?")
+    assert len(prefetched) == 1
+    reply = await agent.answer(ask("How much is a chemical wash for an HDB flat?"))
+    assert reply.text == "A chemical wash for an HDB flat is $80 per unit." and len(prefetched) == 0
+
+    llm.script(lambda body: answer("For a condo it is $90 per unit. [1]", [source_number(body, "CW-CONDO")]))
+    agent.prepare("and for a condo?")
+    follow_up = ask("and for a condo?")
+    follow_up.search_query = "How much is a chemical wash for a condominium?"
+    reply = await agent.answer(follow_up)
+    assert "$90" in reply.text and len(prefetched) == 0  # searched as rewritten; the raw text's embedding dropped
+    agent.prepare("thanks!")  # small talk is never searched
+    assert len(prefetched) == 0
+
+
 async def test_a_hallucinated_citation_is_not_sent_as_fact(stack: Stack, llm: FakeChatAPI):
     llm.script(answer("A chemical wash for an HDB flat is $80 per unit.", [42]))
     reply = await stack.agent().answer(ask("How much is a chemical wash for an HDB flat?"))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from agent.errors import AgentUnavailableError
 from config.correlation import correlation_id
@@ -43,7 +43,10 @@ SYSTEM_ERROR = "system_error"
 RECONCILE_CLOCK_SLACK = timedelta(seconds=60)  # our clock vs the provider's, and its 1 s resolution
 
 
-class Answerer:  # the slice of SupportAgent the processor needs
+class Answerer(Protocol):  # the slice of an agent the processor needs
+    def prepare(self, text: str) -> None:
+        """This message will be answered soon; slow work may start now."""
+
     async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
 
 
@@ -106,6 +109,7 @@ class MessageProcessor:
         stored = await self._store.load(message_id)
         if stored is None or stored.status in InboundStatus.DONE:
             return
+        self._agent.prepare(stored.message.text)  # the query embedding runs while the bookkeeping below does
         attempt = await self._store.begin_attempt(message_id)
         extra = {"message_id": message_id, "conversation_id": stored.message.conversation_id, "attempt": attempt}
         reply = await self._store.get_reply(message_id)  # set when an earlier attempt decided already
