@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from agent.types import Reply, Turn
 from channels.base import AcceptResult
 from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, new_id, utcnow
-from memory.db import dialect_insert, single_statement_sessions
+from memory.db import autocommit_connections, dialect_insert, single_statement_sessions
 from memory.inbound import record_inbound_batch
 from memory.models import (
     Contact,
@@ -49,6 +49,7 @@ class MessageStore:
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sessions = sessions
         self._one_statement = single_statement_sessions(sessions)  # no BEGIN/COMMIT round trips
+        self._connect = autocommit_connections(sessions)  # and no session either, for plain Core statements
 
     # ---------------------------------------------------------------- inbound
     async def record_inbound(self, msg: InboundMessage) -> AcceptResult:
@@ -78,36 +79,37 @@ class MessageStore:
 
     async def load(self, message_id: str) -> StoredMessage | None:
         """The message with its conversation's mode/language and the sender's name, in one query."""
-        async with self._one_statement() as session:
-            found = (await session.execute(
-                select(InboundMessageRow, Conversation.mode, Conversation.language, Contact.display_name)
-                .outerjoin(Conversation, Conversation.id == InboundMessageRow.conversation_id)
-                .outerjoin(Contact, Contact.id == InboundMessageRow.contact_id)
-                .where(InboundMessageRow.id == message_id)
+        table, conversation, contact = InboundMessageRow.__table__, Conversation.__table__, Contact.__table__
+        async with self._connect() as connection:
+            found = (await connection.execute(
+                select(table, conversation.c.mode, conversation.c.language, contact.c.display_name)
+                .outerjoin(conversation, conversation.c.id == table.c.conversation_id)
+                .outerjoin(contact, contact.c.id == table.c.contact_id)
+                .where(table.c.id == message_id)
             )).first()
         if found is None:
             return None
-        row, mode, language, display_name = found
+        row = found._mapping
         msg = InboundMessage(
-            id=row.id,
-            channel=Channel(row.channel),
-            provider_message_id=row.provider_message_id,
-            sender_id=row.sender_id,
-            sender_name=display_name,
-            conversation_id=row.conversation_id,
-            text=row.text,
-            attachments=[Attachment.model_validate(a) for a in row.attachments or []],
-            received_at=row.received_at,
-            reply_to=row.reply_to,
-            metadata=dict(row.meta or {}),
+            id=row[table.c.id],
+            channel=Channel(row[table.c.channel]),
+            provider_message_id=row[table.c.provider_message_id],
+            sender_id=row[table.c.sender_id],
+            sender_name=row[contact.c.display_name],
+            conversation_id=row[table.c.conversation_id],
+            text=row[table.c.text],
+            attachments=[Attachment.model_validate(a) for a in row[table.c.attachments] or []],
+            received_at=row[table.c.received_at],
+            reply_to=row[table.c.reply_to],
+            metadata=dict(row[table.c["metadata"]] or {}),
         )
         return StoredMessage(
             message=msg,
-            contact_id=row.contact_id,
-            status=row.status,
-            attempts=row.attempts,
-            conversation_mode=mode or "bot",
-            conversation_language=language,
+            contact_id=row[table.c.contact_id],
+            status=row[table.c.status],
+            attempts=row[table.c.attempts],
+            conversation_mode=row[conversation.c.mode] or "bot",
+            conversation_language=row[conversation.c.language],
         )
 
     async def update_attachments(self, message_id: str, attachments: list[Attachment]) -> None:
@@ -127,8 +129,8 @@ class MessageStore:
 
     async def unfinished_in_conversation(self, conversation_id: str) -> list[str]:
         """Ids of this conversation's messages not yet done, oldest first (the processing order)."""
-        async with self._one_statement() as session:
-            rows = await session.scalars(
+        async with self._connect() as connection:
+            rows = await connection.scalars(
                 select(InboundMessageRow.id)
                 .where(
                     InboundMessageRow.conversation_id == conversation_id,
@@ -141,15 +143,14 @@ class MessageStore:
     async def begin_attempt(self, message_id: str) -> int:
         """Count one more attempt (a queued message becomes processing); returns the attempt number."""
         table = InboundMessageRow.__table__
-        async with self._one_statement() as session:
-            attempts = await session.scalar(
+        async with self._connect() as connection:
+            attempts = await connection.scalar(
                 update(table).where(table.c.id == message_id)
                 .values(attempts=table.c.attempts + 1,
                         status=case((table.c.status == InboundStatus.QUEUED, InboundStatus.PROCESSING),
                                     else_=table.c.status))
                 .returning(table.c.attempts)
             )
-            await session.commit()
         assert attempts is not None, f"begin_attempt on unknown message {message_id}"
         return attempts
 
@@ -219,13 +220,11 @@ class MessageStore:
         return True
 
     async def finish(self, message_id: str, status: str) -> None:
-        async with self._one_statement() as session:
-            await session.execute(
-                update(InboundMessageRow)
-                .where(InboundMessageRow.id == message_id)
-                .values(status=status, processed_at=utcnow())
+        table = InboundMessageRow.__table__
+        async with self._connect() as connection:
+            await connection.execute(
+                update(table).where(table.c.id == message_id).values(status=status, processed_at=utcnow())
             )
-            await session.commit()
 
     @staticmethod
     def _part_row(part: OutboundMessage, index: int, *, role: str) -> OutboundPart:
@@ -270,14 +269,15 @@ class MessageStore:
             return await session.get(OutboundPart, part_id)
 
     async def mark_part(self, part_id: str, state: str, **values: object) -> None:
-        async with self._one_statement() as session:
-            changes: dict[str, object] = {"state": state, "updated_at": utcnow(), **values}
-            if state == PartState.SENDING:
-                changes["attempts"] = OutboundPart.attempts + 1
-            if state == PartState.SENT:
-                changes["sent_at"] = utcnow()
-            await session.execute(update(OutboundPart).where(OutboundPart.id == part_id).values(**changes))
-            await session.commit()
+        """Set a part's state (and other columns, by column name) in one autocommitted UPDATE."""
+        table = OutboundPart.__table__
+        changes: dict[str, object] = {"state": state, "updated_at": utcnow(), **values}
+        if state == PartState.SENDING:
+            changes["attempts"] = table.c.attempts + 1
+        if state == PartState.SENT:
+            changes["sent_at"] = utcnow()
+        async with self._connect() as connection:
+            await connection.execute(update(table).where(table.c.id == part_id).values(**changes))
 
     async def provider_id_known(self, channel: Channel, provider_message_id: str) -> bool:
         async with self._one_statement() as session:
@@ -314,8 +314,8 @@ class MessageStore:
 
     # ---------------------------------------------------------------- contacts and history
     async def last_inbound_at(self, channel: Channel, recipient_id: str) -> datetime | None:
-        async with self._one_statement() as session:
-            return await session.scalar(
+        async with self._connect() as connection:
+            return await connection.scalar(
                 select(Contact.last_inbound_at).where(
                     Contact.channel == channel.value, Contact.channel_user_id == recipient_id
                 )

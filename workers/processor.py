@@ -89,6 +89,7 @@ class MessageProcessor:
             return
         if stored.status in InboundStatus.DONE:
             return
+        self._agent.prepare(stored.message.text)  # the query embedding runs while the conversation is locked
         conversation_id = stored.message.conversation_id
         assert conversation_id is not None
         while True:
@@ -110,6 +111,7 @@ class MessageProcessor:
         if stored is None or stored.status in InboundStatus.DONE:
             return
         self._agent.prepare(stored.message.text)  # the query embedding runs while the bookkeeping below does
+        # (a no-op when ``process`` started it already: one embedding per text is pending at most)
         attempt = await self._store.begin_attempt(message_id)
         extra = {"message_id": message_id, "conversation_id": stored.message.conversation_id, "attempt": attempt}
         reply = await self._store.get_reply(message_id)  # set when an earlier attempt decided already
