@@ -98,6 +98,11 @@ class SupportAgent:
         if self._intents.needs_search(question):
             self._retriever.prefetch(self._glossary.expand(question))
 
+    def abandon(self, text: str) -> None:
+        """The message ``text`` will not be answered after all (a hook took it over): stop what
+        ``prepare`` started, if it has not run yet."""
+        self._retriever.discard(self._glossary.expand(" ".join(text.split())))
+
     async def answer(self, request: AgentRequest, on_delta: DeltaCallback | None = None) -> Reply:
         started = time.monotonic()
         reply = await self._decide(request)

@@ -23,7 +23,7 @@ from rag.embedding import Embedder
 logger = logging.getLogger(__name__)
 
 MAX_PENDING = 64  # more than the concurrent jobs of a worker; older ones are dropped first
-MAX_AGE_SECONDS = 30.0  # a question whose search never came (a hook answered instead) is dropped
+MAX_AGE_SECONDS = 30.0  # a backstop: a question whose search never came and nobody discarded is dropped
 
 
 class QueryPrefetcher:

@@ -69,6 +69,8 @@ class Agent(Protocol):
 
     def prepare(self, text: str) -> None: ...
 
+    def abandon(self, text: str) -> None: ...
+
     async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
 
 

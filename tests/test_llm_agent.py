@@ -252,6 +252,9 @@ async def test_prepare_starts_the_search_embedding_and_a_rewritten_follow_up_dro
     assert "$90" in reply.text and len(prefetched) == 0  # searched as rewritten; the raw text's embedding dropped
     agent.prepare("thanks!")  # small talk is never searched
     assert len(prefetched) == 0
+    agent.prepare("Do you service Jurong?")
+    agent.abandon("Do you service  Jurong?")  # a hook took the message over (same text, however spaced)
+    assert len(prefetched) == 0
 
 
 async def test_a_hallucinated_citation_is_not_sent_as_fact(stack: Stack, llm: FakeChatAPI):

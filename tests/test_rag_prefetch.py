@@ -188,3 +188,23 @@ async def test_the_processor_starts_the_embedding_before_it_asks_the_agent(backe
         # the extractive answerer embeds the question once more to compare sentences; "hello" is not searched.
         assert events == [f"embed: {question}", f"answer: {question}", f"embed: {question}", "answer: hello"]
         assert len(container.retriever._prefetcher) == 0  # noqa: SLF001 - the search took it
+
+
+async def test_a_message_a_hook_takes_over_leaves_nothing_prefetched(backend):
+    async with running_container(backend.settings(**MECHANICS), start_queue=False) as container:
+        answered: list[str] = []
+        answer = container.agent.answer
+
+        async def recording_answer(request, on_delta=None):  # noqa: ANN001, ANN202
+            answered.append(request.text)
+            return await answer(request, on_delta=on_delta)
+
+        container.agent.answer = recording_answer  # this instance only: the real agent still answers
+        command = web_message("visitor-command", "/help please")
+        command.metadata["command"] = "help"  # what the channels put on a command
+        result = await container.ingress.accept(command)
+        await drain(container)
+        reply = await container.store.get_reply(result.message_id)
+        assert reply is not None and reply.backend["answerer"] == "command:help"
+        assert answered == []  # the commands hook answered; the agent was never asked
+        assert len(container.retriever._prefetcher) == 0  # noqa: SLF001 - what prepare started was dropped

@@ -47,6 +47,9 @@ class Answerer(Protocol):  # the slice of an agent the processor needs
     def prepare(self, text: str) -> None:
         """This message will be answered soon; slow work may start now."""
 
+    def abandon(self, text: str) -> None:
+        """This message will not be answered after all; stop what ``prepare`` started."""
+
     async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
 
 
@@ -152,7 +155,8 @@ class MessageProcessor:
         decision = None
         for hook in self._hooks:
             decision = await hook.before_agent(stored)
-            if decision is not None:
+            if decision is not None:  # a command, staff, human mode or a rate limit: no search will come
+                self._agent.abandon(stored.message.text)
                 break
         if decision is None:
             reply = await self._decide(stored, attempt, extra)
