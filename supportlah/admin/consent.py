@@ -99,10 +99,11 @@ class PrivacyHook:
     async def _erased_meanwhile(self, stored: StoredMessage) -> bool:
         """The tombstone check: a message that raced an erasure onto the erased contact's shell is
         stripped of everything personal and not answered, so nothing is written back for that person."""
-        async with self._sessions() as session:
+        async with self._reads() as session:  # nearly always "no": answered without a transaction
             contact = await session.get(Contact, stored.contact_id)
-            if contact is None or not is_erased(contact.channel_user_id):
-                return False
+        if contact is None or not is_erased(contact.channel_user_id):
+            return False
+        async with self._sessions() as session:
             await session.execute(
                 update(InboundMessageRow).where(InboundMessageRow.id == stored.message.id)
                 .values(text="", attachments=[], meta={}, sender_id=ERASED_PREFIX.rstrip(":"))
@@ -152,10 +153,12 @@ class PrivacyHook:
     async def _notice_once(self, stored: StoredMessage, language: str) -> None:
         """Record the notice and queue it as this message's first part, in one transaction."""
         msg = stored.message
+        async with self._reads() as session:  # the usual case, "shown already", without a transaction
+            if self._current_notice(await self._latest_consent(session, stored.contact_id)):
+                return
         async with self._sessions() as session:
-            latest = await self._latest_consent(session, stored.contact_id)
-            if latest is not None and latest.notice_version == self._config.notice_version:
-                return  # already shown (possibly by an earlier attempt at this very message)
+            if self._current_notice(await self._latest_consent(session, stored.contact_id)):
+                return  # shown meanwhile (possibly by an earlier attempt at this very message)
             session.add(self._record(stored, ConsentStatus.NOTIFIED, language))
             session.add(OutboundPart(
                 id=new_id(), idempotency_key=f"{msg.id}:pdpa-notice:0", conversation_id=msg.conversation_id,
@@ -172,11 +175,15 @@ class PrivacyHook:
                 return
         log.info("privacy notice queued", extra={"message_id": msg.id, "version": self._config.notice_version})
 
+    def _current_notice(self, latest: ConsentRecord | None) -> bool:
+        """Whether this consent record shows the current version of the notice."""
+        return latest is not None and latest.notice_version == self._config.notice_version
+
     async def _opt_in(self, stored: StoredMessage, language: str) -> Decision | None:
         msg = stored.message
         async with self._reads() as session:
             latest = await self._latest_consent(session, stored.contact_id)
-        current = latest is not None and latest.notice_version == self._config.notice_version
+        current = self._current_notice(latest)
         if current and latest.status == ConsentStatus.AGREED:
             return None
         if msg.text == texts.CALLBACK_AGREE or (current and texts.is_one_of(msg.text, texts.AGREE)):
