@@ -156,10 +156,10 @@ def pipeline_section(data: dict) -> list[str]:
                    and r["config"]["query_embedding"] == "cached"), None)
     if cached is not None:
         lines += [
-            f"Below that ceiling the event loop is the limit: with every query vector cached the same worker "
+            f"Well below that ceiling, the event loop is the limit: with every query vector cached the same worker "
             f"manages {cached['messages_per_second']:.1f} messages/s against {headline['messages_per_second']:.1f} "
-            "with e5, because the embedding runs in its own thread, overlapped with the database work, and the "
-            "single Python event loop (SQLAlchemy above all) is what is saturated.",
+            "with e5. The embedding runs in its own thread, overlapped with the database work, so most of the "
+            "cost of a message is on the single Python event loop, SQLAlchemy above all.",
             "",
         ]
     lines += ["![pipeline](bench/results/pipeline.png)", ""]
