@@ -44,6 +44,29 @@ class Retriever(Protocol):
         """The prefetched ``query`` will not be searched."""
 
 
+class SearchPrefetch:
+    """Starts an agent's search embedding before the agent is asked (``rag.prefetch``).
+
+    ``prepare`` runs when a worker picks the message up, so the e5 pass overlaps the lock, hooks
+    and memory; it starts only what ``answer`` will search for (not for small talk or a request
+    for a person). ``answer`` works the same whether or not ``prepare`` was called.
+    """
+
+    def __init__(self, retriever: Retriever, intents: IntentDetector, glossary: Glossary) -> None:
+        self._retriever = retriever
+        self._intents = intents
+        self._glossary = glossary
+
+    def prepare(self, text: str) -> None:
+        question = " ".join(text.split())
+        if self._intents.needs_search(question):
+            self._retriever.prefetch(self._glossary.expand(question))
+
+    def abandon(self, text: str) -> None:
+        """A hook took the message over: stop what ``prepare`` started, if it has not run yet."""
+        self._retriever.discard(self._glossary.expand(" ".join(text.split())))
+
+
 class Reason:
     """``Reply.reason`` values."""
 
@@ -90,18 +113,15 @@ class SupportAgent:
         self._glossary = glossary if glossary is not None else Glossary()
         self._top_k = top_k
         self._words_per_delta = words_per_delta
+        self._prefetch = SearchPrefetch(retriever, self._intents, self._glossary)
 
     def prepare(self, text: str) -> None:
-        """The message ``text`` will be answered soon: start its query embedding while the caller
-        loads memory and runs its hooks (``rag.prefetch``). ``answer`` works the same without it."""
-        question = " ".join(text.split())
-        if self._intents.needs_search(question):
-            self._retriever.prefetch(self._glossary.expand(question))
+        """The message ``text`` will be answered soon (see :class:`SearchPrefetch`)."""
+        self._prefetch.prepare(text)
 
     def abandon(self, text: str) -> None:
-        """The message ``text`` will not be answered after all (a hook took it over): stop what
-        ``prepare`` started, if it has not run yet."""
-        self._retriever.discard(self._glossary.expand(" ".join(text.split())))
+        """The message ``text`` will not be answered after all (see :class:`SearchPrefetch`)."""
+        self._prefetch.abandon(text)
 
     async def answer(self, request: AgentRequest, on_delta: DeltaCallback | None = None) -> Reply:
         started = time.monotonic()

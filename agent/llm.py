@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.agent import Retriever, stream_pieces
+from agent.agent import Retriever, SearchPrefetch, stream_pieces
 from agent.errors import AgentUnavailableError
 from agent.glossary import Glossary
 from agent.intents import IntentDetector, IntentReason, SmallTalk
@@ -162,6 +162,7 @@ class LLMAgent:
         self._texts = texts
         self._glossary = glossary if glossary is not None else Glossary()
         self._reranker_name = reranker_name
+        self._prefetch = SearchPrefetch(retriever, self._intents, self._glossary)
         self.name = model.name
         self._canary = canary or f"SL-{secrets.token_hex(6)}"
         self._instructions = instructions(profile, canary=self._canary,
@@ -172,16 +173,12 @@ class LLMAgent:
 
     # ------------------------------------------------------------------ entry point
     def prepare(self, text: str) -> None:
-        """The message ``text`` will be answered soon: start its query embedding while the caller
-        loads memory and runs its hooks (``rag.prefetch``). ``answer`` works the same without it."""
-        question = " ".join(text.split())
-        if self._intents.needs_search(question):
-            self._retriever.prefetch(self._glossary.expand(question))
+        """The message ``text`` will be answered soon (see :class:`SearchPrefetch`)."""
+        self._prefetch.prepare(text)
 
     def abandon(self, text: str) -> None:
-        """The message ``text`` will not be answered after all (a hook took it over): stop what
-        ``prepare`` started, if it has not run yet."""
-        self._retriever.discard(self._glossary.expand(" ".join(text.split())))
+        """The message ``text`` will not be answered after all (see :class:`SearchPrefetch`)."""
+        self._prefetch.abandon(text)
 
     async def answer(self, request: AgentRequest, on_delta: DeltaCallback | None = None) -> Reply:
         started = time.monotonic()
