@@ -25,8 +25,17 @@ VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+class RecordedReply(Protocol):
+    text: str
+    language: str
+    escalate: bool
+    sources: list
+
+
 class Transcripts(Protocol):
     async def conversation_for(self, channel: Channel, sender_id: str) -> str | None: ...
+
+    async def get_reply(self, message_id: str) -> RecordedReply | None: ...
 
     async def transcript(self, conversation_id: str, limit: int = 50) -> list[dict]: ...
 
@@ -89,10 +98,18 @@ class WebChat:
         except BadRequest as exc:
             return _error(400, str(exc))
         result = await self._ingress.accept(message)
+        # Listen before looking: a reply that lands while the store is read is not missed.
+        waiting = asyncio.ensure_future(self._hub.wait_reply(result.message_id, self._reply_timeout))
         try:
-            reply = await self._hub.wait_reply(result.message_id, self._reply_timeout)
+            if result.duplicate:  # a client retrying a POST whose answer it never received
+                recorded = await self._transcripts.get_reply(result.message_id)
+                if recorded is not None:
+                    return web.json_response({"message_id": result.message_id, "reply": _recorded_body(recorded)})
+            reply = await waiting
         except asyncio.TimeoutError:
             return web.json_response({"message_id": result.message_id, "reply": None, "pending": True}, status=202)
+        finally:
+            waiting.cancel()
         return web.json_response({"message_id": result.message_id, "reply": _reply_body(reply)})
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
@@ -161,6 +178,12 @@ class WebChat:
 
 def _reply_body(event: dict) -> dict:
     return {key: event.get(key) for key in ("text", "sources", "language", "escalate")}
+
+
+def _recorded_body(reply: RecordedReply) -> dict:
+    """The same body from the stored decision (sources as the reply event carries them: none on a hand-off)."""
+    sources = [] if reply.escalate else [{**s, "score": round(float(s.get("score", 0.0)), 4)} for s in reply.sources]
+    return {"text": reply.text, "sources": sources, "language": reply.language, "escalate": reply.escalate}
 
 
 def _error(status: int, reason: str) -> web.Response:
