@@ -208,3 +208,18 @@ async def test_a_message_a_hook_takes_over_leaves_nothing_prefetched(backend):
         assert reply is not None and reply.backend["answerer"] == "command:help"
         assert answered == []  # the commands hook answered; the agent was never asked
         assert len(container.retriever._prefetcher) == 0  # noqa: SLF001 - what prepare started was dropped
+
+
+async def test_a_message_whose_conversation_another_worker_holds_leaves_nothing_prefetched(backend):
+    async with running_container(backend.settings(**MECHANICS), start_queue=False) as container:
+        result = await container.ingress.accept(web_message("visitor-held", "Do you service condos in Jurong?"))
+        stored = await container.store.load(result.message_id)
+        locks = container.processor._locks  # noqa: SLF001 - the real lock backend of this mode
+        token = await locks.acquire(stored.message.conversation_id)  # another worker holds the conversation
+        assert token is not None
+        try:
+            await container.processor.process(result.message_id)
+        finally:
+            await locks.release(stored.message.conversation_id, token)
+        assert await container.store.get_reply(result.message_id) is None  # left to the holder
+        assert len(container.retriever._prefetcher) == 0  # noqa: SLF001 - what prepare started was dropped

@@ -99,6 +99,7 @@ class MessageProcessor:
             token = await self._locks.acquire(conversation_id)
             if token is None:
                 log.debug("conversation held by another worker", extra={"message_id": message_id})
+                self._agent.abandon(stored.message.text)  # the holder answers it, and prepares it itself
                 return
             try:
                 for pending_id in await self._store.unfinished_in_conversation(conversation_id):
