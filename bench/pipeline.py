@@ -20,13 +20,17 @@ accepted as fast as the ingress takes them (throughput = messages / time until t
 last one was finished), then an open-loop run at ``--rate`` messages/s (latency per stage).
 
     python -m bench.pipeline [--messages 300] [--rate 20] [--seconds 10]
+
+``BENCH_SQL_DUMP=1`` also prints the SQL statements of the profiled messages, per message, commonest first.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import functools
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -425,9 +429,7 @@ async def cpu_breakdown(container, message, questions: list[str], n: int) -> dic
     profiler.disable()
     wall, cpu = time.perf_counter() - started, time.thread_time() - cpu
     event.remove(container.engine.sync_engine, "before_cursor_execute", count)
-    import collections  # noqa: E401
-    import os
-    if os.environ.get("BENCH_SQL_DUMP"):
+    if os.environ.get("BENCH_SQL_DUMP"):  # list the statements themselves, commonest first
         for text, k in collections.Counter(" ".join(x.split())[:110] for x in statements).most_common():
             print(f"{k / n:5.1f}  {text}")
     groups: dict[str, float] = {}
@@ -448,8 +450,6 @@ async def cpu_breakdown(container, message, questions: list[str], n: int) -> dic
 async def query_embedding_cost(container, questions: list[str]) -> dict:  # noqa: ANN001
     """CPU per e5 query embedding (all threads of this process), one question at a time as the
     workers embed them: every message pays it once, so it bounds messages/s on this machine."""
-    import os
-
     texts = [f"{q} ({i})" for i, q in enumerate(questions)]  # never seen before: no cache anywhere helps
     started, cpu = time.perf_counter(), time.process_time()
     for text in texts:
