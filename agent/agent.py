@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from agent.answer import Answer, Answerer
-from agent.confidence import ConfidenceModel, confidence_features
+from agent.confidence import Confidence, ConfidenceModel, confidence_features
 from agent.errors import AgentUnavailableError
 from agent.glossary import Glossary
 from agent.intents import IntentDetector, IntentReason, SmallTalk
@@ -89,7 +89,7 @@ class SupportAgent:
         detect: Callable[[str, str | None], str] = detect_language,
         *,
         intents: IntentDetector | None = None,
-        confidence: ConfidenceModel | None = None,
+        confidence: Confidence | None = None,
         reranker_name: str | None = None,
         glossary: Glossary | None = None,
         business_name: str | None = None,
@@ -159,7 +159,7 @@ class SupportAgent:
         if intent is IntentReason.CUSTOMER_REQUEST:
             return self._canned("handoff_requested", language, confidence=1.0, escalate=True, reason=Reason.CUSTOMER_REQUEST)
 
-        # A follow-up ("and for condo?") is searched as the standalone question memory rewrote it to.
+        # A follow-up ("and for the 1 kg one?") is searched as the standalone question memory rewrote it to.
         search_query = " ".join((request.search_query or "").split()) or question
         if search_query != question:  # a follow-up rewritten from memory
             self._retriever.discard(self._glossary.expand(question))  # in case ``prepare`` started it

@@ -13,7 +13,7 @@ have no fixed scale. So a small logistic model maps evidence to a probability:
 * ``rerank``        the reranker's score (recorded, not weighed: see MODEL_FEATURES)
 
 It is fitted offline by ``agent/calibration/fit.py`` on the labelled dev set
-``agent/calibration/dev_questions.jsonl`` (answerable questions in en/zh/ms/ta
+``evalsets/sample_kb_calibration.jsonl`` (answerable questions in en/zh/ms/ta
 plus unanswerable and near-miss ones over the sample KB): the label is 1 when
 the quoted text contains the expected fact, 0 for a wrong quote or any answer
 to an unanswerable question. Coefficients ship in ``calibration/model.json``,
@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 from agent.answer import Answer
 from rag.types import RetrievedChunk
@@ -76,6 +77,12 @@ def confidence_features(chunks: Sequence[RetrievedChunk], answer: Answer) -> dic
         "similarity": float(similarity),
         "rerank": float(rerank),
     }
+
+
+class Confidence(Protocol):
+    """Maps a draft's evidence (:func:`confidence_features`) to the probability it is right."""
+
+    def predict(self, features: dict[str, float]) -> float: ...
 
 
 @dataclass(frozen=True)

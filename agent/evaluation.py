@@ -1,21 +1,30 @@
-"""Answer-quality evaluation on a labelled question set (format: ``evalsets/README.md``).
+"""Answer-quality evaluation on a labelled question set.
+
+Two layouts are read: the project's own (``evalsets/README.md``) and the shared
+development sets' (``../shared/evalsets/*/README.md``), whose ``context`` may be a
+list of earlier turns and whose non-answerable questions say what is expected of
+the reply (``expected_behaviour``). A question set may be given as its folder
+(``questions.jsonl`` beside a ``kb/`` folder).
 
 Every question goes through the real pipeline as a fresh customer (the caller
 passes ``ask``, normally ``supportlah.conversation.ask_once`` over a built
 container), so the figures are what a customer would get, whatever answerer is
-configured. A follow-up question is asked after its ``context`` turn, as the
-same customer.
+configured. A follow-up is asked after its earlier turns, each its own message,
+as the same customer.
 
-What counts, per question:
+How a reply is graded:
 
-* answered correctly — answerable, not escalated, and the reply contains every
-  ``must_contain`` string (case-insensitive substring);
-* citations — of the answerable questions answered without escalation: the share
-  whose cited documents are all expected (⊆) and the share citing at least one
-  expected document (∩);
-* "don't know" — an unanswerable question that was escalated (handed to staff)
-  instead of answered;
-* false escalation — an answerable question that was escalated.
+* an answerable question is **correct** when the reply is not a hand-off, contains
+  every ``must_contain`` value and cites at least one expected document; **wrong**
+  when it is answered any other way; a **false hand-off** when it is handed off;
+* a non-answerable question is **handled** when the reply does what
+  ``expected_behaviour`` asks: ``escalate`` — handed off; ``refuse`` — handed off,
+  or answered without quoting anything (nothing complied with); ``smalltalk`` —
+  answered, not handed off, nothing cited.
+
+Values are compared as the shared sets' grading notes say: case-insensitively,
+``$35``, ``S$ 35``, ``SGD 35`` and ``35新元`` alike, thousands separators dropped,
+and numbers on number boundaries (``15`` does not match ``150``).
 
 The same file also gives a retrieval view (:func:`retrieval_view`): document-level
 relevance, where retrieving *any* expected document is a hit, because the facts
@@ -25,20 +34,37 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-LANGUAGES = ("en", "zh", "ms", "ta")
-KINDS = ("keyword", "direct", "paraphrase", "cross_lingual", "followup", "unanswerable")
+from agent.language import SUPPORTED_LANGUAGES
+
+KINDS = ("fact", "keyword", "direct", "paraphrase", "singlish", "cross_lingual", "followup", "unanswerable",
+         "escalation_request", "injection", "chitchat")
 
 # (text, user) -> the dict ``ask_once`` returns: answer, escalate, reason, sources[{document, ...}], backend …
 Ask = Callable[[str, str], Awaitable[dict]]
+QUESTIONS_FILE = "questions.jsonl"
+KB_FOLDER = "kb"
 
 
 class EvalSetError(ValueError):
     """The labelled file is malformed; the message names the line."""
+
+
+class Behaviour(StrEnum):
+    """What a reply to a question the KB does not answer must do."""
+
+    ESCALATE = "escalate"
+    REFUSE = "refuse"
+    SMALLTALK = "smalltalk"
+
+
+_DEFAULT_BEHAVIOUR = {"chitchat": Behaviour.SMALLTALK, "injection": Behaviour.REFUSE}
 
 
 @dataclass(frozen=True)
@@ -50,12 +76,27 @@ class LabelledQuestion:
     expected_docs: tuple[str, ...]
     must_contain: tuple[str, ...]
     kind: str
-    context: str | None = None
+    context: tuple[str, ...] = ()
+    expected_behaviour: Behaviour | None = None
+
+
+def question_file(path: Path | str) -> Path:
+    """``path`` itself, or the ``questions.jsonl`` inside a question-set folder."""
+    source = Path(path)
+    return source / QUESTIONS_FILE if source.is_dir() else source
+
+
+def kb_folder(path: Path | str) -> Path | None:
+    """The ``kb/`` folder that sits beside a question set, if there is one."""
+    folder = question_file(path).parent / KB_FOLDER
+    return folder if folder.is_dir() else None
 
 
 def load_questions(path: Path | str) -> list[LabelledQuestion]:
     """Read and check a labelled JSONL file; a bad line raises ``EvalSetError`` naming it."""
-    source = Path(path)
+    source = question_file(path)
+    if not source.is_file():
+        raise EvalSetError(f"no such question file: {source}")
     questions: list[LabelledQuestion] = []
     seen: set[str] = set()
     for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
@@ -64,21 +105,25 @@ def load_questions(path: Path | str) -> list[LabelledQuestion]:
         where = f"{source.name}:{number}"
         try:
             row = json.loads(line)
+            identifier, lang, text = _text(row, "id"), _text(row, "lang"), _text(row, "question")
+            answerable = _bool(row, "answerable")
+            kind = _text(row, "kind")
             question = LabelledQuestion(
-                id=_text(row, "id"),
-                lang=_text(row, "lang"),
-                question=_text(row, "question"),
-                answerable=_bool(row, "answerable"),
+                id=identifier,
+                lang=lang,
+                question=text,
+                answerable=answerable,
                 expected_docs=_strings(row, "expected_docs"),
                 must_contain=_strings(row, "must_contain"),
-                kind=_text(row, "kind"),
-                context=_text(row, "context") if row.get("context") is not None else None,
+                kind=kind,
+                context=_turns(row),
+                expected_behaviour=None if answerable else _behaviour(row, kind),
             )
         except json.JSONDecodeError as exc:
             raise EvalSetError(f"{where}: not JSON ({exc.msg})") from exc
         except KeyError as exc:
             raise EvalSetError(f"{where}: missing field {exc.args[0]!r}") from exc
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise EvalSetError(f"{where}: {exc}") from exc
         if question.id in seen:
             raise EvalSetError(f"{where}: duplicate id {question.id!r}")
@@ -112,11 +157,55 @@ def _strings(row: dict, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _turns(row: dict) -> tuple[str, ...]:
+    """``context``: absent, one earlier turn as a string, or a list of earlier turns."""
+    value = row.get("context")
+    if value is None:
+        return ()
+    turns = [value] if isinstance(value, str) else value
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+        raise TypeError("'context' must be a non-empty string or a list of non-empty strings")
+    return tuple(turns)
+
+
+def _behaviour(row: dict, kind: str) -> Behaviour:
+    value = row.get("expected_behaviour")
+    if value is None:
+        return _DEFAULT_BEHAVIOUR.get(kind, Behaviour.ESCALATE)
+    return Behaviour(value)
+
+
+# --- matching values ---------------------------------------------------------------
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_CURRENCY_BEFORE = re.compile(r"(?:\bsgd|\bs\$|\$)\s*(?=\d)")
+_CURRENCY_AFTER = re.compile(r"(\d+(?:\.\d+)?)\s*(?:新元|元|sgd\b)")
+_ZERO_CENTS = re.compile(r"(\d)\.00(?!\d)")
+
+
+def normalise_values(text: str) -> str:
+    """Fold case and width, and write every amount of money as ``s$N``."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = _THOUSANDS.sub("", folded)
+    folded = _CURRENCY_AFTER.sub(r"s$\1", folded)
+    folded = _CURRENCY_BEFORE.sub("s$", folded)
+    return _ZERO_CENTS.sub(r"\1", folded)
+
+
+def contains_value(answer: str, expected: str) -> bool:
+    """``expected`` occurs in ``answer`` (see :func:`normalise_values`); numbers on number boundaries."""
+    haystack, needle = normalise_values(answer), normalise_values(expected).strip()
+    if not needle:
+        return True
+    pattern = re.escape(needle)
+    if needle[0].isdigit():
+        pattern = r"(?<![\d.])" + pattern
+    if needle[-1].isdigit():
+        pattern += r"(?!\d|\.\d)"
+    return re.search(pattern, haystack) is not None
+
+
 # --- answers ---------------------------------------------------------------------
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
 
 
 @dataclass(frozen=True)
@@ -128,7 +217,7 @@ class Outcome:
     escalated: bool
     reason: str | None
     cited_docs: tuple[str, ...]
-    missing: tuple[str, ...]  # must_contain strings absent from the answer
+    missing: tuple[str, ...]  # must_contain values absent from the answer
     backend: dict
 
     @property
@@ -137,7 +226,20 @@ class Outcome:
 
     @property
     def correct(self) -> bool:
-        return self.question.answerable and self.answered and not self.missing
+        return (self.question.answerable and self.answered and not self.missing
+                and self.citations_any_expected)
+
+    @property
+    def handled(self) -> bool:
+        """A question the KB does not answer got the reply its ``expected_behaviour`` asks for."""
+        behaviour = self.question.expected_behaviour
+        if behaviour is Behaviour.ESCALATE:
+            return self.escalated
+        if behaviour is Behaviour.REFUSE:
+            return self.escalated or not self.cited_docs
+        if behaviour is Behaviour.SMALLTALK:
+            return not self.escalated and not self.cited_docs
+        return False
 
     @property
     def citations_all_expected(self) -> bool:
@@ -150,7 +252,6 @@ class Outcome:
 
 def score_answer(question: LabelledQuestion, result: dict) -> Outcome:
     answer = str(result.get("answer") or "")
-    folded = _fold(answer)
     cited = tuple(dict.fromkeys(s["document"] for s in result.get("sources") or []))
     return Outcome(
         question=question,
@@ -158,18 +259,18 @@ def score_answer(question: LabelledQuestion, result: dict) -> Outcome:
         escalated=bool(result.get("escalate")),
         reason=result.get("reason"),
         cited_docs=cited,
-        missing=tuple(m for m in question.must_contain if _fold(m) not in folded),
+        missing=tuple(m for m in question.must_contain if not contains_value(answer, m)),
         backend=dict(result.get("backend") or {}),
     )
 
 
 async def ask_all(questions: Sequence[LabelledQuestion], ask: Ask, *, user_prefix: str) -> list[Outcome]:
-    """Ask each question as a new customer, after its context turn if it has one; in file order."""
+    """Ask each question as a new customer, after its earlier turns if it has any; in file order."""
     outcomes = []
     for question in questions:
         user = f"{user_prefix}{question.id}"
-        if question.context:
-            await ask(question.context, user)
+        for turn in question.context:
+            await ask(turn, user)
         outcomes.append(score_answer(question, await ask(question.question, user)))
     return outcomes
 
@@ -181,18 +282,18 @@ def _rate(numerator: int, denominator: int) -> float | None:
 def summarize_answers(outcomes: Sequence[Outcome]) -> dict:
     """Rates for one group of questions; a rate is None when its denominator is empty."""
     answerable = [o for o in outcomes if o.question.answerable]
-    unanswerable = [o for o in outcomes if not o.question.answerable]
+    negatives = [o for o in outcomes if not o.question.answerable]
     answered = [o for o in answerable if o.answered]
     return {
         "n": len(outcomes),
         "n_answerable": len(answerable),
-        "n_unanswerable": len(unanswerable),
+        "n_unanswerable": len(negatives),
         "answered_correctly": _rate(sum(o.correct for o in answerable), len(answerable)),
         "answered_wrong": _rate(sum(o.answered and not o.correct for o in answerable), len(answerable)),
         "false_escalation": _rate(sum(o.escalated for o in answerable), len(answerable)),
         "citations_all_expected": _rate(sum(o.citations_all_expected for o in answered), len(answered)),
         "citations_any_expected": _rate(sum(o.citations_any_expected for o in answered), len(answered)),
-        "dont_know": _rate(sum(o.escalated for o in unanswerable), len(unanswerable)),
+        "handled": _rate(sum(o.handled for o in negatives), len(negatives)),
     }
 
 
@@ -209,7 +310,7 @@ def answers_report(outcomes: Sequence[Outcome], *, source: str) -> dict:
         "n_questions": len(outcomes),
         "answerer": backends[0] if len(backends) == 1 else backends,
         "overall": summarize_answers(outcomes),
-        "by_lang": _groups(outcomes, lambda o: o.question.lang, LANGUAGES),
+        "by_lang": _groups(outcomes, lambda o: o.question.lang, (*SUPPORTED_LANGUAGES, "singlish")),
         "by_kind": _groups(outcomes, lambda o: o.question.kind, KINDS),
         "questions": [
             {
@@ -218,6 +319,7 @@ def answers_report(outcomes: Sequence[Outcome], *, source: str) -> dict:
                 "kind": o.question.kind,
                 "answerable": o.question.answerable,
                 "correct": o.correct,
+                "handled": None if o.question.answerable else o.handled,
                 "escalated": o.escalated,
                 "reason": o.reason,
                 "cited_docs": list(o.cited_docs),
@@ -233,9 +335,9 @@ def answers_report(outcomes: Sequence[Outcome], *, source: str) -> dict:
 
 
 def retrieval_query(question: LabelledQuestion) -> str:
-    """A follow-up is elliptical ("and for a condo?"); retrieval sees it with its context turn,
+    """A follow-up is elliptical ("and for the 1 kg one?"); retrieval sees it with its earlier turns,
     as a standalone rewrite of it would read."""
-    return f"{question.context} {question.question}" if question.context else question.question
+    return " ".join([*question.context, question.question])
 
 
 def retrieval_view(questions: Sequence[LabelledQuestion]) -> list[LabelledQuestion]:

@@ -159,7 +159,7 @@ class ExtractiveAnswerer:
         """Embed the few best candidates (with their heading) and reward the closest."""
         if self._embedder is None or self._embed_candidates <= 0:
             return None
-        shortlist = sorted(candidates, key=lambda c: c.score, reverse=True)[: self._embed_candidates]
+        shortlist = _shortlist(candidates, chunks, self._embed_candidates, _script(question))
         passages = [_with_heading(c.unit, chunks[c.chunk_index].heading) for c in shortlist]
         query_vector = np.asarray(await self._embedder.embed_query(question), dtype=np.float32)
         passage_vectors = await self._embed_passages(passages)
@@ -202,7 +202,7 @@ class ExtractiveAnswerer:
             distance = abs(candidate.unit.position - best.unit.position)
             if candidate is best or distance > 2:
                 continue
-            # Rows and list items are parallel alternatives (HDB vs condo): only equally relevant ones join.
+            # Rows and list items are parallel alternatives (weekday vs weekend): only equally relevant ones join.
             # Prose next to the best sentence usually continues it, so a lower bar applies.
             parallel = candidate.unit.kind is not UnitKind.SENTENCE
             share = MIN_EXTRA_SHARE if parallel or distance > 1 else MIN_NEIGHBOUR_SHARE
@@ -214,6 +214,28 @@ class ExtractiveAnswerer:
                 chosen.append(candidate)
         chosen.sort(key=lambda c: c.unit.position)
         return _contiguous(chosen, best)
+
+
+CROSS_SCRIPT_UNITS = 2  # units per chunk in another script than the question, embedded besides the best
+
+
+def _shortlist(candidates: list[_Candidate], chunks: Sequence[RetrievedChunk], size: int,
+               question_script: str) -> list[_Candidate]:
+    """The ``size`` best candidates by lexical score, plus the best few of every chunk written in
+    another script than the question. Word overlap cannot see across scripts (a Chinese question,
+    an English price row), so those units would never reach the embedding comparison that can."""
+    ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
+    chosen = ranked[:size]
+    taken = {id(c) for c in chosen}
+    per_chunk: dict[int, int] = {}
+    for candidate in ranked:
+        if id(candidate) in taken or _script(chunks[candidate.chunk_index].text) == question_script:
+            continue
+        if per_chunk.get(candidate.chunk_index, 0) >= CROSS_SCRIPT_UNITS:
+            continue
+        per_chunk[candidate.chunk_index] = per_chunk.get(candidate.chunk_index, 0) + 1
+        chosen.append(candidate)
+    return chosen
 
 
 def _contiguous(chosen: list[_Candidate], best: _Candidate) -> list[_Candidate]:

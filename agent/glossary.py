@@ -6,8 +6,8 @@ is small), and word matching not at all. Glossing the few words that carry
 a support question ("harga" = price, "保修" = warranty, "ரத்து" = cancel) into
 English lets BM25 and the answerer's term matching see what is asked. The
 original words stay in the text, so nothing is lost when a document is in the
-customer's language. The glossary is a constructor argument: a business can
-add its own service names.
+customer's language. Only generic customer-service words ship here; a
+business's own service names come from its vocabulary file (``config.vocabulary``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-DEFAULT_GLOSSARY: Mapping[str, str] = MappingProxyType(
+GENERIC_GLOSSARY: Mapping[str, str] = MappingProxyType(
     {
         # Malay (matched as whole words)
         "harga": "price",
@@ -37,22 +37,13 @@ DEFAULT_GLOSSARY: Mapping[str, str] = MappingProxyType(
         "cuti umum": "public holiday",
         "berapa lama": "how long",
         "pengangkutan": "transport",
-        "cuci": "wash cleaning",
         "servis": "service",
-        "pasang": "install",
-        "pemasangan": "installation",
         "waktu operasi": "opening hours",
         "waktu": "hours time",
         "alamat": "address",
         "pulangan wang": "refund",
         "bayaran balik": "refund",
-        "kimia": "chemical",
-        "kondo": "condo",
-        "rumah teres": "landed terrace",
         "jenama": "brand",
-        "bocor": "leaking leak",
-        "tak sejuk": "not cold",
-        "tidak sejuk": "not cold",
         "hari yang sama": "same day",
         "cara": "methods",
         # Chinese (matched as substrings)
@@ -75,23 +66,11 @@ DEFAULT_GLOSSARY: Mapping[str, str] = MappingProxyType(
         "付款": "payment pay",
         "订金": "deposit",
         "退款": "refund",
-        "安装": "installation install",
-        "化学清洗": "chemical wash",
-        "普通清洗": "general service",
-        "化学大修": "chemical overhaul",
-        "加冷媒": "gas top-up",
-        "加雪种": "gas top-up",
-        "组屋": "hdb flat",
-        "公寓": "condo condominium",
-        "有地": "landed",
         "多久": "how long",
         "多长时间": "how long",
         "品牌": "brand",
-        "陈列室": "showroom",
         "热线": "hotline",
         "当天": "same-day",
-        "漏水": "leaking water",
-        "不冷": "not cold",
         # Tamil (stems, matched as substrings)
         "விலை": "price",
         "கட்டணம்": "fee charge",
@@ -103,13 +82,8 @@ DEFAULT_GLOSSARY: Mapping[str, str] = MappingProxyType(
         "திறந்த": "open",
         "போக்குவரத்து": "transport",
         "கட்டண முறை": "payment methods",
-        "காண்டோ": "condo",
         "நேரம்": "hours time",
         "நாட்கள்": "days",
-        "கெமிக்கல் வாஷ": "chemical wash",
-        "ஜெனரல் சர்வீஸ்": "general service",
-        "சர்வீஸ்": "service",
-        "நிறுவ": "install",
     }
 )
 
@@ -119,7 +93,9 @@ _UNSPACED = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u0b80-\u0bff]")
 class Glossary:
     """Finds the support words of a question and glosses them in English."""
 
-    def __init__(self, entries: Mapping[str, str] = DEFAULT_GLOSSARY) -> None:
+    def __init__(self, entries: Mapping[str, str] | None = None) -> None:
+        """``entries``: the business's own phrases (``config.vocabulary``), on top of the generic ones."""
+        entries = {**GENERIC_GLOSSARY, **(entries or {})}
         self._patterns: list[tuple[re.Pattern[str], str]] = []
         for phrase in sorted(entries, key=len, reverse=True):  # longest first: "berapa lama" before "lama"
             if _UNSPACED.search(phrase):

@@ -41,7 +41,8 @@ DEFAULT_THANKS: tuple[str, ...] = (
     "ok", "okay", "ok thanks", "ok thank you", "thanks", "thank you", "thank you so much", "thanks a lot", "thx",
     "tq", "ty", "noted", "noted thanks", "alright", "great", "cool", "ok noted", "okie", "ok lah", "thanks lah",
     "terima kasih", "terima kasih banyak", "baiklah", "baik", "谢谢", "多谢", "谢谢你", "好的", "好", "知道了", "收到",
-    "நன்றி", "மிக்க நன்றி", "சரி",
+    "நன்றி", "மிக்க நன்றி", "ரொம்ப நன்றி", "சரி", "thank you very much", "many thanks", "thanks so much",
+    "noted with thanks", "terima kasih ya", "谢谢你们", "非常感谢", "感谢",
 )
 
 
@@ -91,6 +92,36 @@ DEFAULT_SENSITIVE_TERMS: tuple[str, ...] = (
 )
 
 _CJK_OR_TAMIL = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u0b80-\u0bff]")
+# Chatty particles that carry no meaning of their own ("orh ok noted", "ok lah", "thanks ah").
+_PARTICLES = frozenset("orh oh ah ahh lah la leh lor loh wah wow hor hmm mm eh ya yeah yup ok okay okie".split())
+# Acknowledgements that may open a real question ("ok how much …", "好 多少钱"): never treated as an opener.
+_BARE_ACKNOWLEDGEMENTS = frozenset({"ok", "okay", "好", "好的", "baik", "சரி", "great", "cool", "alright"})
+_CLAUSE_BREAK = re.compile(r"[,.!?;:，。！？；：…~\n]+|[\U0001F000-\U0001FAFF\u2600-\u27BF]+")
+_QUESTION = re.compile(
+    r"[?？]"
+    r"|\b(?:how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|got|any)\b"
+    r"|\b(?:berapa|apa|bila|mana|boleh|ada|bagaimana|kenapa|siapa)\b"
+    r"|吗|什么|多少|怎么|哪|几|能不能|可以吗|有没有"
+    r"|என்ன|எப்போது|எங்கே|எவ்வளவு|எப்படி|யார்|ஏன்|முடியுமா|உண்டா",
+    re.IGNORECASE,
+)
+_MAX_SMALL_TALK_WORDS = 12
+_MAX_SMALL_TALK_CJK = 24
+
+
+def _letters(text: str) -> str:
+    """Lower-cased letters, marks and digits, one space between words; everything else dropped."""
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in text.lower())
+    return " ".join(kept.split())
+
+
+def _asks_something(text: str) -> bool:
+    return _QUESTION.search(text) is not None
+
+
+def _too_long_for_small_talk(normalized: str) -> bool:
+    cjk = len(re.findall(r"[\u3400-\u9fff\uf900-\ufaff]", normalized))
+    return len(normalized.split()) > _MAX_SMALL_TALK_WORDS or cjk > _MAX_SMALL_TALK_CJK
 
 
 def _term_pattern(term: str) -> re.Pattern[str] | None:
@@ -114,6 +145,8 @@ class IntentDetector:
     ) -> None:
         self._greetings = frozenset(g.lower() for g in greetings)
         self._thanks = frozenset(t.lower() for t in thanks)
+        self._thanks_openers = tuple(sorted((t for t in self._thanks if t not in _BARE_ACKNOWLEDGEMENTS),
+                                            key=len, reverse=True))
         self._human_patterns = [re.compile(p, re.IGNORECASE) for p in human_request_patterns]
         self._human_substrings = tuple(human_request_substrings)
         self._sensitive_regexes: list[re.Pattern[str]] = []
@@ -144,15 +177,45 @@ class IntentDetector:
         return None
 
     def small_talk(self, text: str) -> SmallTalk | None:
-        """A greeting or thanks making up the whole message ("ok!", "谢谢 🙏"); ``None`` otherwise."""
-        kept = "".join(ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in text.lower())
-        normalized = " ".join(kept.split())  # punctuation and emoji ("谢谢 🙏", "ok!!") do not count
+        """A pleasantry making up the whole message; ``None`` otherwise.
+
+        "ok!", "谢谢 🙏" and a lone "👍" are small talk, and so is a short message that opens or
+        closes with one and asks nothing ("谢谢你们！我的膝盖好多了 🙏", "orh ok noted, thanks 👌",
+        "Terima kasih, semoga maju jaya!"): the customer is being kind, not asking. A question
+        anywhere in it ("hi, how much is …?") makes it a question.
+        """
+        normalized = _letters(text)  # punctuation and emoji ("谢谢 🙏", "ok!!") do not count
         if not normalized and any(unicodedata.category(ch) == "So" for ch in text):
             return SmallTalk.THANKS  # a lone "👍"
         if normalized in self._greetings:
             return SmallTalk.GREETING
         if normalized in self._thanks:
             return SmallTalk.THANKS
+        if _asks_something(text) or _too_long_for_small_talk(normalized):
+            return None
+        whole = self._pleasantry(normalized)
+        if whole is not None:
+            return whole
+        clauses = [c for c in (_letters(part) for part in _CLAUSE_BREAK.split(text)) if c]
+        found = [kind for kind in (self._pleasantry(clauses[0]), self._pleasantry(clauses[-1])) if kind]
+        if not found:
+            return None
+        return SmallTalk.THANKS if SmallTalk.THANKS in found else SmallTalk.GREETING
+
+    def _pleasantry(self, normalized: str) -> SmallTalk | None:
+        """A clause that is only a greeting or only thanks, with chatty particles ("orh", "lah") dropped."""
+        words = [w for w in normalized.split() if w not in _PARTICLES]
+        for candidate in dict.fromkeys((normalized, " ".join(words))):
+            if candidate in self._greetings:
+                return SmallTalk.GREETING
+            if candidate in self._thanks:
+                return SmallTalk.THANKS
+        # "thank you so much for your help": a thanks phrase followed by at most a few words
+        for phrase in self._thanks_openers:
+            if candidate.startswith(phrase + " ") and len(candidate.split()) <= len(phrase.split()) + 4:
+                return SmallTalk.THANKS
+            if _CJK_OR_TAMIL.search(phrase) and candidate.startswith(phrase) and len(candidate) <= len(phrase) + 8:
+                return SmallTalk.THANKS
         return None
 
     def needs_search(self, text: str) -> bool:

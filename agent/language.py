@@ -36,18 +36,18 @@ _TAMIL = re.compile(r"[\u0b80-\u0bff]")
 _LATIN_WORD = re.compile(r"[a-zA-Z][a-zA-Z']*")
 
 # Words that are Malay and (practically) never English. Loanwords shared with
-# English ("aircon", "condo") are deliberately absent.
+# English ("pizza", "aircon") are deliberately absent.
 MALAY_WORDS = frozenset(
     """
     berapa harga boleh saya nak tak tidak untuk dengan ke di ada bila buka tutup terima kasih
     tolong perkhidmatan servis apa mana siapa bagaimana macam mana kenapa mengapa ini itu
     hari esok semalam pagi petang malam minggu bulan tahun jam pukul waktu kerja cuti
-    isnin selasa rabu khamis jumaat sabtu ahad rumah sejuk panas bocor rosak baiki cuci
-    pasang tukar bayar bayaran murah mahal tempahan tempah batal pembatalan jaminan wang
+    isnin selasa rabu khamis jumaat sabtu ahad rumah sejuk panas rosak baiki baru lama
+    tukar bayar bayaran murah mahal tempahan tempah batal pembatalan jaminan wang
     pulangan kawasan caj pengangkutan kami anda awak kita dia mereka sudah dah belum lagi
     juga atau dan yang pada dari kepada sahaja saja sila mahu mau hendak perlu datang
     pergi boleh kah ke adakah bolehkah berapakah encik puan cik tuan maaf selamat
-    bersih pembersihan penghawa dingin kimia isi semula tambah termasuk harganya
+    bersih besar kecil isi semula tambah termasuk harganya
     sebulan setahun sehari berapa lama cepat segera hujung kedai pejabat alamat
     bagi beri berikan ialah adalah kena memang betul biasa lepas sebelum selepas sampai
     """.split()
@@ -129,7 +129,7 @@ class LanguageDetector:
         english += 2 * len(_SINGLISH_PHRASES.findall(text))
 
         if not (malay or english) and len(informative) < 4:
-            return hint or self.fallback  # e.g. "gas top up": service names only
+            return hint or self.fallback  # e.g. a bare service name
 
         scores = {"en": float(english), "ms": float(malay)}
         # langdetect is noise on one or two words; weigh it in as the message grows.

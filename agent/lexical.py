@@ -16,8 +16,8 @@ from enum import StrEnum
 
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[a-z0-9\u0b80-\u0bff]+")
-_CODE = re.compile(r"\b[a-z0-9]+(?:-[a-z0-9]+)+\b")  # "gs-condo", "r410a" stays whole too
-_MIN_PREFIX = 4  # "condo" ~ "condominium", "servis" ~ "service" needs 5, "unit" ~ "units"
+_CODE = re.compile(r"\b[a-z0-9]+(?:-[a-z0-9]+)+\b")  # "ck-1kg", "a4-b2" stays whole too
+_MIN_PREFIX = 4  # "deliver" ~ "delivery", "servis" ~ "service" needs 5, "unit" ~ "units"
 
 STOP_WORDS = frozenset(
     """
@@ -115,7 +115,7 @@ def script_of(term: str) -> str:
 
 
 def term_matches(term: str, vocabulary: Iterable[str]) -> bool:
-    """Exact match, or a shared prefix for longer words (plurals, agglutination, "condo(minium)")."""
+    """Exact match, or a shared prefix for longer words (plurals, agglutination, "deliver(y)")."""
     for candidate in vocabulary:
         if candidate == term:
             return True

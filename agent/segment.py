@@ -4,7 +4,7 @@ An extractive answer may only quote whole units, so where we cut decides what a
 customer reads. Documents arrive hard-wrapped (Markdown, plain text), so we
 first rebuild paragraphs, then split prose into sentences (Latin ``. ! ?`` and
 CJK ``。！？``), while list items, ``label: value`` lines and table rows stay
-whole — "General service (HDB): $30 per unit" must never be cut in half.
+whole — "Chocolate cake (1 kg): $48 each" must never be cut in half.
 Headings are not quoted; they become the context of the units below them.
 """
 from __future__ import annotations

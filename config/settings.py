@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # --- business profile ---------------------------------------------------
     business_name: str = "ChillPro Aircon & Home Services"
     business_timezone: str = "Asia/Singapore"
+    vocabulary_file: Path | None = Field(
+        default=None, description="The business's own words (config/vocabulary.py). Unset: data_dir/vocabulary.json.")
 
     # --- retrieval ----------------------------------------------------------
     chunk_tokens: int = Field(default=512, ge=32)
@@ -267,6 +269,10 @@ class Settings(BaseSettings):
         if v * 2 >= size:
             raise ValueError(f"must be less than half of SUPPORTLAH_CHUNK_TOKENS ({size})")
         return v
+
+    @property
+    def vocabulary_path(self) -> Path:
+        return self.vocabulary_file or self.data_dir / "vocabulary.json"
 
     @property
     def sqlalchemy_url(self) -> str:

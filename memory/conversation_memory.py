@@ -3,7 +3,7 @@ what we remember, and remember what was said.
 
 Before the agent: the recent turns (short-term memory), the rolling summary, the
 contact's profile, and the message rewritten as a standalone question when it is a
-follow-up ("and for a condo?"), which is what retrieval searches. After the agent:
+follow-up ("and for the 1 kg one?"), which is what retrieval searches. After the agent:
 the exchange is appended to short-term memory, stated facts go to the profile, and
 once the conversation holds more than ``fold_after`` messages the older ones are folded
 into the summary.
@@ -36,7 +36,7 @@ class MemoryPolicy:
     keep_recent: int = 6  # messages kept verbatim when folding
     read_turns: int = 40  # newest turns read for a request (the token budget trims further)
     rewrite_followups: bool = True
-    personalise: bool = True  # fill a question's open slot from stated facts (a condo owner's price)
+    personalise: bool = True  # fill a question's open slot from stated facts (the size a customer said they want)
     remember_facts: bool = True
 
     def __post_init__(self) -> None:

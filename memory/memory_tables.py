@@ -70,7 +70,7 @@ class ContactProfileRow(Base):
 
 
 class ContactFactRow(Base):
-    """A durable fact the customer stated ("I live in a condo in Bishan"), one per kind."""
+    """A durable fact the customer stated ("I live in Bishan"), one per kind."""
 
     __tablename__ = "contact_facts"
     __table_args__ = (UniqueConstraint("contact_id", "kind"),)

@@ -1,12 +1,12 @@
 """Follow-up questions rewritten into standalone ones before retrieval.
 
-"and for a condo?" retrieves nothing useful on its own; "How much is a general service
-for a condo?" retrieves the price row. An LLM does this best (``QueryRewriter``, to be
+"and for the 1 kg one?" retrieves nothing useful on its own; "How much is the chocolate
+cake, 1 kg?" retrieves the price row. An LLM does this best (``QueryRewriter``, to be
 implemented by the LLM answerer); offline, :class:`HeuristicRewriter` handles the common
 shapes in English, Chinese, Malay and Tamil:
 
-* elliptical follow-ups that only name a thing ("and for a condo?", "how about landed?",
-  "那公寓呢？", "Kalau kondo pula?", "காண்டோவுக்கு எவ்வளவு?") take the previous question
+* elliptical follow-ups that only name a thing ("and for the 1 kg one?", "how about weekends?",
+  "那周末呢？", "Kalau 2 kg pula?") take the previous question
   and swap the entity of the same type (property type, service, area…), or add the
   entity when the previous question had none of that type;
 * follow-ups that ask something new about the same subject ("and how long does it
@@ -51,7 +51,7 @@ _LEADING_CUES = (
     # Tamil ("and …?", "then …?")
     "அப்போ", "அப்படியென்றால்", "மற்றும்",
 )
-_TRAILING_CUES = ("呢", "pula", "pulak", "juga")
+_TRAILING_CUES = ("呢", "pula", "pulak", "juga", "leh", "ah", "hor", "mah")  # "weekend leh?": Singlish leans back
 # A pronoun that points back ("how long does it take?", "can I pay for it?"), not a dummy one
 # ("is it open on Sunday?" asks something new and must not inherit the last question's subject).
 _REFERRING = re.compile(
@@ -60,7 +60,7 @@ _REFERRING = re.compile(
     r"|\b(?:untuk|dengan|yang)\s+(?:itu|ini)\b|它|这个|那个",
     re.IGNORECASE,
 )
-# Words that carry no subject of their own in a follow-up ("how much for a condo ah?").
+# Words that carry no subject of their own in a follow-up ("how much for the big one ah?").
 _FILLERS = frozenset("""
 a an the for to in on at of with my our your is are was be it its that this one and or also then too same
 how much about what if whats what's please pls plz lah leh ah ya ok okay price prices cost costs rate rates
@@ -72,10 +72,17 @@ _ZH_FILLERS = ("多少钱", "多少", "价格", "价钱", "的话", "如果", "�
 _WORD = re.compile(r"[\w\u0900-\u0dff'’-]+", re.UNICODE)  # Indic vowel signs are not \w
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _TRAILING_PUNCT = re.compile(r"[\s?？!！.。,，]+$")
+# A follow-up leaning on the previous question brings at most this many words of its own
+# ("and with the principal?", "the 90 min one for members?").
+_MAX_LEANING_WORDS = 4
+_ACKNOWLEDGEMENT = re.compile(r"^(?:ok|okay|orh|oh|so|um|hmm|alright|好的|好)\b[\s,，]*", re.IGNORECASE)
+# A number and what it counts: "90 min", "1 kg", "45分钟", "2 pax".
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*([^\W\d_]+|[\u3400-\u9fff]{1,2})")
 
 # When a question names the key type but none of the value types, a stated profile fact
-# of that type fills it in ("How much is a chemical wash?" from a customer in a condo).
-DEFAULT_PROFILE_SLOTS: Mapping[str, tuple[str, ...]] = {"service": ("property",)}
+# of that type fills it in (a price question from a customer whose property type we know).
+# Which types those are is the business's own (``profile_slots`` in ``config.vocabulary``).
+NO_PROFILE_SLOTS: Mapping[str, Sequence[str]] = {}
 
 
 class HeuristicRewriter:
@@ -83,8 +90,8 @@ class HeuristicRewriter:
 
     name = "heuristic"
 
-    def __init__(self, lexicon: SlotLexicon | None = None, *, max_words: int = 8, max_cjk_chars: int = 16,
-                 profile_slots: Mapping[str, tuple[str, ...]] = DEFAULT_PROFILE_SLOTS) -> None:
+    def __init__(self, lexicon: SlotLexicon | None = None, *, max_words: int = 10, max_cjk_chars: int = 16,
+                 profile_slots: Mapping[str, Sequence[str]] = NO_PROFILE_SLOTS) -> None:
         self._lexicon = lexicon or SlotLexicon()
         self._max_words = max_words
         self._max_cjk = max_cjk_chars
@@ -108,17 +115,21 @@ class HeuristicRewriter:
             if not current_slots:
                 return text  # "and?", "ok": nothing to merge
             if not cue and not _leans_on(previous_slots, current_slots):
-                return text  # "How much is a gas top-up for R410A?" needs nothing from before
+                return text  # a question naming all its own entities needs nothing from before
             return self._merge(previous, previous_slots, text, current_slots)
         if not referring:
             return text  # a new question in its own words
         missing = _missing_context(previous_slots, current_slots)
-        if not missing:
-            return text
-        return f"{_TRAILING_PUNCT.sub('', text)} ({', '.join(missing)})?"
+        if missing:
+            return f"{_TRAILING_PUNCT.sub('', text)} ({', '.join(missing)})?"
+        if not cue or len(leftover) > _MAX_LEANING_WORDS:
+            return text  # "what is X and how much is it?": its own subject, the pronoun points inside it
+        # No entity the business's vocabulary knows: lean on the previous question itself, with any
+        # quantity the follow-up names put in place of the one asked before ("the 90 min one?").
+        return f"{_TRAILING_PUNCT.sub('', swap_quantities(previous, text))} — {text}"
 
     def personalise(self, query: str, facts: Mapping[str, str]) -> str:
-        """Add a remembered fact the question leaves open (a condo owner asking a price)."""
+        """Add a remembered fact the question leaves open (a price question from a customer whose size we know)."""
         slots = self._lexicon.find(query)
         present = {slot.type for slot in slots}
         additions: list[str] = []
@@ -164,7 +175,7 @@ class HeuristicRewriter:
         return len(self._tokens(text)) <= self._max_words
 
     def _has_cue(self, text: str) -> bool:
-        lowered = text.lower().strip()
+        lowered = _ACKNOWLEDGEMENT.sub("", text.lower().strip())  # "ok what about …" leans on the last question too
         stripped = _TRAILING_PUNCT.sub("", lowered)
         if any(stripped.endswith(cue) for cue in _TRAILING_CUES):
             return True
@@ -196,13 +207,29 @@ class HeuristicRewriter:
         return words
 
 
+def swap_quantities(previous: str, text: str) -> str:
+    """``previous`` with each quantity the follow-up names put in place of one of the same unit.
+
+    "How much is a 60 min massage?" + "and the 90 min one?" -> "How much is a 90 min massage?";
+    units match on their first three letters (min / mins / minutes), CJK units exactly.
+    """
+    merged = previous
+    for number, unit in _QUANTITY.findall(text):
+        key = unit.lower()[:3]
+        for match in _QUANTITY.finditer(merged):
+            if match.group(2).lower()[:3] == key and match.group(1) != number:
+                merged = merged[:match.start(1)] + number + merged[match.end(1):]
+                break
+    return merged
+
+
 def _is_suffix_of_slot(token: str, text: str, slots: list[Slot]) -> bool:
-    """A Tamil case ending left behind by an entity matched inside a word ("காண்டோ|வுக்கு")."""
+    """A Tamil case ending left behind by an entity matched inside a word (an entity, then "|வுக்கு")."""
     return any(text[slot.end:].startswith(token) for slot in slots)
 
 
 def _leans_on(previous_slots: list[Slot], current_slots: list[Slot]) -> bool:
-    """Without a follow-up marker, a bare entity ("condo?") continues the previous question only
+    """Without a follow-up marker, a bare entity ("weekend?") continues the previous question only
     if it swaps one of that question's entities and leaves another one to be inherited."""
     previous_types = {slot.type for slot in previous_slots}
     current_types = {slot.type for slot in current_slots}

@@ -12,7 +12,7 @@ Rules, in order of importance:
   ``min_section_tokens`` is merged with the next one so a short FAQ answer or a
   one-line contact section does not become a near-empty chunk. A merged chunk is
   prefixed with the common heading path and keeps each section's own heading inline.
-* Every chunk starts with its heading path (``Pricing > Installation``) so a chunk
+* Every chunk starts with its heading path (``Pricing > Delivery``) so a chunk
   read on its own — by the embedder, BM25 or the LLM — still says what it is about.
 * Consecutive chunks of one section overlap by whole trailing paragraphs (or, if
   the last paragraph is large, whole trailing sentences) up to ``overlap_tokens``.

@@ -44,6 +44,7 @@ class HybridRetriever:
         top_k: int = 5,
         rrf_k: int = 60,
         overlap_power: float = 1.0,
+        extra_per_language: int = 1,
     ) -> None:
         if candidates < 1 or top_k < 1:
             raise ValueError("candidates and top_k must be >= 1")
@@ -55,6 +56,7 @@ class HybridRetriever:
         self.top_k = top_k
         self.rrf_k = rrf_k
         self.overlap_power = overlap_power
+        self.extra_per_language = extra_per_language
         self._prefetcher = QueryPrefetcher(embedder)
 
     def prefetch(self, query: str) -> None:
@@ -96,7 +98,8 @@ class HybridRetriever:
             "hybrid search",
             extra={"dense_hits": len(dense), "sparse_hits": len(sparse), "query_overlap": round(overlap, 3)},
         )
-        return await self.reranker.rerank(query, fused, k)
+        best = await self.reranker.rerank(query, fused, k)
+        return fair_across_languages(best, fused, self.extra_per_language)
 
     async def _dense(self, query: str, limit: int, filters: Filters | None) -> list[IndexHit]:
         vector = await self._prefetcher.vector(query)
@@ -172,6 +175,31 @@ class HybridRetriever:
             sparse_rank=sparse_rank,
             extra={"document_id": payload.get("document_id"), "position": payload.get("position")},
         )
+
+
+def fair_across_languages(best: Sequence[RetrievedChunk], candidates: Sequence[RetrievedChunk],
+                          extra_per_language: int) -> list[RetrievedChunk]:
+    """``best``, plus the best ``extra_per_language`` candidates of each document language it misses.
+
+    A customer writing in Chinese to a business with a Chinese FAQ and English price lists would
+    otherwise get five chunks of the Chinese FAQ: both arms favour the question's own language
+    (BM25 sees every query character in that document; e5 shares the bias), while the answer is
+    often only in English. Each language the knowledge base holds keeps a way in, in fusion
+    order, and the answerer (or the LLM) weighs what it is given; the extras come after ``best``.
+    """
+    chosen = list(best)
+    taken = {chunk.chunk_id for chunk in chosen}
+    present = {chunk.language for chunk in chosen}
+    added: dict[str, int] = {}
+    for chunk in candidates:
+        language = chunk.language
+        if chunk.chunk_id in taken or language is None or language in present:
+            continue
+        if added.get(language, 0) >= extra_per_language:
+            continue
+        chosen.append(chunk)
+        added[language] = added.get(language, 0) + 1
+    return chosen
 
 
 def query_overlap(query_terms: set[int], stored_terms: Iterable[Sequence[int]]) -> float:

@@ -8,8 +8,8 @@ therefore exactly Okapi BM25 and IDF stays correct as documents come and go.
 The tokenizer must work for the languages a Singapore business sees: English and
 Malay (spaced Latin words), Tamil (spaced, but full of combining marks that
 ``\\w`` would split on), and Chinese (no spaces: character unigrams + bigrams).
-Product codes such as ``GS-HDB-2`` or ``AC2024`` are kept whole *and* split, so
-both the exact code and a partial mention ("the HDB package") match.
+Product codes such as ``CK-1KG-2`` or ``AC2024`` are kept whole *and* split, so
+both the exact code and a partial mention ("the 1KG cake") match.
 """
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ class Tokenizer:
     def _emit_word(self, run: str, out: list[str]) -> None:
         parts = [p for p in _split_joiners(run) if p]
         if len(parts) > 1 and len(run) <= _MAX_TOKEN_CHARS:
-            out.append(run)  # the whole code, e.g. "gs-hdb-2"
+            out.append(run)  # the whole code, e.g. "ck-1kg-2"
         for part in parts:
             if len(part) > _MAX_TOKEN_CHARS:
                 continue

@@ -22,6 +22,7 @@ from qdrant_client import AsyncQdrantClient
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from agent.glossary import Glossary
 from agent.intents import IntentDetector
 from agent.language import detect_language
 from agent.llm import Agent, LLMAgent, LLMAgentConfig, Retriever
@@ -126,6 +127,7 @@ def build_agent(
     detect=detect_language,  # noqa: ANN001 - the container's LanguageDetector instance
     reranker_name: str = "local",
     counter: TokenCounter | None = None,
+    glossary: Glossary | None = None,
 ) -> Agent:
     """The LLM agent (falling back to ``extractive_agent``) when a model is configured, else the extractive one.
 
@@ -153,11 +155,12 @@ def build_agent(
     return LLMAgent(
         model, retriever, extractive_agent, prompts, profile,
         tools=ToolBox(retriever, top_k=settings.retrieval_top_k, hours=hours, hours_spec=settings.business_hours,
-                      tickets=tickets),
+                      tickets=tickets, glossary=glossary),
         config=LLMAgentConfig(top_k=settings.retrieval_top_k, confidence_threshold=settings.llm_confidence_threshold,
                               max_tool_rounds=settings.llm_max_tool_rounds,
                               structured_output=settings.llm_structured_output, use_tools=settings.llm_tools),
         usage=usage, fallbacks=fallbacks, detect=detect, intents=intents, reranker_name=reranker_name,
+        glossary=glossary,
     )
 
 

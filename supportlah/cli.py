@@ -26,6 +26,11 @@ def sample_kb_path() -> Path:
     return Path(str(resources.files("supportlah") / "sample_kb"))
 
 
+def sample_vocabulary_path() -> Path:
+    """The sample business's own words (``config.vocabulary``), kept beside its documents' package."""
+    return Path(str(resources.files("supportlah") / "sample_business" / "vocabulary.json"))
+
+
 # ------------------------------------------------------------------ commands
 async def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.container import build
@@ -146,6 +151,8 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace, *, demo: bool 
     from supportlah.container import build
     from supportlah.ingest_cli import run_ingest
 
+    if demo and settings.vocabulary_file is None and not settings.vocabulary_path.is_file():
+        settings = settings.model_copy(update={"vocabulary_file": sample_vocabulary_path()})
     container = await build(settings)
     if demo:
         report = await run_ingest(container, [sample_kb_path()], show_progress=True)
@@ -284,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     from supportlah import eval_cli  # evaluation commands (issue 11)
 
     eval_cli.register(sub)
+    from supportlah import calibrate
+
+    calibrate.register(sub)
     from supportlah.admin.wiring import register_cli as register_admin_cli  # admin/PDPA (issue 10)
 
     register_admin_cli(sub)
@@ -324,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     from supportlah import eval_cli  # evaluation commands (issue 11)
 
     commands["eval"] = eval_cli.run
+    from supportlah import calibrate
+
+    commands["calibrate"] = calibrate.run
     try:
         if args.command == "config":
             return cmd_config(settings, args)

@@ -15,6 +15,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from agent.agent import SupportAgent
+from agent.confidence import Confidence
+from agent.glossary import Glossary
 from agent.extractive import ExtractiveAnswerer
 from agent.intents import IntentDetector
 from agent.language import LanguageDetector
@@ -33,6 +35,7 @@ from channels.twilio.splitting import split_for_whatsapp
 from channels.web.hub import LocalBus, RedisBus, WebHub
 from channels.web.sender import WebChatSender
 from config.settings import Settings
+from config.vocabulary import VocabularyError, load_vocabulary
 from escalation.drafts import KnowledgeDrafter
 from memory.conversation_memory import ConversationMemory
 from memory.db import create_engine, session_factory
@@ -122,9 +125,11 @@ async def prepare_database(settings: Settings) -> None:
         )
 
 
-async def build(settings: Settings, *, start_queue: bool = True) -> Container:
+async def build(settings: Settings, *, start_queue: bool = True, confidence: Confidence | None = None) -> Container:
     """Build every component for this configuration. ``start_queue`` starts the in-process
-    workers (embedded mode); in production the queue only enqueues and ``supportlah worker`` works."""
+    workers (embedded mode); in production the queue only enqueues and ``supportlah worker`` works.
+    ``confidence``: the answer-confidence model (default: the shipped one; ``supportlah calibrate``
+    passes one that records the evidence)."""
     await prepare_database(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     closers: list = []
@@ -149,13 +154,19 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     detector = LanguageDetector()
     intents = IntentDetector(sensitive_terms=sensitive_terms(settings))
     ingestor = Ingestor(catalog, embedder, index, chunker, language_detector=detector)
-    extractive = ExtractiveAnswerer(embedder, detect=detector)
+    try:
+        vocabulary = load_vocabulary(settings.vocabulary_path)
+    except VocabularyError as exc:
+        raise StartupError(str(exc)) from exc
+    glossary = Glossary(vocabulary.glossary)
+    extractive = ExtractiveAnswerer(embedder, detect=detector, glossary=glossary)
     agent: Agent = SupportAgent(retriever, extractive, threshold=settings.confidence_threshold, detect=detector,
-                                reranker_name=reranker.name, business_name=settings.business_name, intents=intents)
+                                reranker_name=reranker.name, business_name=settings.business_name, intents=intents,
+                                glossary=glossary, confidence=confidence)
     try:  # an LLM answers when configured; the extractive agent is then its fallback
         agent = build_agent(settings, retriever, agent, closers=closers, sessions=sessions, fallbacks=fallbacks,
                             tickets=EscalationTicketLookup(sessions), detect=detector, reranker_name=reranker.name,
-                            intents=intents)
+                            intents=intents, glossary=glossary)
     except ValueError as exc:  # unreadable business hours, or a context window too small for a prompt
         raise StartupError(str(exc)) from exc
 
@@ -176,7 +187,7 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
         outbound.add(twilio.sender, split_for_whatsapp)
 
     locks, guard = _coordination(settings, redis)
-    memory = build_memory(settings, sessions, redis)  # recent turns in Redis in production, in SQL embedded
+    memory = build_memory(settings, sessions, redis, vocabulary=vocabulary)  # recent turns in Redis in production, in SQL embedded
     processor = MessageProcessor(
         store, agent, outbound, locks, guard,
         apology=lambda lang: canned_text("error", lang),

@@ -26,13 +26,16 @@ from agent.evaluation import (
     answers_report,
     ask_all,
     documents_in_order,
+    kb_folder,
     load_questions,
+    question_file,
     mean_scores,
     retrieval_query,
     retrieval_view,
     score_any_relevant,
 )
 from config.settings import Settings
+from config.vocabulary import VOCABULARY_FILE
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +57,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     retrieval = sub.add_parser(
         "retrieval", help="nDCG@10, Recall@5, MRR@10 of bm25, dense, hybrid (and hybrid+rerank with Cohere)"
     )
-    retrieval.add_argument("dataset", type=Path, help="BEIR folder, or a labelled .jsonl question file")
+    retrieval.add_argument("dataset", type=Path,
+                           help="BEIR folder, a labelled .jsonl question file, or a question-set folder "
+                                "(questions.jsonl + kb/)")
     retrieval.add_argument("--kb", type=Path, nargs="+", metavar="PATH",
                            help="labelled file only: ingest these documents into a throwaway knowledge base")
+    retrieval.add_argument("--vocabulary", type=Path, metavar="FILE",
+                           help="with --kb: the business's vocabulary file (default: vocabulary.json beside the set)")
     retrieval.add_argument("--cache-dir", type=Path,
                            help="BEIR only: embedding cache (default DATA_DIR/eval-cache)")
     retrieval.add_argument("--max-queries", type=int, help="score only the first N judged queries")
     retrieval.add_argument("--json", action="store_true", help="print JSON")
 
     answers = sub.add_parser("answers", help="ask labelled questions through the pipeline and score the replies")
-    answers.add_argument("file", type=Path, help="labelled .jsonl question file (see evalsets/README.md)")
+    answers.add_argument("file", type=Path,
+                         help="labelled .jsonl question file, or a question-set folder (questions.jsonl + kb/)")
     answers.add_argument("--kb", type=Path, nargs="+", metavar="PATH",
                          help="ingest these documents into a throwaway knowledge base first")
+    answers.add_argument("--vocabulary", type=Path, metavar="FILE",
+                         help="with --kb: the business's vocabulary file (default: vocabulary.json beside the set)")
     answers.add_argument("--json", action="store_true", help="print JSON (with every question's outcome)")
 
 
@@ -92,6 +102,9 @@ def _methods(settings: Settings) -> list[str]:
 
 async def _retrieval(settings: Settings, args: argparse.Namespace) -> dict:
     path: Path = args.dataset
+    if path.is_dir() and question_file(path).is_file():
+        report = await _labelled_retrieval(settings, question_file(path), _with_kb(args, path))
+        return {**report, "dataset": path.name}
     if path.is_dir():
         return await _beir_retrieval(settings, path, args)
     if path.is_file():
@@ -131,7 +144,7 @@ async def _labelled_retrieval(settings: Settings, path: Path, args: argparse.Nam
         raise EvalError(f"{path} has no answerable questions to judge retrieval on")
     methods = _methods(settings)
     per_method: dict[str, list[dict[str, float]]] = {}
-    async with _container(settings, args.kb, show_progress=not args.json) as container:
+    async with _container(settings, args.kb, show_progress=not args.json, vocabulary=args.vocabulary) as container:
         if await container.index.count() == 0:
             raise EvalError("the knowledge base is empty: pass --kb PATH or run `supportlah ingest` first")
         for method in methods:
@@ -195,8 +208,9 @@ async def _answers(settings: Settings, args: argparse.Namespace) -> dict:
     from supportlah.conversation import ask_once
 
     questions = load_questions(args.file)
+    args = _with_kb(args, args.file)
     run_id = uuid.uuid4().hex[:8]
-    async with _container(settings, args.kb, show_progress=not args.json) as container:
+    async with _container(settings, args.kb, show_progress=not args.json, vocabulary=args.vocabulary) as container:
         if await container.index.count() == 0:
             raise EvalError("the knowledge base is empty: pass --kb PATH or run `supportlah ingest` first")
 
@@ -204,12 +218,28 @@ async def _answers(settings: Settings, args: argparse.Namespace) -> dict:
             return await ask_once(container, text, user=user)
 
         outcomes = await ask_all(questions, ask, user_prefix=f"eval-{run_id}-")
-    return answers_report(outcomes, source=args.file.name)
+    return answers_report(outcomes, source=_set_name(args.file))
+
+
+def _with_kb(args: argparse.Namespace, questions: Path) -> argparse.Namespace:
+    """A question-set folder brings its own ``kb/``: use it unless ``--kb`` says otherwise."""
+    folder = kb_folder(questions)
+    if args.kb or folder is None:
+        return args
+    beside = folder.parent / VOCABULARY_FILE
+    vocabulary = args.vocabulary or (beside if beside.is_file() else None)
+    return argparse.Namespace(**{**vars(args), "kb": [folder], "vocabulary": vocabulary})
+
+
+def _set_name(path: Path) -> str:
+    """A question-set folder's name (``physio-clinic``); a file's own name otherwise."""
+    return path.name if path.is_dir() else question_file(path).name
 
 
 # ------------------------------------------------------------------ shared
 @asynccontextmanager
-async def _container(settings: Settings, kb: list[Path] | None, *, show_progress: bool) -> AsyncIterator:
+async def _container(settings: Settings, kb: list[Path] | None, *, show_progress: bool,
+                     vocabulary: Path | None = None) -> AsyncIterator:
     """The configured container, or with ``kb`` a throwaway embedded one holding just those documents."""
     from supportlah.container import build
     from supportlah.ingest_cli import run_ingest
@@ -228,6 +258,7 @@ async def _container(settings: Settings, kb: list[Path] | None, *, show_progress
         isolated = settings.model_copy(update={
             "data_dir": Path(tmp), "database_url": None, "redis_url": None, "qdrant_url": None,  # nothing shared
             "telegram_bot_token": None, "twilio_account_sid": None, "twilio_auth_token": None,  # no vendor calls
+            "vocabulary_file": vocabulary,
         })
         container = await build(isolated, start_queue=False)
         try:
@@ -263,21 +294,32 @@ def format_retrieval(report: dict) -> str:
 
 
 def format_answers(report: dict) -> str:
-    columns = ("answered_correctly", "false_escalation", "citations_all_expected", "citations_any_expected",
-               "dont_know")
-    short = ("correct", "false esc", "cites ⊆", "cites ∩", "don't know")
+    columns = ("answered_correctly", "answered_wrong", "false_escalation", "handled", "citations_any_expected")
+    short = ("correct", "wrong", "false hand-off", "handled", "cites ∩")
 
     def cell(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
 
     rows = [["overall", str(report["overall"]["n"]), *(cell(report["overall"][c]) for c in columns)]]
     for group in ("by_lang", "by_kind"):
-        rows += [[name, str(s["n"]), *(cell(s[c]) for c in columns)] for name, s in report[group].items()]
+        rows.append([group.replace("_", " ") + ":", "", *([""] * len(columns))])
+        rows += [[f"  {name}", str(s["n"]), *(cell(s[c]) for c in columns)] for name, s in report[group].items()]
     failures = [q for q in report["questions"] if q["answerable"] and not q["correct"]]
+    mishandled = [q["id"] for q in report["questions"] if q["handled"] is False]
     text = [f"{report['file']}: {report['n_questions']} questions, answerer {report['answerer']}",
             _table(["group", "n", *short], rows)]
     if failures:
         text.append("not answered correctly: " + ", ".join(
-            f"{q['id']}({'escalated' if q['escalated'] else 'missing ' + '/'.join(q['missing'])})" for q in failures))
+            f"{q['id']}({_why(q)})" for q in failures))
+    if mishandled:
+        text.append("not handled: " + ", ".join(mishandled))
     return "\n\n".join(text)
 
+
+
+def _why(question: dict) -> str:
+    if question["escalated"]:
+        return "handed off"
+    if question["missing"]:
+        return "missing " + "/".join(question["missing"])
+    return "no expected document cited"

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from config.settings import Settings
 from memory.context import ContextAssembler, ContextBudgets
 from memory.conversation_memory import ConversationMemory, MemoryPolicy
+from config.vocabulary import BusinessVocabulary
 from memory.facts import FactExtractor, PatternFactExtractor
 from memory.profile import ProfileStore, TicketHistory
 from memory.profile_sources import EscalationTicketHistory, PdpaConsentLookup
@@ -42,12 +43,13 @@ def build_memory(
     summarizer: Summarizer | None = None,
     facts: FactExtractor | None = None,
     tickets: TicketHistory | None = None,
-    lexicon: SlotLexicon | None = None,
+    vocabulary: BusinessVocabulary | None = None,
 ) -> ConversationMemory:
     """``rewriter``/``summarizer``/``facts``: LLM-backed implementations when configured (the offline
     heuristics are always there as fallback); ``tickets``: defaults to the escalation tickets table."""
     counter = counter or TokenCounter()
-    lexicon = lexicon or SlotLexicon()
+    vocabulary = vocabulary or BusinessVocabulary()
+    lexicon = SlotLexicon(vocabulary.slots)
     short_term: ShortTermMemory
     if redis is not None:
         short_term = RedisShortTermMemory(redis, settings.redis_prefix, ttl_seconds=settings.memory_ttl_seconds)
@@ -59,10 +61,11 @@ def build_memory(
         ProfileStore(sessions, tickets=tickets or EscalationTicketHistory(sessions),
                      consent=PdpaConsentLookup(sessions)),
         ContextAssembler(counter, context_budgets(settings)),
-        heuristic=HeuristicRewriter(lexicon),
+        heuristic=HeuristicRewriter(lexicon, profile_slots=vocabulary.profile_slots),
         extractive=ExtractiveSummarizer(counter, max_tokens=min(settings.memory_summary_max_tokens,
                                                                  settings.memory_budget_summary)),
-        facts=facts or PatternFactExtractor(lexicon),
+        facts=facts or PatternFactExtractor(lexicon, fact_types=vocabulary.facts, named_types=vocabulary.named_facts,
+                                            count_words=vocabulary.count_words),
         rewriter=rewriter,
         summarizer=summarizer,
         policy=MemoryPolicy(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings, load_settings
+from tests.sample_business import SAMPLE_VOCABULARY_FILE
 from tests.services import fresh_postgres, fresh_redis_prefix
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -33,7 +34,8 @@ class Backend:
 async def backend(request, tmp_path: Path) -> AsyncIterator[Backend]:
     """Embedded: SQLite + in-process queue. Production: a fresh Postgres database + Redis prefix + arq."""
     async with AsyncExitStack() as stack:
-        kwargs: dict = {"data_dir": tmp_path / "data"}
+        # The sample knowledge base's tests speak its business's words (its vocabulary file).
+        kwargs: dict = {"data_dir": tmp_path / "data", "vocabulary_file": SAMPLE_VOCABULARY_FILE}
         if request.param == "production":
             kwargs["database_url"] = await stack.enter_async_context(fresh_postgres())
             redis_url, prefix = await stack.enter_async_context(fresh_redis_prefix())

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from agent.types import Reply
 from channels.messages import Channel, InboundMessage, new_id
+from config.vocabulary import load_vocabulary
 from config.settings import Settings
 from memory.conversation_memory import ConversationMemory
 from memory.db import create_engine, session_factory
@@ -34,7 +35,8 @@ class MemoryStack:
 
     def rebuilt(self, **kwargs: object) -> ConversationMemory:
         """A fresh ConversationMemory over the same databases (as after a restart)."""
-        return build_memory(self.settings, self.sessions, self.redis, **kwargs)
+        return build_memory(self.settings, self.sessions, self.redis,
+                            **{"vocabulary": load_vocabulary(self.settings.vocabulary_path), **kwargs})
 
     async def message(self, text: str, *, sender: str = "customer-1", channel: Channel = Channel.WEB) -> StoredMessage:
         msg = InboundMessage(channel=channel, provider_message_id=new_id(), sender_id=sender, text=text)
@@ -64,7 +66,7 @@ async def memory_stack(settings: Settings) -> AsyncIterator[MemoryStack]:
     sessions = session_factory(engine)
     try:
         yield MemoryStack(settings, engine, sessions, MessageStore(sessions), redis,
-                          build_memory(settings, sessions, redis))
+                          build_memory(settings, sessions, redis, vocabulary=load_vocabulary(settings.vocabulary_path)))
     finally:
         if redis is not None:
             await redis.aclose()

@@ -27,7 +27,7 @@ QUESTIONS = [
      "answerable": False, "expected_docs": [], "must_contain": [], "kind": "unanswerable"},
 ]
 RATES = {"answered_correctly", "answered_wrong", "false_escalation", "citations_all_expected",
-         "citations_any_expected", "dont_know"}
+         "citations_any_expected", "handled"}
 
 
 def run(args: list[str], data_dir: Path, *, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -58,7 +58,7 @@ def test_three_questions_against_a_tiny_knowledge_base(tmp_path: Path):
     assert outcomes["en-2"]["correct"], outcomes["en-2"]  # asked after its context turn, as the same customer
     assert outcomes["en-3"]["escalated"] and not outcomes["en-3"]["correct"]  # handed off, nothing invented
     assert overall["answered_correctly"] == 1.0 and overall["false_escalation"] == 0.0
-    assert overall["dont_know"] == 1.0 and overall["citations_all_expected"] == 1.0
+    assert overall["handled"] == 1.0 and overall["citations_all_expected"] == 1.0
     assert set(report["by_lang"]) == {"en"} and set(report["by_kind"]) == {"keyword", "followup", "unanswerable"}
     assert report["by_kind"]["unanswerable"]["answered_correctly"] is None  # nothing answerable in that group
 
@@ -104,7 +104,7 @@ async def test_with_an_llm_configured_the_model_answers(tmp_path: Path):
     outcomes = {q["id"]: q for q in report["questions"]}
     assert outcomes["en-1"]["correct"] and "$30" in outcomes["en-1"]["answer"]
     assert outcomes["en-1"]["cited_docs"] == ["services-and-prices.md"]
-    assert outcomes["en-3"]["escalated"] and report["overall"]["dont_know"] == 1.0
+    assert outcomes["en-3"]["escalated"] and report["overall"]["handled"] == 1.0
 
 
 def test_a_malformed_question_file_names_the_line(tmp_path: Path):
@@ -132,5 +132,5 @@ def test_scoring_rules():
     assert not handed_off.correct  # an escalated reply is never counted as answered
     summary = summarize_answers([right, stray, missing, handed_off])
     assert summary["answered_correctly"] == 0.5 and summary["answered_wrong"] == 0.25
-    assert summary["false_escalation"] == 0.25 and summary["dont_know"] is None
+    assert summary["false_escalation"] == 0.25 and summary["handled"] is None
     assert summary["citations_all_expected"] == round(1 / 3, 4) and summary["citations_any_expected"] == round(2 / 3, 4)

@@ -106,7 +106,8 @@ async def test_chained_follow_ups_and_a_new_question_in_between(backend):
         _, query = await stack.exchange("Are you open on Sundays?", "We are closed on Sundays.")
         assert query is None
         _, query = await stack.exchange("and on public holidays?", "Closed too.")
-        assert query is None  # nothing of the previous question to carry over, and no entity to swap
+        # No entity to swap: the follow-up leans on the previous question as a whole.
+        assert query == "Are you open on Sundays — and on public holidays?"
 
 
 class OutageRewriter:

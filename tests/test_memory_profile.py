@@ -11,11 +11,11 @@ from sqlalchemy import delete, func, select
 from agent.types import Reply
 from channels.messages import new_id, utcnow
 from escalation.tickets import NewTicket, TicketRepository
-from memory.facts import PatternFactExtractor
 from memory.memory_tables import ContactFactRow, ContactProfileRow, ConversationSummaryRow, MemoryTurnRow
 from memory.models import Conversation, InboundMessageRow
 from memory.pdpa import ConsentRecord, ContactRef
 from tests.memory_support import memory_stack
+from tests.sample_business import sample_facts
 
 MEI = "Hi! My name is Mei Ling. I live in a condo in Bishan and we have 3 aircon units. How much is a general service?"
 
@@ -31,7 +31,7 @@ MEI = "Hi! My name is Mei Ling. I live in a condo in Bishan and we have 3 aircon
     ("If I lived in a landed house, would it cost more?", {}),  # hypothetical
 ])
 def test_facts_are_first_person_statements(text, facts):
-    found = PatternFactExtractor().extract_now(text)
+    found = sample_facts().extract_now(text)
     assert {f.kind: f.value for f in found} == facts
     for fact in found:
         assert fact.sentence and fact.sentence in text

@@ -8,7 +8,7 @@ import pytest
 
 from agent.types import Turn
 from memory.rewrite import HeuristicRewriter, previous_question
-from memory.slots import SlotLexicon
+from tests.sample_business import sample_lexicon, sample_rewriter
 
 EVALSET = Path(__file__).resolve().parent.parent / "evalsets" / "sample_kb_answers.jsonl"
 HDB_GS = "How much is a general service for an HDB flat?"
@@ -16,7 +16,7 @@ HDB_GS = "How much is a general service for an HDB flat?"
 
 @pytest.fixture(scope="module")
 def rewriter() -> HeuristicRewriter:
-    return HeuristicRewriter()
+    return sample_rewriter()
 
 
 @pytest.mark.parametrize(("previous", "follow_up", "standalone"), [
@@ -83,8 +83,8 @@ def test_profile_facts_fill_an_open_slot_only(rewriter):
 def test_every_follow_up_of_the_eval_set_is_rewritten_and_no_standalone_question_is():
     """Measured on evalsets/sample_kb_answers.jsonl: each labelled follow-up gains its context's subject;
     each answerable standalone question asked right after another one stays exactly as asked."""
-    rewriter = HeuristicRewriter()
-    lexicon = SlotLexicon()
+    rewriter = sample_rewriter()
+    lexicon = sample_lexicon()
     cases = [json.loads(line) for line in EVALSET.read_text(encoding="utf-8").splitlines() if line.strip()]
     follow_ups = [c for c in cases if c["kind"] == "followup"]
     assert len(follow_ups) >= 7
@@ -100,7 +100,7 @@ def test_every_follow_up_of_the_eval_set_is_rewritten_and_no_standalone_question
 
 
 def test_lexicon_prefers_the_longest_form_and_never_overlaps():
-    lexicon = SlotLexicon()
+    lexicon = sample_lexicon()
     slots = lexicon.find("Jurong West or Jurong Island, for an executive condo?")
     assert [(s.type, s.value, s.surface) for s in slots] == [
         ("area", "jurong west", "Jurong West"), ("area", "jurong island", "Jurong Island"),

@@ -44,7 +44,7 @@ from rag.tokens import TokenCounter
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-DEV_SET = HERE / "dev_questions.jsonl"
+DEV_SET = HERE.parent.parent / "evalsets" / "sample_kb_calibration.jsonl"  # the old sample-only dev set
 MODEL_PATH = HERE / "model.json"
 DEFAULT_KB = HERE.parent.parent / "supportlah" / "sample_kb"
 L2 = 1.0
