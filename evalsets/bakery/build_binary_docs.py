@@ -1,21 +1,20 @@
 """Rebuilds the two binary documents of the bakery evaluation KB.
 
-Writes kb/order-terms-and-refunds.pdf (fpdf2) and kb/corporate-and-bulk-orders.docx
-(python-docx) next to this script; the text lives here so they can be rebuilt. The PDF's
-cancellation table is long on purpose: it starts on page 1 and continues on page 2 with its
-header row repeated. fpdf2's built-in fonts are Latin-1 only, so the PDF text is English/ASCII.
+Writes kb/order-terms-and-refunds.pdf and kb/corporate-and-bulk-orders.docx with the shared
+writers in ../kbdocs.py; the text lives here so they can be rebuilt. The PDF's cancellation
+table is long on purpose: it starts on page 1 and continues on page 2 with its header row
+repeated. fpdf2's built-in fonts are Latin-1 only, so the PDF text is English.
 
 Usage: python build_binary_docs.py   (needs fpdf2 and python-docx)
 """
+import sys
 from pathlib import Path
 
-from docx import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
-from fpdf import FPDF
-from fpdf.fonts import FontFace
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from kbdocs import write_docx, write_pdf  # noqa: E402  (shared writer next to this set)
 
-KB = Path(__file__).resolve().parent / "kb"
+KB = HERE / "kb"
 COMPANY = "Pandan Oven Bakehouse Pte Ltd"
 
 # ----------------------------------------------------------------------------- PDF
@@ -140,42 +139,14 @@ PDF_SECTIONS_AFTER_TABLE = [
 ]
 
 
-def build_pdf(path: Path) -> None:
-    pdf = FPDF(format="A4")
-    pdf.set_title(PDF_TITLE)
-    pdf.set_author(COMPANY)
-    pdf.set_auto_page_break(auto=True, margin=18)
-    pdf.set_margins(18, 18, 18)
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 18)
-    pdf.cell(0, 10, PDF_TITLE, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "I", 10)
-    pdf.cell(0, 6, f"{COMPANY} - effective 1 February 2026", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
-    pdf.set_font("Helvetica", "", 10.5)
-    pdf.multi_cell(0, 5.5, PDF_INTRO, new_x="LMARGIN", new_y="NEXT")
-    _sections(pdf, PDF_SECTIONS_BEFORE_TABLE)
-    pdf.set_font("Helvetica", "", 9.5)
-    with pdf.table(col_widths=(70, 40, 64), text_align="LEFT", repeat_headings=1,
-                   headings_style=FontFace(emphasis="BOLD", fill_color=(232, 240, 226)),
-                   line_height=5.5) as table:
-        for row in CANCEL_TABLE:
-            r = table.row()
-            for cell in row:
-                r.cell(cell)
-    _sections(pdf, PDF_SECTIONS_AFTER_TABLE)
-    pdf.output(str(path))
-
-
-def _sections(pdf: FPDF, sections) -> None:
-    for heading, paragraphs in sections:
-        pdf.ln(3)
-        pdf.set_font("Helvetica", "B", 12.5)
-        pdf.cell(0, 8, heading, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 10.5)
-        for para in paragraphs:
-            pdf.multi_cell(0, 5.5, para, new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(1.5)
+def pdf_blocks() -> list:
+    blocks: list = [("p", PDF_INTRO)]
+    for heading, paragraphs in PDF_SECTIONS_BEFORE_TABLE:
+        blocks += [("h", heading)] + [("p", para) for para in paragraphs]
+    blocks += [("widths", (70, 40, 64)), ("table", CANCEL_TABLE)]
+    for heading, paragraphs in PDF_SECTIONS_AFTER_TABLE:
+        blocks += [("h", heading)] + [("p", para) for para in paragraphs]
+    return blocks
 
 
 # ---------------------------------------------------------------------------- DOCX
@@ -198,87 +169,55 @@ VOLUME = [
 ]
 
 
-def build_docx(path: Path) -> None:
-    d = Document()
-    d.core_properties.title = DOCX_TITLE
-    d.core_properties.author = COMPANY
-    d.styles["Normal"].font.name = "Calibri"
-    d.styles["Normal"].font.size = Pt(11)
-    t = d.add_heading(DOCX_TITLE, level=0)
-    t.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    p = d.add_paragraph(f"{COMPANY} · Terms effective 1 February 2026")
-    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    d.add_paragraph(
-        "We bake for office parties, product launches, school events, seminars and client gifts. Corporate and "
-        "bulk orders are handled by Mr Daniel Ong (corporate@pandanoven.com.sg). Unlike our retail prices, "
-        "corporate prices are quoted BEFORE GST: 9% GST is added to every corporate invoice. The minimum "
-        "corporate order is S$150 before GST."
-    )
-    d.add_heading("1. What we offer", level=1)
-    _table(d, CORP_ITEMS)
-    d.add_paragraph("")
-    d.add_paragraph(
-        "Logo cookies: send your logo as a vector file (AI, EPS, SVG or PDF). We send a digital proof within 2 working "
-        "days; the 10 working days' notice starts when you approve the proof. Up to 2 colours for the printed "
-        "design; full-colour printing is S$0.40 more per cookie."
-    )
-    d.add_paragraph(
-        "Tea-break boxes come with a printed menu card and are individually packed. Halal status, allergens and "
-        "ingredients are the same as for our retail products; see our FAQ."
-    )
-    d.add_heading("2. Volume discount", level=1)
-    d.add_paragraph("The discount applies to the order value before GST and before delivery, in one order for one date.")
-    _table(d, VOLUME)
-    d.add_paragraph("")
-    d.add_paragraph("The volume discount cannot be combined with Pandan Perks offers or store credit.")
-    d.add_heading("3. Delivery", level=1)
-    for line in (
+DOCX_BLOCKS = [
+    ("p", "We bake for office parties, product launches, school events, seminars and client gifts. Corporate and "
+          "bulk orders are handled by Mr Daniel Ong (corporate@pandanoven.com.sg). Unlike our retail prices, "
+          "corporate prices are quoted BEFORE GST: 9% GST is added to every corporate invoice. The minimum "
+          "corporate order is S$150 before GST."),
+    ("h", "1. What we offer"),
+    ("table", CORP_ITEMS),
+    ("p", "Logo cookies: send your logo as a vector file (AI, EPS, SVG or PDF). We send a digital proof within 2 "
+          "working days; the 10 working days' notice starts when you approve the proof. Up to 2 colours for the "
+          "printed design; full-colour printing is S$0.40 more per cookie."),
+    ("p", "Tea-break boxes come with a printed menu card and are individually packed. Halal status, allergens and "
+          "ingredients are the same as for our retail products; see our FAQ."),
+    ("h", "2. Volume discount"),
+    ("p", "The discount applies to the order value before GST and before delivery, in one order for one date."),
+    ("table", VOLUME),
+    ("p", "The volume discount cannot be combined with Pandan Perks offers or store credit."),
+    ("h", "3. Delivery"),
+    ("bullets", [
         "Free delivery to one address for orders of S$400 and above before GST, on any delivery day (Tuesday to Sunday).",
         "Orders below S$400 pay our retail delivery fees by zone (see our Ordering, Pickup & Delivery guide).",
         "Delivery to more than one address: S$15 for each extra address in Zones A and B, S$20 in Zone C, before GST.",
         "We can deliver from 8am for early meetings on weekdays, for S$20 before GST.",
-    ):
-        d.add_paragraph(line, style="List Bullet")
-    d.add_heading("4. Payment and invoices", level=1)
-    for line in (
+    ]),
+    ("h", "4. Payment and invoices"),
+    ("bullets", [
         "First order: 50% deposit to confirm, balance before delivery.",
         "Companies registered in Singapore with 3 or more paid orders with us may ask for a 30-day invoice account.",
         "We accept purchase orders (PO). Please put the PO number on your order so it appears on the invoice.",
         "Payment by bank transfer or PayNow to UEN 201945678K.",
-    ):
-        d.add_paragraph(line, style="List Bullet")
-    d.add_heading("5. Changes and cancellations", level=1)
-    for line in (
+    ]),
+    ("h", "5. Changes and cancellations"),
+    ("bullets", [
         "Quantities can be increased up to 3 working days before delivery, subject to availability, and reduced by "
         "up to 10% until 5 working days before delivery.",
         "Cancellation 5 working days or more before delivery: full refund of the deposit, less a S$30 admin fee.",
         "Cancellation less than 5 working days before delivery: the deposit is not refunded.",
         "Logo cookies and branded stickers cannot be cancelled or refunded once printing has started, which is 5 "
         "working days before delivery.",
-    ):
-        d.add_paragraph(line, style="List Bullet")
-    d.add_heading("6. Tasting", level=1)
-    d.add_paragraph(
-        "For orders above S$1,000 before GST, we send a free tasting box of 4 mini bento cakes to your office before "
-        "you confirm. For smaller orders, a tasting box is S$20 before GST, deducted from your order if you confirm "
-        "within 14 days."
-    )
-    d.save(str(path))
-
-
-def _table(d: Document, rows) -> None:
-    table = d.add_table(rows=len(rows), cols=len(rows[0]))
-    table.style = "Light Grid Accent 1"
-    for i, row in enumerate(rows):
-        for j, val in enumerate(row):
-            cell = table.cell(i, j)
-            cell.text = val
-            if i == 0:
-                for run in cell.paragraphs[0].runs:
-                    run.bold = True
+    ]),
+    ("h", "6. Tasting"),
+    ("p", "For orders above S$1,000 before GST, we send a free tasting box of 4 mini bento cakes to your office "
+          "before you confirm. For smaller orders, a tasting box is S$20 before GST, deducted from your order if "
+          "you confirm within 14 days."),
+]
 
 
 if __name__ == "__main__":
-    build_pdf(KB / "order-terms-and-refunds.pdf")
-    build_docx(KB / "corporate-and-bulk-orders.docx")
+    write_pdf(KB / "order-terms-and-refunds.pdf", PDF_TITLE, f"{COMPANY} - effective 1 February 2026",
+              COMPANY, pdf_blocks())
+    write_docx(KB / "corporate-and-bulk-orders.docx", DOCX_TITLE, f"{COMPANY} · Terms effective 1 February 2026",
+               COMPANY, DOCX_BLOCKS)
     print("wrote", KB / "order-terms-and-refunds.pdf", "and", KB / "corporate-and-bulk-orders.docx")
