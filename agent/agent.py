@@ -19,6 +19,7 @@ from typing import Protocol
 
 from agent.answer import Answer, Answerer
 from agent.confidence import Confidence, ConfidenceModel, confidence_features
+from agent.crosslingual import glosses_in, learned_glosses
 from agent.errors import AgentUnavailableError
 from agent.glossary import Glossary
 from agent.intents import IntentDetector, IntentReason, SmallTalk
@@ -163,7 +164,7 @@ class SupportAgent:
         search_query = " ".join((request.search_query or "").split()) or question
         if search_query != question:  # a follow-up rewritten from memory
             self._retriever.discard(self._glossary.expand(question))  # in case ``prepare`` started it
-        chunks, answer = await self._draft(search_query)
+        chunks, answer = await self._draft(search_query, focus=question if search_query != question else None)
         confidence = self._confidence.predict(confidence_features(chunks, answer)) if answer.text else 0.0
         sensitive = intent is IntentReason.SENSITIVE_TOPIC
         if confidence < self._threshold:
@@ -191,10 +192,16 @@ class SupportAgent:
             backend=dict(self._backend),
         )
 
-    async def _draft(self, question: str) -> tuple[list[RetrievedChunk], Answer]:
+    async def _draft(self, question: str, focus: str | None = None) -> tuple[list[RetrievedChunk], Answer]:
         try:
             chunks = await self._retriever.search(self._glossary.expand(question), self._top_k)
-            answer = await self._answerer.answer(question, chunks)
+            # The documents' own translations of the terms asked about ("上门物理治疗" -> "Home visit"):
+            # search again with them, so a Chinese question reaches the English price list.
+            learned = glosses_in(question, learned_glosses(chunks))
+            if learned:
+                question = f"{question} ({'; '.join(learned)})"
+                chunks = await self._retriever.search(self._glossary.expand(question), self._top_k)
+            answer = await self._answerer.answer(question, chunks, focus=focus)
         except (VectorIndexError, EmbeddingError) as exc:
             raise AgentUnavailableError(f"retrieval failed: {type(exc).__name__}") from exc
         return chunks, answer

@@ -30,4 +30,8 @@ class Answer:
 class Answerer(Protocol):
     name: str
 
-    async def answer(self, question: str, chunks: Sequence[RetrievedChunk]) -> Answer: ...
+    async def answer(self, question: str, chunks: Sequence[RetrievedChunk], *, focus: str | None = None) -> Answer:
+        """Draft an answer to ``question`` from ``chunks``. ``focus``: when ``question`` is a follow-up
+        rewritten with the previous question's words, what the customer actually said now; its
+        words decide between otherwise equal rows ("… an HDB flat — and for a condo?")."""
+        ...

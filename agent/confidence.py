@@ -11,6 +11,10 @@ have no fixed scale. So a small logistic model maps evidence to a probability:
 * ``coverage``      IDF-weighted share of the question's terms in the quoted text
 * ``similarity``    cosine of the question and the quoted unit itself
 * ``rerank``        the reranker's score (recorded, not weighed: see MODEL_FEATURES)
+* ``cue_match``     1 if the quote states the kind of fact asked for (an amount for "how much?")
+* ``best_lexical``  the quoted unit's own IDF-weighted overlap with the question
+* ``cross_script``  1 if the quote is written in another script than the question (a Chinese
+  question answered from an English price list): word overlap then says little
 
 It is fitted offline by ``agent/calibration/fit.py`` on the labelled dev set
 ``evalsets/sample_kb_calibration.jsonl`` (answerable questions in en/zh/ms/ta
@@ -52,6 +56,9 @@ FEATURES: tuple[str, ...] = (
     "coverage",
     "similarity",
     "rerank",
+    "cue_match",
+    "best_lexical",
+    "cross_script",
 )
 # ``rerank`` is recorded but not weighed: the local reranker's score is relative to
 # the candidate set (min-max blend) and a Cohere relevance score has its own scale,
@@ -76,6 +83,9 @@ def confidence_features(chunks: Sequence[RetrievedChunk], answer: Answer) -> dic
         "coverage": float(answer.coverage),
         "similarity": float(similarity),
         "rerank": float(rerank),
+        "cue_match": float(answer.features.get("cue_match", 0.0)),
+        "best_lexical": float(answer.features.get("best_lexical", 0.0)),
+        "cross_script": float(answer.features.get("cross_script", 0.0)),
     }
 
 

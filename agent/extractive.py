@@ -50,12 +50,16 @@ class _Candidate:
     unit: Unit
     lexical: float  # IDF-weighted share of question terms in the unit (heading terms at CONTEXT_CREDIT)
     score: float
+    own: float = 0.0  # the same share counting the unit's own words only
+    titled: float = 0.0  # share of the question its own heading covers (in full)
     similarity: float | None = None
 
 
 CONTEXT_CREDIT = 0.75  # a term found only in the heading (often the FAQ question itself) counts most
 RANK_WEIGHT = 0.15  # bonus for the top-ranked chunk, decaying with rank
 CUE_WEIGHT = 0.25  # unit states the kind of fact asked for
+FOCUS_WEIGHT = 3.0  # a follow-up's own terms against those inherited from the previous question
+MISSING_CUE_PENALTY = 0.5  # unit states no fact of the kind asked for (no amount for "how much?")
 SCRIPT_WEIGHT = 0.1  # unit is written in the question's script (quote English to English askers)
 SIMILARITY_WEIGHT = 10.0  # per unit of cosine behind the best-embedded candidate (0.01 cosine = 0.1)
 MIN_EXTRA_SHARE = 0.85  # a row, or a unit two away, joins the answer at this share of the best's lexical score
@@ -85,8 +89,8 @@ class ExtractiveAnswerer:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
 
-    async def answer(self, question: str, chunks: Sequence[RetrievedChunk]) -> Answer:
-        candidates, readings = self._score_lexically(question, chunks)
+    async def answer(self, question: str, chunks: Sequence[RetrievedChunk], *, focus: str | None = None) -> Answer:
+        candidates, readings = self._score_lexically(question, chunks, focus)
         if not candidates:
             return Answer(text="", language=None, sources=[], coverage=0.0)
         scripts = {script_of(term) for c in candidates for term in terms(_render(c.unit))}
@@ -113,12 +117,13 @@ class ExtractiveAnswerer:
                 "best_lexical": best.lexical,
                 "cue_match": float(bool(question_cues(question) & unit_cues(best.unit.text))),
                 "units": float(len(chosen)),
+                "cross_script": float(_script(quoted) != _script(question)),
             },
         )
 
     # -- scoring ---------------------------------------------------------------
     def _score_lexically(
-        self, question: str, chunks: Sequence[RetrievedChunk]
+        self, question: str, chunks: Sequence[RetrievedChunk], focus: str | None = None
     ) -> tuple[list[_Candidate], list[dict[str, float]]]:
         """Score every unit; returns the candidates and the term weights of each reading.
 
@@ -137,20 +142,29 @@ class ExtractiveAnswerer:
         # Words in a script no candidate is written in (Chinese over English documents)
         # are a language gap: they would lower every score alike and drown the other signals.
         scripts = {script_of(term) for vocabulary in vocabularies for term in vocabulary}
+        # A follow-up's own words weigh more than those it inherited: "… an HDB flat — and for a condo?"
+        # must land on the condo row, not on the HDB row the previous question asked about.
+        focused = set(terms(focus)) | set(terms(self._glossary.translate(focus))) if focus else set()
         readings = []
         for reading in dict.fromkeys((question, glossed)):
-            weights = {term: idf.weight(term) for term in dict.fromkeys(terms(reading))}
+            weights = {term: idf.weight(term) * (FOCUS_WEIGHT if term in focused else 1.0)
+                       for term in dict.fromkeys(terms(reading))}
             reachable = sum(w for term, w in weights.items() if script_of(term) in scripts) or 1.0
             readings.append((weights, reachable))
         candidates = []
         for (chunk_index, unit), vocabulary, context in zip(segmented, vocabularies, contexts):
             lexical = max(_overlap(weights, vocabulary, context) / reachable for weights, reachable in readings)
+            own = max(_overlap(weights, vocabulary, set()) / reachable for weights, reachable in readings)
+            title = set(terms(unit.heading))
+            titled = max(_overlap(weights, title, set()) / reachable for weights, reachable in readings)
             score = lexical + RANK_WEIGHT / (1.0 + chunk_index)
             if cues & unit_cues(unit.text):
                 score += CUE_WEIGHT
+            elif cues:  # asked "how much?", and the unit names no amount: it cannot be the answer
+                score -= MISSING_CUE_PENALTY
             if _script(unit.text) == question_script:
                 score += SCRIPT_WEIGHT
-            candidates.append(_Candidate(chunk_index, unit, lexical, score))
+            candidates.append(_Candidate(chunk_index, unit, lexical, score, own=own, titled=titled))
         return candidates, [weights for weights, _ in readings]
 
     async def _rescore_semantically(
@@ -193,9 +207,14 @@ class ExtractiveAnswerer:
             key=lambda c: c.unit.position,
         )
         chosen = [best]
-        if best.unit.text.rstrip().endswith((":", "：")):  # a lead-in: what follows is the content
-            following = [c for c in same_block if c.unit.position > best.unit.position]
-            return [best, *following[: self._max_units - 1]]
+        if _is_lead_in(best.unit):  # "Members get:" / "We accept:": what follows is the content, whole
+            return [best, *_list_after(best, candidates)]
+        section = [c for c in same_block if c.unit.heading == best.unit.heading]
+        heading_driven = best.titled >= TITLED or (best.lexical > 0 and best.own < HEADING_DRIVEN * best.lexical)
+        if heading_driven and 1 < len(section) <= MAX_LIST_UNITS:
+            # The question matches the heading ("who is your data protection officer?"), not the unit:
+            # the section under it is the answer (name, email, address), not one line of it.
+            return section
         for candidate in sorted(same_block, key=lambda c: abs(c.unit.position - best.unit.position)):
             if len(chosen) >= self._max_units:
                 break
@@ -214,6 +233,32 @@ class ExtractiveAnswerer:
                 chosen.append(candidate)
         chosen.sort(key=lambda c: c.unit.position)
         return _contiguous(chosen, best)
+
+
+MAX_LIST_UNITS = 8  # a list quoted whole after its lead-in, or a section its heading answers
+HEADING_DRIVEN = 0.5  # below this share of its score from its own words, a unit answers through its heading
+TITLED = 0.6  # a heading covering this share of the question is what was asked about: quote its section
+
+
+def _is_lead_in(unit: Unit) -> bool:
+    return unit.text.rstrip().endswith((":", "："))
+
+
+def _list_after(lead_in: _Candidate, candidates: list[_Candidate]) -> list[_Candidate]:
+    """The units right after a lead-in in its chunk, up to the end of the list (a sentence that
+    closes with a full stop after items, or a new heading), at most ``MAX_LIST_UNITS``."""
+    following = sorted((c for c in candidates if c.chunk_index == lead_in.chunk_index
+                        and c.unit.position > lead_in.unit.position), key=lambda c: c.unit.position)
+    taken: list[_Candidate] = []
+    expected = lead_in.unit.position + 1
+    for candidate in following:
+        if candidate.unit.position != expected or candidate.unit.heading != lead_in.unit.heading:
+            break
+        taken.append(candidate)
+        expected += 1
+        if len(taken) >= MAX_LIST_UNITS or candidate.unit.text.rstrip().endswith((".", "。")) and len(taken) > 1:
+            break
+    return taken
 
 
 CROSS_SCRIPT_UNITS = 2  # units per chunk in another script than the question, embedded besides the best
@@ -251,8 +296,23 @@ def _contiguous(chosen: list[_Candidate], best: _Candidate) -> list[_Candidate]:
     return chosen[start : end + 1]
 
 
+_RECORD = re.compile(r"^(?:[^;:]{1,40}: [^;]*)(?:; [^;:]{1,40}: [^;]*)+$")  # "code: X; price_sgd: 48.00; …"
+
+
+def _render_record(text: str) -> str:
+    """A spreadsheet row as ingestion writes it ("service: …; standard_price_sgd: 48.00") with its
+    column names readable and its amounts written as amounts."""
+    fields = []
+    for field in text.split("; "):
+        name, _, value = field.partition(": ")
+        fields.append(f"{_header_label(name)}: {_cell(name, value.strip())}")
+    return "; ".join(fields)
+
+
 def _render(unit: Unit) -> str:
     """Unit text as the customer reads it; table rows pair each cell with its header."""
+    if _RECORD.match(unit.text):
+        return _render_record(unit.text)
     if unit.kind is not UnitKind.ROW:
         return unit.text
     if not unit.table_header:
@@ -265,8 +325,26 @@ def _render(unit: Unit) -> str:
         cells = next(csv.reader([unit.text]))
     if len(header) != len(cells):
         return unit.text
-    pairs = ", ".join(f"{h}: {c}" for h, c in zip(header, cells) if c)
+    pairs = ", ".join(f"{_header_label(h)}: {_cell(h, c)}" for h, c in zip(header, cells) if c)
     return f"{unit.heading} — {pairs}" if unit.heading else pairs
+
+
+_BARE_AMOUNT = re.compile(r"\d+(?:\.\d{1,2})?")
+_MONEY_HEADER = re.compile(r"sgd|s\$|\$|price|fee|cost|charge|amount|rate|deposit", re.IGNORECASE)
+_NOT_MONEY_HEADER = re.compile(r"min|minute|hour|day|week|month|year|qty|quantity|count|size|age|%|percent|weight|"
+                               r"\bno\b|number|code|id\b", re.IGNORECASE)
+
+
+def _header_label(header: str) -> str:
+    """``standard_price_sgd`` -> ``standard price sgd``: a CSV column name as a customer reads it."""
+    return header.replace("_", " ").strip()
+
+
+def _cell(header: str, cell: str) -> str:
+    """A bare number in a money column is an amount: write it as one (``48.00`` -> ``S$48.00``)."""
+    if _BARE_AMOUNT.fullmatch(cell) and _MONEY_HEADER.search(header) and not _NOT_MONEY_HEADER.search(header):
+        return f"S${cell}"
+    return cell
 
 
 def _script(text: str) -> str:

@@ -155,8 +155,12 @@ def segment(text: str, heading: str = "") -> list[Unit]:
             i += 1
             continue
         heading_match = _HEADING.match(line)
-        if heading_match or (_UPPER_HEADING.match(line) and len(line) < 80):
-            current_heading = clean_inline(heading_match.group(2) if heading_match else line)
+        if not any(ch.isalnum() for ch in line):  # "=====" rules and other decoration: nothing to quote
+            i += 1
+            continue
+        bare = _BULLET.sub("", line, count=1)  # "8. DATA PROTECTION OFFICER": a numbered plain-text heading
+        if heading_match or (_UPPER_HEADING.match(bare) and len(bare) < 80):
+            current_heading = clean_inline(heading_match.group(2) if heading_match else bare)
             block += 1
             i += 1
             continue
