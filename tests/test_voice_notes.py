@@ -220,6 +220,20 @@ async def test_with_local_speech_to_text_off_the_customer_is_asked_to_type(backe
     assert Path(audio.url).read_bytes() == clips["wash"].read_bytes()  # kept for staff, not dropped
 
 
+async def test_audio_that_cannot_be_decoded_asks_the_customer_again(tmp_path):
+    from tests.conftest import Backend
+
+    backend = Backend("embedded", {"data_dir": tmp_path / "data"})
+    broken = tmp_path / "broken.ogg"
+    broken.write_bytes(b"OggS\x00\x02" + b"\0" * 22 + b"OpusHead" + b"\x01" * 300)  # a header, then nothing
+    async with voice_rig(backend.settings) as rig:
+        await rig.whatsapp_voice(broken, "SM" + "d" * 32)
+        await drain(rig.container)
+        stored, reply = await rig.user_message(Channel.WHATSAPP, CUSTOMER)
+        assert rig.whatsapp_sent() == [canned_text("voice_note_unclear", "en")]
+    assert reply.backend["answerer"] == "voice_note:unclear" and stored.message.attachments[0].url
+
+
 def test_transcribe_command_prints_the_transcript_offline(clips, tmp_path):
     """A fresh data dir with the network cut: the model is assembled from the installed packages and used."""
     from tests.test_cli import OFFLINE, run
