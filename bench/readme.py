@@ -362,7 +362,8 @@ def voice_section(data: dict) -> list[str]:
         "language is passed in. Try your customers' own voice notes with `supportlah transcribe` before relying "
         "on it; every answer to a voice note starts with what was heard, so a mis-hearing shows.",
         "",
-        f"Reproduce: `{data['command']}`",
+        f"Measured on {_machine_line(data['machine'])} (a busy machine inflates these times; RTF 0.2–0.5 for "
+        f"English was seen on an idle one). Reproduce: `{data['command']}`",
         "",
     ]
 

@@ -20,6 +20,9 @@ from escalation import cli as tickets_cli
 log = logging.getLogger("supportlah")
 
 
+VOICE_COMMANDS = frozenset({"serve", "demo", "worker", "transcribe"})  # the ones that may hear a voice note
+
+
 class CliError(Exception):
     """A user-facing failure: printed without a traceback, exit code 1."""
 
@@ -338,6 +341,8 @@ def _settings_for(args: argparse.Namespace) -> Settings:
         overrides["port"] = args.port
     if getattr(args, "host", None):
         overrides["host"] = args.host
+    if args.command not in VOICE_COMMANDS:  # no voice note reaches them: skip assembling the speech model
+        overrides["stt_local"] = False
     return load_settings(**overrides)
 
 

@@ -19,7 +19,6 @@ from agent.extractive import ExtractiveAnswerer
 from agent.intents import IntentDetector
 from agent.language import LanguageDetector
 from agent.llm_fallbacks import FallbackCounter
-from agent.texts import text as canned_text
 from agent.local_transcription import (
     PACKAGED_MODELS,
     LocalTranscriber,
@@ -27,6 +26,7 @@ from agent.local_transcription import (
     assemble_model,
     voice_extra_installed,
 )
+from agent.texts import text as canned_text
 from agent.transcription import OpenAITranscriber
 from agent.types import AgentRequest, Reply
 from channels.base import OutboundSender

@@ -32,7 +32,7 @@ from supportlah.container import Container
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI, UpdateFactory
 from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
 from tests.harness import MECHANICS, drain, running_container
-from tests.voice_clips import clip_seconds, make_clip
+from tests.voice_clips import PHRASES, clip_seconds, make_clip
 
 ACCOUNT_SID = "AC" + "5" * 32
 AUTH_TOKEN = "voice-notes-token"
@@ -58,6 +58,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "overhaul": make_clip(OVERHAUL, folder / "overhaul.ogg"),
         "unanswerable": make_clip(UNANSWERABLE, folder / "clocks.ogg"),
         "long": make_clip("Hello, I have a question about my aircon.", folder / "long.ogg", pad_to_seconds=14),
+        "malay": make_clip(PHRASES["ms"].spoken, folder / "malay.ogg", language="ms"),
     }
 
 
@@ -191,6 +192,23 @@ async def test_staff_see_what_was_heard_with_the_audio(clips, tmp_path):
     [upload] = uploads  # the voice note itself, from our copy of the Twilio media
     assert upload.files["document"] == clips["unanswerable"].read_bytes()
     assert "🎤" in upload.params["caption"] and heard in upload.params["caption"]
+
+
+async def test_a_voice_note_is_heard_in_the_conversations_language(clips, tmp_path):
+    """Whisper's own detection hears this (synthetic) Malay as English; the conversation says Malay."""
+    from tests.conftest import Backend
+
+    backend = Backend("embedded", {"data_dir": tmp_path / "data"})
+    async with voice_rig(backend.settings) as rig:
+        await rig.telegram_update(rig.updates.text(TG_CUSTOMER, "Selamat pagi, saya nak tanya tentang servis."))
+        await drain(rig.container)
+        await rig.telegram_voice(clips["malay"], "voice-malay")
+        await drain(rig.container)
+        stored, reply = await rig.user_message(Channel.TELEGRAM, str(TG_CUSTOMER))
+        last = rig.telegram.sent_to(TG_CUSTOMER)[-1].text
+    assert "harga" in _words(stored.message.text)  # heard as Malay words, not an English guess
+    assert reply.language == "ms"
+    assert last.startswith(canned_text("you_asked", "ms", question=stored.message.text))
 
 
 async def test_a_voice_note_over_the_cap_is_declined_in_the_customers_language(clips, tmp_path):
