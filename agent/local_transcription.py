@@ -39,6 +39,8 @@ from config.settings import SpeechModel
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000  # what Whisper listens at; decode_audio resamples to it
+# Whisper writes Chinese in Traditional characters unless the prompt is in Simplified, which Singapore reads.
+INITIAL_PROMPTS = {"zh": "以下是普通话的句子。"}
 MAX_COMPRESSION_RATIO = 2.4  # Whisper's own threshold for a transcript that is a loop, not words
 _CHUNK = 1 << 20
 _VERIFIED = "verified.json"
@@ -240,7 +242,8 @@ class LocalTranscriber:
         # One beam-search pass at temperature 0: the fallback ladder can decode a hallucinating clip
         # six times over, and a voice note's answer should not wait for that.
         segments, _info = whisper.transcribe(audio, language=chosen, beam_size=5, temperature=0.0,
-                                             condition_on_previous_text=False, vad_filter=True)
+                                             condition_on_previous_text=False, vad_filter=True,
+                                             initial_prompt=INITIAL_PROMPTS.get(chosen))
         segments = list(segments)
         if any(segment.compression_ratio > MAX_COMPRESSION_RATIO for segment in segments):
             # "RAPAPAPAPA…": the decoder looped, which is what Whisper does with speech it cannot place.

@@ -341,9 +341,10 @@ def voice_section(data: dict) -> list[str]:
     p = data["pipeline"]
     known, detected = p["voice_language_known"], p["voice_language_detected"]
     return [
-        "### Voice notes",
+        "### Voice notes (speech to text)",
         "",
-        f"{data['model']} from the `voice` extra, on clips spoken by espeak-ng ({data['clips']}), one process per "
+        f"{data['model']} from the `voice` extra, on clips spoken by espeak-ng and encoded to {data['clips']}, one "
+        "process per "
         "language: real-time factor (transcription time / audio length, warm, in the conversation's language), the "
         "process's peak RSS (interpreter, model and transcriptions), the first call (model load included), the "
         "character error rate of what was heard, and the language detection picks when none is given.",
@@ -362,8 +363,8 @@ def voice_section(data: dict) -> list[str]:
         "language is passed in. Try your customers' own voice notes with `supportlah transcribe` before relying "
         "on it; every answer to a voice note starts with what was heard, so a mis-hearing shows.",
         "",
-        f"Measured on {_machine_line(data['machine'])} (a busy machine inflates these times; RTF 0.2–0.5 for "
-        f"English was seen on an idle one). Reproduce: `{data['command']}`",
+        f"Measured on {_machine_line(data['machine'])} — a machine shared with other jobs, so these times are "
+        f"upper bounds. Reproduce: `{data['command']}`",
         "",
     ]
 

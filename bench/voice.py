@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         print("through the pipeline:", flush=True)
         pipeline = asyncio.run(through_pipeline(clips["en"], PHRASES["en"].meaning, args.messages, work, models_dir))
     data = {"machine": info, "model": f"whisper-{args.model} (CTranslate2 int8, CPU, 2 threads, beam 5)",
-            "clips": "espeak-ng → Ogg/Opus 24 kb/s (tests/voice_clips.py)", "per_language": rows,
+            "clips": "Ogg/Opus at 24 kb/s (tests/voice_clips.py)", "per_language": rows,
             "pipeline": pipeline, "command": "python -m bench.voice"}
     print(table(["language", "audio s", "RTF", "peak RSS MB", "CER", "detected as"],
                 [[r["language"], r["audio_seconds"], r["real_time_factor"], r["peak_rss_mb"], r["char_error_rate"],
