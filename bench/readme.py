@@ -347,7 +347,8 @@ def voice_section(data: dict) -> list[str]:
         f"{data['model']} from the `voice` extra, on clips spoken by espeak-ng and encoded to {data['clips']}, one "
         "process per "
         "language: real-time factor (transcription time / audio length, warm, in the conversation's language), "
-        "the CPU seconds it took per second of audio (both threads; a busy machine inflates it much less than the wall time), the "
+        "the CPU seconds it took per second of audio (both threads; a busy machine inflates it much less than the "
+        "wall time), the "
         "process's peak RSS (interpreter, model and transcriptions), the first call (model load included), the "
         "character error rate of what was heard, and the language detection picks when none is given.",
         "",

@@ -153,8 +153,8 @@ async def through_pipeline(clip: Path, question: str, messages: int, work: Path,
         return {"p50_ms": round(p50, 1), "added_p50_ms": round(p50 - typed_ms, 1), "cpu_p50_ms": round(cpu, 1),
                 "added_cpu_p50_ms": round(cpu - typed_cpu_ms, 1)}
 
-    return {"messages_each": messages, "audio_seconds": round(clip_seconds(clip), 2), "typed_p50_ms": round(typed_ms, 1),
-            "typed_cpu_p50_ms": round(typed_cpu_ms, 1),
+    return {"messages_each": messages, "audio_seconds": round(clip_seconds(clip), 2),
+            "typed_p50_ms": round(typed_ms, 1), "typed_cpu_p50_ms": round(typed_cpu_ms, 1),
             "voice_language_known": added(returning), "voice_language_detected": added(new_customer),
             "first_voice_note_ms": round(first_voice * 1000, 1), "reply": reply}
 

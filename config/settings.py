@@ -18,7 +18,7 @@ class SpeechModel(StrEnum):
     """The Whisper models the ``voice`` extra ships (see ``agent/local_transcription.py``)."""
 
     BASE = "base"  # multilingual: English, Chinese, Malay, Tamil
-    TINY_EN = "tiny.en"  # English only, about three times faster
+    TINY_EN = "tiny.en"  # English only, smaller and faster
 
 
 class Settings(BaseSettings):
@@ -217,10 +217,12 @@ class Settings(BaseSettings):
     stt_model: str = "whisper-1"
     # Local speech to text (the optional `voice` extra: faster-whisper + the packaged Whisper model), used when
     # the extra is installed and no stt_base_url is set. Off: customers are asked to type, as without the extra.
-    stt_local: bool = Field(default=True, description="transcribe voice notes on this machine when the extra is installed")
+    stt_local: bool = Field(default=True,
+                            description="transcribe voice notes on this machine when the extra is installed")
     stt_local_model: SpeechModel = Field(default=SpeechModel.BASE,
-                                         description="base: multilingual (en, zh, ms, ta); tiny.en: English only, faster")
-    stt_model_dir: Path | None = Field(default=None, description="where the model is assembled; default <data dir>/models")
+                                         description="base: multilingual (en, zh, ms, ta); tiny.en: English only")
+    stt_model_dir: Path | None = Field(default=None,
+                                       description="where the model is assembled; default <data dir>/models")
     stt_max_seconds: float = Field(default=60.0, gt=0, description="longer voice notes are politely declined")
     stt_workers: int = Field(default=1, ge=1, description="voice notes transcribed at once per process")
     stt_cpu_threads: int = Field(default=2, ge=1, description="CPU threads per transcription")
