@@ -61,6 +61,27 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ms": "Maaf, saya belum dapat mendengar mesej suara. Boleh anda taipkan soalan anda?",
         "ta": "மன்னிக்கவும், குரல் செய்திகளை என்னால் இன்னும் கேட்க முடியாது. உங்கள் கேள்வியைத் தட்டச்சு செய்து அனுப்ப முடியுமா?",
     },
+    # A voice note longer than we transcribe (SUPPORTLAH_STT_MAX_SECONDS).
+    "voice_note_too_long": {
+        "en": "Sorry, your voice message is too long for me to listen to ({seconds} seconds; I can take up to {limit}). Could you send a shorter one, or type your question?",
+        "zh": "抱歉，您的语音消息太长了（{seconds} 秒；我最多能听 {limit} 秒）。能否发一条短一点的语音，或者用文字输入您的问题？",
+        "ms": "Maaf, mesej suara anda terlalu panjang untuk saya dengar ({seconds} saat; had saya {limit} saat). Boleh anda hantar yang lebih pendek, atau taipkan soalan anda?",
+        "ta": "மன்னிக்கவும், உங்கள் குரல் செய்தி மிக நீளமாக உள்ளது ({seconds} வினாடிகள்; நான் {limit} வினாடிகள் வரை மட்டுமே கேட்க முடியும்). சுருக்கமான ஒன்றை அனுப்ப முடியுமா, அல்லது உங்கள் கேள்வியைத் தட்டச்சு செய்ய முடியுமா?",
+    },
+    # A voice note we listened to but could not make out (no speech, or speech the model could not place).
+    "voice_note_unclear": {
+        "en": "Sorry, I couldn't make out your voice message. Could you type your question, or send it again?",
+        "zh": "抱歉，我没能听清您的语音消息。能否用文字输入您的问题，或者再发一次？",
+        "ms": "Maaf, saya tidak dapat menangkap mesej suara anda. Boleh anda taipkan soalan anda, atau hantar sekali lagi?",
+        "ta": "மன்னிக்கவும், உங்கள் குரல் செய்தி எனக்குத் தெளிவாகப் புரியவில்லை. உங்கள் கேள்வியைத் தட்டச்சு செய்ய முடியுமா, அல்லது மீண்டும் அனுப்ப முடியுமா?",
+    },
+    # Above the answer to a voice note: what we heard, so a mis-hearing is visible.
+    "you_asked": {
+        "en": "You asked: “{question}”",
+        "zh": "您问的是：“{question}”",
+        "ms": "Anda bertanya: “{question}”",
+        "ta": "நீங்கள் கேட்டது: “{question}”",
+    },
     "out_of_hours": {
         "en": "Thanks for your message. Our team is away right now and will be back {when}. I can still answer general questions in the meantime.",
         "zh": "感谢您的留言。我们的团队目前不在线，将于{when}回来。在此期间，我仍可以为您解答一般问题。",

@@ -333,10 +333,51 @@ def answers_section(data: dict) -> list[str]:
     return lines
 
 
+def voice_section(data: dict) -> list[str]:
+    rows = [[r["language"], r["audio_seconds"], f"{r['real_time_factor']:.2f}",
+             f"{r['cpu_seconds_per_audio_second']:.2f}", f"{r['peak_rss_mb']:.0f}",
+             r["first_call_seconds"], r["char_error_rate"], r["detected_language"] or "not understood", r["heard"]]
+            for r in data["per_language"]]
+    p = data["pipeline"]
+    known, detected = p["voice_language_known"], p["voice_language_detected"]
+    return [
+        "### Voice notes (speech to text)",
+        "",
+        f"{data['model']} from the `voice` extra, on clips spoken by espeak-ng and encoded to {data['clips']}, one "
+        "process per "
+        "language: real-time factor (transcription time / audio length, warm, in the conversation's language), "
+        "the CPU seconds it took per second of audio (both threads; a busy machine inflates it much less than the "
+        "wall time), the "
+        "process's peak RSS (interpreter, model and transcriptions), the first call (model load included), the "
+        "character error rate of what was heard, and the language detection picks when none is given.",
+        "",
+        table(["language", "audio s", "RTF", "CPU s / audio s", "peak RSS MB", "first call s", "CER", "detected as",
+               "heard"], rows),
+        "",
+        f"Through the pipeline (embedded mode, {p['messages_each']} messages each, accept → reply recorded): a typed "
+        f"question takes {p['typed_p50_ms']:.0f} ms (p50); the same question as a {p['audio_seconds']:g} s voice note "
+        f"{known['p50_ms']:.0f} ms when the conversation's language is known (**+{known['added_p50_ms']:.0f} ms**), "
+        f"{detected['p50_ms']:.0f} ms from a new customer whose language is detected first "
+        f"(+{detected['added_p50_ms']:.0f} ms). In CPU time a voice note adds {known['added_cpu_p50_ms']:.0f} ms "
+        f"(language known) and {detected['added_cpu_p50_ms']:.0f} ms (detected). The first voice note after start "
+        "also loads the model: "
+        f"{p['first_voice_note_ms']:.0f} ms.",
+        "",
+        "English is heard word for word. espeak-ng's Chinese, Malay and Tamil are robotic and the base model hears "
+        "them poorly (the error rates above); detection alone does worse still, which is why the conversation's "
+        "language is passed in. Try your customers' own voice notes with `supportlah transcribe` before relying "
+        "on it; every answer to a voice note starts with what was heard, so a mis-hearing shows.",
+        "",
+        f"Measured on {_machine_line(data['machine'])} — a machine shared with other jobs, so these times are "
+        f"upper bounds. Reproduce: `{data['command']}`",
+        "",
+    ]
+
+
 def render() -> str:
     parts = ["## Performance", ""]
     sections = [("ingress", ingress_section), ("pipeline", pipeline_section), ("retrieval_scale", scale_section),
-                ("ingestion", ingestion_section)]
+                ("ingestion", ingestion_section), ("voice", voice_section)]
     machines = []
     for name, section in sections:
         data = read_result(name)

@@ -6,11 +6,19 @@ SDKs at local fakes. Env prefix ``SUPPORTLAH_``; a ``.env`` file is honoured.
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class SpeechModel(StrEnum):
+    """The Whisper models the ``voice`` extra ships (see ``agent/local_transcription.py``)."""
+
+    BASE = "base"  # multilingual: English, Chinese, Malay, Tamil
+    TINY_EN = "tiny.en"  # English only, smaller and faster
 
 
 class Settings(BaseSettings):
@@ -209,6 +217,17 @@ class Settings(BaseSettings):
     stt_base_url: str | None = Field(default=None, description="e.g. https://api.openai.com/v1; unset: ask to type")
     stt_api_key: SecretStr | None = None
     stt_model: str = "whisper-1"
+    # Local speech to text (the optional `voice` extra: faster-whisper + the packaged Whisper model), used when
+    # the extra is installed and no stt_base_url is set. Off: customers are asked to type, as without the extra.
+    stt_local: bool = Field(default=True,
+                            description="transcribe voice notes on this machine when the extra is installed")
+    stt_local_model: SpeechModel = Field(default=SpeechModel.BASE,
+                                         description="base: multilingual (en, zh, ms, ta); tiny.en: English only")
+    stt_model_dir: Path | None = Field(default=None,
+                                       description="where the model is assembled; default <data dir>/models")
+    stt_max_seconds: float = Field(default=60.0, gt=0, description="longer voice notes are politely declined")
+    stt_workers: int = Field(default=1, ge=1, description="voice notes transcribed at once per process")
+    stt_cpu_threads: int = Field(default=2, ge=1, description="CPU threads per transcription")
     telegram_media_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Bot API download limit")
 
     # --- conversation memory: memory/ (short-term turns, summaries, profiles, follow-ups) ---------

@@ -36,6 +36,7 @@ from escalation.tickets import NewTicket, TicketRepository
 from escalation.triggers import UNSATISFIED, priority_for, unsatisfied
 from memory.store import MessageStore, StoredMessage
 from workers.hooks import Decision
+from workers.media import TRANSCRIBED
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class EscalationHook:
         return self._parts.staff(message_id, "suggestion", ticket, text, "draft", keyboard=send)
 
     def _forward(self, message_id: str, ticket: Ticket, name: str, text: str, attachments: list[Attachment],
-                 meta: dict[str, str]) -> list[OutboundMessage]:
+                 meta: dict[str, str], *, heard: str = "") -> list[OutboundMessage]:
         parts: list[OutboundMessage] = []
         files = [a for a in attachments if a.url and a.kind not in (AttachmentKind.LOCATION, AttachmentKind.CONTACT)]
         others = [f"{a.kind.value}: {a.name or a.url}" for a in attachments if a not in files]
@@ -127,8 +128,11 @@ class EscalationHook:
         for index, attachment in enumerate(files):
             if (attachment.url or "").startswith(FILE_URL_SCHEME):
                 continue  # a Telegram file without its message id: nothing we can copy
+            caption = f"👤 {name}"
+            if attachment.kind == AttachmentKind.AUDIO and meta.get(TRANSCRIBED) == "true" and heard:
+                caption += f" · 🎤 voice note, heard as: “{heard}”"  # staff can check it against the audio
             parts.append(self._parts.staff(
-                message_id, f"upload:{index}", ticket, f"👤 {name}", "upload", media_url=attachment.url or "",
+                message_id, f"upload:{index}", ticket, caption, "upload", media_url=attachment.url or "",
                 media_kind=attachment.kind.value, media_name=attachment.name or "",
                 media_mime=attachment.mime_type or ""))
         return parts
@@ -178,7 +182,7 @@ class EscalationHook:
                                            "card", keyboard=card.keyboard(ticket)))
             if msg.attachments:  # what the customer sent (a photo without a question, say) follows the card
                 parts += self._forward(msg.id, ticket, msg.sender_name or "Customer", "", msg.attachments,
-                                       msg.metadata)
+                                       msg.metadata, heard=msg.text)
         return parts
 
     async def _open(self, stored: StoredMessage, reply: Reply, reason: str) -> Ticket:

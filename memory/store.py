@@ -121,10 +121,15 @@ class MessageStore:
             )
             await session.commit()
 
-    async def update_text(self, message_id: str, text: str) -> None:
-        """Replace the text (a voice note's transcript); the original audio stays as an attachment."""
-        async with self._one_statement() as session:
-            await session.execute(update(InboundMessageRow).where(InboundMessageRow.id == message_id).values(text=text))
+    async def update_text(self, message_id: str, text: str, metadata: dict[str, str] | None = None) -> None:
+        """Replace the text (a voice note's transcript; ``metadata`` is merged in, e.g. that it was
+        transcribed); the original audio stays as an attachment."""
+        async with (self._sessions() if metadata else self._one_statement()) as session:
+            values: dict = {"text": text}
+            if metadata:
+                current = await session.scalar(select(InboundMessageRow.meta).where(InboundMessageRow.id == message_id))
+                values["meta"] = {**(current or {}), **metadata}
+            await session.execute(update(InboundMessageRow).where(InboundMessageRow.id == message_id).values(**values))
             await session.commit()
 
     async def unfinished_in_conversation(self, conversation_id: str) -> list[str]:

@@ -9,13 +9,19 @@ import json
 import logging
 import os
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 
+from agent.language import SUPPORTED_LANGUAGES
 from config.settings import Settings, SettingsError, load_settings
 from escalation import cli as tickets_cli
 
 log = logging.getLogger("supportlah")
+
+
+# Commands that build the pipeline but never hear a voice note: they skip assembling the speech model.
+NO_VOICE_COMMANDS = frozenset({"ingest", "kb", "search", "ask", "chat", "eval", "admin", "tickets"})
 
 
 class CliError(Exception):
@@ -225,6 +231,38 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    """What the local Whisper model hears in an audio file (needs the ``voice`` extra)."""
+    from agent.local_transcription import SpeechModelUnavailable
+    from agent.transcription import TranscriptionError
+    from supportlah.container import build_local_transcriber
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    try:
+        transcriber = await asyncio.to_thread(build_local_transcriber, settings)
+    except SpeechModelUnavailable as exc:
+        raise CliError(str(exc)) from exc
+    if transcriber is None:
+        raise CliError("the voice extra is not installed: pip install 'supportlah[voice]'")
+    try:
+        started = time.perf_counter()
+        transcript = await transcriber.transcript(path, language=args.language)
+        elapsed = time.perf_counter() - started
+    except TranscriptionError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        await transcriber.close()
+    if args.json:
+        print(json.dumps({"text": transcript.text, "language": transcript.language, "detected": transcript.detected,
+                          "seconds": round(transcript.seconds, 2), "elapsed": round(elapsed, 2),
+                          "model": transcriber.name}, ensure_ascii=False))
+    else:
+        print(transcript.text)
+    return 0
+
+
 async def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.admin.wiring import run_cli  # admin/PDPA (issue 10)
 
@@ -285,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tickets_cli.register(sub)
 
+    transcribe = sub.add_parser("transcribe", help="print what the local speech model hears in an audio file")
+    transcribe.add_argument("file", help="audio file (a WhatsApp or Telegram voice note: Ogg/Opus; also WAV, MP3…)")
+    transcribe.add_argument("--language", choices=SUPPORTED_LANGUAGES,
+                            help="the language spoken; detected (among these) if omitted")
+    transcribe.add_argument("--json", action="store_true", help="print JSON with the language and timings")
+
     sub.add_parser("config", help="print the effective settings (secrets masked)")
     sub.add_parser("migrate", help="upgrade the database schema to the latest version")
     sub.add_parser("worker", help="run queue workers (production mode, needs Redis)")
@@ -308,6 +352,8 @@ def _settings_for(args: argparse.Namespace) -> Settings:
         overrides["port"] = args.port
     if getattr(args, "host", None):
         overrides["host"] = args.host
+    if args.command in NO_VOICE_COMMANDS:
+        overrides["stt_local"] = False
     return load_settings(**overrides)
 
 
@@ -330,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level, json_output=settings.log_json)
     commands = {"ingest": cmd_ingest, "kb": cmd_kb, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
                 "serve": cmd_serve, "migrate": cmd_migrate, "telegram": cmd_telegram, "admin": cmd_admin,
-                "tickets": tickets_cli.cmd_tickets}
+                "tickets": tickets_cli.cmd_tickets, "transcribe": cmd_transcribe}
     from supportlah import eval_cli  # evaluation commands (issue 11)
 
     commands["eval"] = eval_cli.run

@@ -21,6 +21,13 @@ from agent.extractive import ExtractiveAnswerer
 from agent.intents import IntentDetector
 from agent.language import LanguageDetector
 from agent.llm_fallbacks import FallbackCounter
+from agent.local_transcription import (
+    PACKAGED_MODELS,
+    LocalTranscriber,
+    SpeechModelUnavailable,
+    assemble_model,
+    voice_extra_installed,
+)
 from agent.texts import text as canned_text
 from agent.transcription import OpenAITranscriber
 from agent.types import AgentRequest, Reply
@@ -55,7 +62,7 @@ from supportlah.memory_wiring import build_memory
 from workers.commands import CommandHook
 from workers.ingress import PipelineIngress
 from workers.local import InProcessQueue, LocalConversationLocks, LocalSendGuard
-from workers.media import AttachmentFetcher, MediaHook
+from workers.media import AttachmentFetcher, MediaHook, Transcriber
 from workers.outbound import OutboundRouter
 from workers.processor import MessageProcessor
 from workers.queue import ConversationLocks, Queue, SendGuard
@@ -211,7 +218,9 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
     except ValueError as exc:  # unreadable SUPPORTLAH_BUSINESS_HOURS / time zone
         raise StartupError(str(exc)) from exc
     processor.add_hook(escalation.hook)
-    processor.add_hook(_media_hook(settings, store, telegram, twilio, closers))
+    media = await _media_hook(settings, store, telegram, twilio, closers)
+    processor.add_hook(media)
+    processor.add_reviser(media)  # an answer to a voice note opens with what was heard
     processor.add_hook(CommandHook(store, business_name=settings.business_name,
                                    answer_callback=telegram.sender.answer_callback if telegram else None,
                                    memory=memory))
@@ -256,20 +265,40 @@ async def _vendor_channels(
     return telegram, twilio
 
 
-def _media_hook(settings: Settings, store: MessageStore, telegram: TelegramChannel | None,
-                twilio: TwilioChannel | None, closers: list) -> MediaHook:
+async def _media_hook(settings: Settings, store: MessageStore, telegram: TelegramChannel | None,
+                      twilio: TwilioChannel | None, closers: list) -> MediaHook:
     fetchers: dict[Channel, AttachmentFetcher] = {}
     if twilio is not None:
         fetchers[Channel.WHATSAPP] = twilio.media
     if telegram is not None:
         fetchers[Channel.TELEGRAM] = TelegramMediaFetcher(
             telegram.bot, settings.twilio_media_dir or settings.data_dir / "media", settings.telegram_media_max_bytes)
-    transcriber = None
+    transcriber: Transcriber | None = None
     if settings.stt_base_url:
         transcriber = OpenAITranscriber(base_url=settings.stt_base_url, model=settings.stt_model,
                                         api_key=settings.stt_api_key.get_secret_value() if settings.stt_api_key else "")
         closers.append(transcriber.close)
+    elif settings.stt_local:
+        try:  # the model files are assembled and verified here, at start, once per data dir
+            transcriber = await asyncio.to_thread(build_local_transcriber, settings)
+        except SpeechModelUnavailable as exc:
+            raise StartupError(str(exc)) from exc
+        if transcriber is None:
+            log.info("voice extra not installed: customers who send a voice note are asked to type")
+        else:
+            closers.append(transcriber.close)
     return MediaHook(store, fetchers, transcriber)
+
+
+def build_local_transcriber(settings: Settings) -> LocalTranscriber | None:
+    """Whisper on this machine, or None without the ``voice`` extra. Blocking: it may assemble the model
+    (~150 MB written and hashed, once per data dir). Raises ``SpeechModelUnavailable``."""
+    model = PACKAGED_MODELS[settings.stt_local_model]
+    if not voice_extra_installed(model):
+        return None
+    model_dir = assemble_model(model, settings.stt_model_dir or settings.data_dir / "models")
+    return LocalTranscriber(model, model_dir, max_seconds=settings.stt_max_seconds, workers=settings.stt_workers,
+                            cpu_threads=settings.stt_cpu_threads)
 
 
 def _coordination(settings: Settings, redis: Redis | None) -> tuple[ConversationLocks, SendGuard]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 # Tests never read a developer's .env or SUPPORTLAH_* variables by accident.
 for _key in [k for k in os.environ if k.startswith("SUPPORTLAH_") and not k.startswith("SUPPORTLAH_TEST_")]:
     del os.environ[_key]
+# With the `voice` extra installed every container assembles the Whisper model (145 MB) into its models
+# dir at start; one dir for the whole run (and the next) instead of one per test's data dir.
+os.environ["SUPPORTLAH_STT_MODEL_DIR"] = str(Path(tempfile.gettempdir()) / "supportlah-test-models")
 
 BACKENDS = ["embedded", "production"]
 

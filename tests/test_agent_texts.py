@@ -14,6 +14,7 @@ def _placeholders(template: str) -> set[str]:
 REQUIRED_KEYS = {
     "handoff", "handoff_requested", "team_notified", "greeting", "error", "voice_note", "out_of_hours",
     "human_takeover", "sources_label", "empty_prompt", "documents_say", "welcome",
+    "voice_note_too_long", "voice_note_unclear", "you_asked",
 }
 
 

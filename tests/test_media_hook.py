@@ -40,7 +40,8 @@ async def test_voice_note_without_speech_to_text_asks_the_customer_to_type(backe
     fake = FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN)
     await fake.start()
     try:
-        async with running_container(_twilio_settings(backend, fake), start_queue=False) as container:
+        # stt_local=False: as without the `voice` extra (tests/test_voice_notes.py has the local transcriber)
+        async with running_container(_twilio_settings(backend, fake, stt_local=False), start_queue=False) as container:
             async with TestClient(TestServer(create_app(container))) as client:
                 await _post_voice_note(client, fake.add_media("voice.ogg", OGG, "audio/ogg"), "SM" + "1" * 32)
                 await drain(container)

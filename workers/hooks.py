@@ -31,3 +31,8 @@ class MessageHook(Protocol):
 
     async def after_agent(self, stored: StoredMessage, reply: Reply) -> list[OutboundMessage]:
         """Extra parts to send with the recorded reply, whoever decided it (e.g. a hand-off card)."""
+
+
+class ReplyReviser(Protocol):
+    def revise(self, stored: StoredMessage, reply: Reply) -> Reply:
+        """The agent's reply as it is to be recorded and sent (e.g. opened with what a voice note was heard as)."""

@@ -2,18 +2,22 @@
 
 * Files are fetched from the provider (Twilio media URL, Telegram file id) into the data
   dir, type-checked by content and size-limited by the channel's fetcher.
-* A voice note is transcribed when a speech-to-text endpoint is configured; otherwise
-  the customer is asked, in their language, to type the question.
+* A voice note is transcribed when a transcriber is configured (an OpenAI-compatible endpoint,
+  or Whisper on this machine with the ``voice`` extra), in the conversation's language when we
+  know it; the transcript becomes the message's text, which the agent answers and staff see,
+  and the answer starts with what was heard ("You asked: …"). A note over the length cap is
+  declined politely; without a transcriber the customer is asked, in their language, to type.
 * A photo or document without a question goes to a person (reason ``attachment``).
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from agent.texts import text as canned_text
-from agent.transcription import TranscriptionError
+from agent.transcription import TranscriptionError, VoiceNoteTooLong
 from agent.types import Reply
 from channels.media import MediaError
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage
@@ -29,7 +33,12 @@ class AttachmentFetcher(Protocol):
 
 
 class Transcriber(Protocol):
-    async def transcribe(self, path: Path, mime_type: str | None) -> str: ...
+    async def transcribe(self, path: Path, mime_type: str | None, *, language: str | None = None) -> str:
+        """The words of the audio at ``path``; ``language`` (en, zh, ms, ta) when the conversation has one.
+        Raises ``TranscriptionError`` (``VoiceNoteTooLong`` past the length cap)."""
+
+
+TRANSCRIBED = "transcribed"  # message metadata: the text is what we heard in its voice note
 
 
 def is_remote(attachment: Attachment) -> bool:
@@ -57,11 +66,18 @@ class MediaHook:
         if audio and not message.text.strip():
             if self._transcriber is None:
                 return _reply(canned_text("voice_note", language), language, reason=None, answerer="voice_note")
-            transcript = await self._transcribe(audio[0])
+            try:
+                transcript = await self._transcribe(audio[0], stored.conversation_language)
+            except VoiceNoteTooLong as exc:
+                log.info("voice note over the length cap; declined", extra={"seconds": round(exc.seconds)})
+                text = canned_text("voice_note_too_long", language, seconds=round(exc.seconds), limit=round(exc.limit))
+                return _reply(text, language, reason=None, answerer="voice_note:too_long")
             if not transcript:
-                return _reply(canned_text("voice_note", language), language, reason=None, answerer="voice_note")
-            await self._store.update_text(message.id, transcript)
+                return _reply(canned_text("voice_note_unclear", language), language, reason=None,
+                              answerer="voice_note:unclear")
+            await self._store.update_text(message.id, transcript, {TRANSCRIBED: "true"})
             message.text = transcript
+            message.metadata[TRANSCRIBED] = "true"
             return None
         files = [a for a in local if a.kind in (AttachmentKind.IMAGE, AttachmentKind.DOCUMENT, AttachmentKind.VIDEO)]
         if files and not message.text.strip():
@@ -71,10 +87,19 @@ class MediaHook:
     async def after_agent(self, stored: StoredMessage, reply: Reply) -> list[OutboundMessage]:
         return []
 
-    async def _transcribe(self, audio: Attachment) -> str:
+    def revise(self, stored: StoredMessage, reply: Reply) -> Reply:
+        """The agent's answer to a voice note starts with what we heard, so a mis-hearing shows."""
+        if stored.message.metadata.get(TRANSCRIBED) != "true" or not reply.text:
+            return reply
+        heard = canned_text("you_asked", reply.language, question=stored.message.text)
+        return replace(reply, text=f"{heard}\n\n{reply.text}")
+
+    async def _transcribe(self, audio: Attachment, language: str | None) -> str:
         assert self._transcriber is not None and audio.url
         try:
-            return (await self._transcriber.transcribe(Path(audio.url), audio.mime_type)).strip()
+            return (await self._transcriber.transcribe(Path(audio.url), audio.mime_type, language=language)).strip()
+        except VoiceNoteTooLong:
+            raise
         except TranscriptionError as exc:
             if exc.retryable:
                 raise RetryLater(f"transcription failed: {exc}", defer=10.0) from exc

@@ -30,7 +30,7 @@ from channels.base import ChannelError, RecipientUnreachable
 from channels.messages import Channel, OutboundMessage
 from memory.models import InboundStatus, PartState
 from memory.store import MessageStore, StoredMessage
-from workers.hooks import MessageHook
+from workers.hooks import MessageHook, ReplyReviser
 from workers.outbound import OutboundRouter
 from workers.queue import ConversationLocks, RetryLater, SendGuard
 
@@ -77,10 +77,15 @@ class MessageProcessor:
         self._max_tries = max_tries
         self._base_backoff = base_backoff
         self._hooks = list(hooks or [])
+        self._revisers: list[ReplyReviser] = []
         self._memory = memory  # conversation memory: history, summary, profile, follow-up rewriting
 
     def add_hook(self, hook: MessageHook) -> None:
         self._hooks.append(hook)
+
+    def add_reviser(self, reviser: ReplyReviser) -> None:
+        """Revisers see every reply the agent gives (not hooks' decisions), in the order added."""
+        self._revisers.append(reviser)
 
     async def process(self, message_id: str) -> None:
         """Drain the message's conversation in order. If another worker holds the conversation,
@@ -161,6 +166,8 @@ class MessageProcessor:
                 break
         if decision is None:
             reply = await self._decide(stored, attempt, extra)
+            for reviser in self._revisers:
+                reply = reviser.revise(stored, reply)
             parts = self.reply_parts(stored, reply)
         elif decision.parts is None:
             reply = decision.reply
