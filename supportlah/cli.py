@@ -21,7 +21,7 @@ log = logging.getLogger("supportlah")
 
 
 # Commands that build the pipeline but never hear a voice note: they skip assembling the speech model.
-NO_VOICE_COMMANDS = frozenset({"ingest", "kb", "search", "ask", "chat", "eval", "admin", "tickets"})
+NO_VOICE_COMMANDS = frozenset({"ingest", "kb", "search", "ask", "chat", "eval", "calibrate", "admin", "tickets"})
 
 
 class CliError(Exception):
