@@ -166,8 +166,9 @@ def fit(observations: list[Observation], *, max_wrong: float) -> tuple[Confidenc
         means={n: round(float(m), 6) for n, m in zip(MODEL_FEATURES, means)},
         scales={n: round(float(s), 6) for n, s in zip(MODEL_FEATURES, scales)},
         bias=round(bias, 6),
-        metadata={"fitted_on": businesses, "l2": L2, "threshold": threshold,
-                  "leave_one_business_out_at_threshold": per_threshold[threshold]},
+        metadata={"fitted_on": businesses, "observations": len(observations), "l2": L2,
+                  "lowest_threshold_within_max_wrong": threshold, "max_wrong": max_wrong,
+                  "leave_one_business_out": report["leave_one_business_out"]},
     )
     return model, report
 
