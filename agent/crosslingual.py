@@ -30,8 +30,9 @@ def learned_glosses(chunks: Iterable[RetrievedChunk]) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for chunk in chunks:
         for unit in segment(chunk.text, chunk.heading):
-            if unit.kind is UnitKind.ROW:
-                _row_pair(unit.text, pairs)
+            pair = term_pair(unit.text) if unit.kind is UnitKind.ROW else None
+            if pair is not None:
+                pairs.setdefault(*pair)
         for local, english in _HAN_GLOSS.findall(chunk.text):
             pairs.setdefault(local, english.strip())
         if chunk.language not in (None, "en"):
@@ -41,18 +42,20 @@ def learned_glosses(chunks: Iterable[RetrievedChunk]) -> dict[str, str]:
     return pairs
 
 
-def _row_pair(row: str, pairs: dict[str, str]) -> None:
-    """A two-column row with a local term in one cell and its English in the other."""
+def term_pair(row: str) -> tuple[str, str] | None:
+    """(local, English) when ``row`` is a line of a term table — two cells, a term in a local script
+    and its English — else None. Such a row is a dictionary entry, never an answer to quote."""
     if "|" in row:
         cells = [c.strip() for c in row.strip("|").split("|")]
     else:  # a spreadsheet-style record, "中文: 初诊; 英文: Initial assessment"
         cells = [field.partition(": ")[2].strip() for field in row.split("; ")]
     if len(cells) != 2:
-        return
+        return None
     local = next((c for c in cells if _HAN.search(c) or _TAMIL.search(c)), None)
     english = next((c for c in cells if c is not local and _LATIN_TERM.match(c)), None)
-    if local and english and len(local) <= 20:
-        pairs.setdefault(local, english)
+    if local and english and len(local) <= 20 and not any(ch.isdigit() for ch in local + english):
+        return local, english
+    return None
 
 
 def glosses_in(question: str, pairs: Mapping[str, str]) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from agent.answer import Answer
+from agent.crosslingual import term_pair
 from agent.glossary import Glossary
 from agent.language import detect_language
 from agent.lexical import TermWeights, question_cues, script_of, term_matches, terms, unit_cues
@@ -133,7 +134,9 @@ class ExtractiveAnswerer:
         """
         glossed = self._glossary.translate(question) if self._glossary else question
         cues = question_cues(glossed) | question_cues(question)
-        segmented = [(i, unit) for i, chunk in enumerate(chunks) for unit in segment(chunk.text, chunk.heading)]
+        # Term-table rows ("班兰戚风 | Pandan chiffon") translate the business's words; they answer nothing.
+        segmented = [(i, unit) for i, chunk in enumerate(chunks) for unit in segment(chunk.text, chunk.heading)
+                     if unit.kind is not UnitKind.ROW or term_pair(unit.text) is None]
         # Rows are read with their heading and column names, so those count in full.
         vocabularies = [set(terms(_render(unit))) for _, unit in segmented]
         contexts = [set(terms(f"{unit.heading} {chunks[i].heading}")) for i, unit in segmented]
