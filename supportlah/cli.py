@@ -151,7 +151,9 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace, *, demo: bool 
         report = await run_ingest(container, [sample_kb_path()], show_progress=True)
         print(report)
     app = create_app(container)
-    runner = web.AppRunner(app, access_log=None)
+    # In-flight requests (a POST /api/chat waiting for its reply) get a second to finish on Ctrl-C;
+    # web-chat sockets are closed by the app's shutdown hook.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     try:

@@ -182,6 +182,7 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
         apology=lambda lang: canned_text("error", lang),
         max_tries=settings.job_max_tries,
         memory=memory,
+        busy_retry_seconds=settings.conversation_lock_seconds,
     )
     # Hooks run in order: rate limits, consent and data requests first; then the staff hand-off (staff-group
     # messages and customers in human mode never reach the later hooks); then media; then bot commands.
@@ -218,6 +219,7 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     await hub.start()
     closers.append(hub.close)
     ingress = PipelineIngress(store, queue)
+    closers.append(ingress.close)
     return Container(settings=settings, engine=engine, store=store, catalog=catalog, embedder=embedder,
                      index=index, retriever=retriever, ingestor=ingestor, agent=agent, hub=hub,
                      outbound=outbound, processor=processor, queue=queue, ingress=ingress, redis=redis,
