@@ -22,6 +22,19 @@ class CliError(Exception):
     """A user-facing failure: printed without a traceback, exit code 1."""
 
 
+async def require_index(container) -> None:  # noqa: ANN001
+    """Refuse to answer when this process cannot search: the embedded index belongs to one process
+    at a time, and a pipeline that cannot search would only apologise and open tickets for it."""
+    if await container.index.healthy():
+        return
+    await container.close()
+    where = container.settings.qdrant_url or f"{container.settings.data_dir / 'index'}"
+    raise CliError(
+        f"cannot open the knowledge-base index ({where}); another supportlah process (a running `serve` "
+        "or `worker` on this data dir) probably holds it. Stop it, or ask through the running server "
+        "(the web chat or POST /api/chat), or point every process at a Qdrant server (SUPPORTLAH_QDRANT_URL)")
+
+
 def sample_kb_path() -> Path:
     return Path(str(resources.files("supportlah") / "sample_kb"))
 
@@ -82,6 +95,7 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.container import build
 
     container = await build(settings, start_queue=False)
+    await require_index(container)
     try:
         hits = await container.retriever.search(args.query, k=args.k)
     finally:
@@ -103,6 +117,7 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.conversation import ask_once
 
     container = await build(settings, start_queue=False)
+    await require_index(container)
     try:
         result = await ask_once(container, args.question, user=args.user)
     finally:
@@ -121,6 +136,7 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.conversation import ask_once
 
     container = await build(settings, start_queue=False)
+    await require_index(container)
     print(f"Chatting with {settings.business_name} — type your question, Ctrl-D to quit.")
     try:
         while True:

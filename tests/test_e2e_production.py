@@ -38,6 +38,8 @@ def _free_port() -> int:
 
 def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log = log_path.open("ab")
+    # One process owns an embedded index: each gets its own data dir (production would use a Qdrant server).
+    env = {**env, "SUPPORTLAH_DATA_DIR": str(Path(env["SUPPORTLAH_DATA_DIR"]) / log_path.stem)}
     return subprocess.Popen([sys.executable, "-m", "supportlah.cli", *args], env=env, stdout=log, stderr=log)
 
 

@@ -240,6 +240,15 @@ async def supervise(settings: Settings, *, stop: asyncio.Event | None = None) ->
             await _sleep_unless(stop, delay)
     if container is None:
         return
+    while not await container.index.healthy():  # a worker that cannot search takes no jobs: others can
+        delay = backoff.next()
+        log.error("cannot open the vector index; taking no jobs until it opens (one process owns an "
+                  "embedded index: give each worker its own data dir or use SUPPORTLAH_QDRANT_URL)",
+                  extra={"retry_in": round(delay, 2)})
+        await _sleep_unless(stop, delay)
+        if stop.is_set():
+            await container.close()
+            return
     current: list[Worker] = []
     reaper = OrphanReaper(container.redis, prefix=settings.redis_prefix, queue_name=queue_name(settings),
                           in_progress_ttl_s=in_progress_ttl_seconds(settings),

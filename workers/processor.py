@@ -20,13 +20,13 @@ An ambiguous send (the request went out, the answer never came: a dropped connec
 a read timeout) is the same window seen from a live worker: the part stays ``sending``
 and the retry reconciles before any resend. Where the provider cannot be asked
 (Telegram), the part is not sent again: a timed-out send has almost always arrived, so
-we take at-most-once, mark the part ``failed`` with code ``fate_unknown`` and tell staff.
+we take at-most-once and mark the part ``failed`` with code ``fate_unknown`` (staff see it).
 """
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -78,7 +78,6 @@ class MessageProcessor:
         hooks: list[MessageHook] | None = None,
         memory: ConversationMemory | None = None,
         busy_retry_seconds: float = 5.0,
-        on_fate_unknown: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._agent = agent
@@ -93,7 +92,6 @@ class MessageProcessor:
         # A message whose conversation is locked is looked at again after this long: a live holder
         # will have answered it by then, and a dead holder's lock (same TTL) will have expired.
         self._busy_retry = busy_retry_seconds
-        self._on_fate_unknown = on_fate_unknown  # (inbound message id, part id): tell staff
 
     def add_hook(self, hook: MessageHook) -> None:
         self._hooks.append(hook)
@@ -338,14 +336,13 @@ class MessageProcessor:
         raise RetryLater(f"ambiguous send: {exc}", defer=min(self._backoff(attempt, exc.retry_after), 5.0)) from exc
 
     async def _fate_unknown(self, message: OutboundMessage, extra: dict) -> bool:
-        """We can neither confirm the part nor resend it safely: record that and tell staff."""
-        log.warning("a part's delivery is unknown; not resending it, staff are told",
+        """We can neither confirm the part nor resend it safely: the part is ``failed`` with code
+        ``fate_unknown`` and the message ``failed`` — the permanent failure staff see — never resent."""
+        log.warning("a part's delivery is unknown; not resending it",
                     extra={**extra, "channel": message.channel.value, "part_id": message.id})
         await self._store.mark_part(message.id, PartState.FAILED, error_code=FATE_UNKNOWN,
                                     last_error="the provider never answered and cannot be asked; "
                                                "the customer may or may not have received this part")
-        if self._on_fate_unknown is not None and message.in_reply_to is not None:
-            await self._on_fate_unknown(message.in_reply_to, message.id)
         return False
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

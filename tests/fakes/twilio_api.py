@@ -87,7 +87,7 @@ class FakeTwilioApi:
         self.lost_responses = 0  # how many accepted messages never got their 201 out
         self.drop_rate = 0.0  # fault injection: the share of accepted creates whose response is lost
         self.failure_rate = 0.0  # fault injection: the share of creates refused with ``failure_kind``
-        self.failure_kind = "429"
+        self.failure_kinds: tuple[str, ...] = ("429", "500")  # what ``failure_rate`` answers, at random
         self._rng = random.Random(17)
         self._creates = 0
         self._nth_failures: dict[int, _Failure] = {}
@@ -190,7 +190,8 @@ class FakeTwilioApi:
         if self._creates in self._nth_failures:
             self._failures.insert(0, self._nth_failures.pop(self._creates))
         if not self._failures and self.failure_rate and self._rng.random() < self.failure_rate:
-            self.fail_next(self.failure_kind, retry_after="1" if self.failure_kind == "429" else None)
+            kind = self._rng.choice(self.failure_kinds)
+            self.fail_next(kind, retry_after="1" if kind == "429" else None)
         if self._failures:
             failure = self._failures.pop(0)
             record.answered = failure.status
