@@ -27,8 +27,7 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
@@ -127,7 +126,7 @@ async def process_message(ctx: dict, message_id: str) -> None:
         # rather than leave the message to the recovery pass.
         log.warning("database connection dropped mid-job; retrying", extra={"message_id": message_id})
         raise Retry(defer=timedelta(seconds=_outage_backoff(ctx))) from exc
-    except (OSError, RedisConnectionError, RedisTimeoutError) as exc:
+    except (OSError, RedisError) as exc:
         # Postgres or Redis unreachable (restarting, failing over): wait it out with backoff.
         log.warning("a backing service is unreachable mid-job; retrying",
                     extra={"message_id": message_id, "error": type(exc).__name__})
@@ -214,7 +213,10 @@ def run_worker(settings: Settings) -> None:
     asyncio.run(supervise(settings))
 
 
-_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# What an outage of Redis or Postgres looks like from here. Any Redis error counts: a connection
+# dropped inside arq's WATCH surfaces as a WatchError, and exiting would only hand the restart to
+# whoever supervises the process.
+_CONNECTION_ERRORS = (RedisError, OSError)
 
 
 async def supervise(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -265,8 +267,8 @@ async def supervise(settings: Settings, *, stop: asyncio.Event | None = None) ->
         while not stop.is_set():
             worker = make_worker(settings, container=container, handle_signals=False)
             current[:] = [worker]
-            if reconnected:  # messages accepted while Redis was away may never have been queued
-                await _recover_all(container)
+            if reconnected:  # jobs lost with Redis, and messages stored while it was away, are queued again
+                background.append(asyncio.create_task(_recover_when_reachable(container, stop), name="recover"))
             running = asyncio.create_task(worker.main(), name="arq-worker")
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -314,11 +316,19 @@ async def _stop_worker(worker: Worker, running: asyncio.Task, grace: float) -> N
             pass  # the connection is already gone
 
 
-async def _recover_all(container) -> None:  # noqa: ANN001
-    try:
-        await requeue_unanswered(container.store, container.queue, None)
-    except (*_CONNECTION_ERRORS, DBAPIError):
-        log.warning("recovery after reconnecting failed; the recovery cron will retry", exc_info=True)
+async def _recover_when_reachable(container, stop: asyncio.Event) -> None:  # noqa: ANN001
+    """After Redis came back: re-enqueue every unanswered message as soon as Redis answers again
+    (an id whose job survived is skipped by the enqueue), instead of waiting for the recovery cron."""
+    backoff = _Backoff(0.25, 2.0)
+    while not stop.is_set():
+        try:
+            count = await requeue_unanswered(container.store, container.queue, None)
+        except (*_CONNECTION_ERRORS, DBAPIError) as exc:
+            log.debug("recovery after reconnecting waits for Redis", extra={"error": type(exc).__name__})
+            await _sleep_unless(stop, backoff.next())
+            continue
+        log.info("recovered after reconnecting", extra={"count": count})
+        return
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
