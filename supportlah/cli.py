@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -141,7 +142,7 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     try:
         while True:
             try:
-                line = await asyncio.to_thread(input, "you> ")
+                line = await _read_line("you> ")
             except EOFError:
                 print()
                 return 0
@@ -153,6 +154,28 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"     source: {source['document']}")
     finally:
         await container.close()
+
+
+def _read_line(prompt: str) -> asyncio.Future:
+    """``input()`` on a daemon thread: on Ctrl-C the program exits at once instead of waiting for
+    a thread of the default executor that is still blocked reading the terminal."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(setter, value) -> None:  # noqa: ANN001
+        if not future.done():
+            setter(value)
+
+    def read() -> None:
+        try:
+            line = input(prompt)
+        except BaseException as exc:  # EOFError, KeyboardInterrupt: handed to the waiting coroutine
+            loop.call_soon_threadsafe(settle, future.set_exception, exc)
+        else:
+            loop.call_soon_threadsafe(settle, future.set_result, line)
+
+    threading.Thread(target=read, name="chat-input", daemon=True).start()
+    return future
 
 
 async def cmd_serve(settings: Settings, args: argparse.Namespace, *, demo: bool = False) -> int:
@@ -342,6 +365,21 @@ def main(argv: list[str] | None = None) -> int:
     from supportlah import eval_cli  # evaluation commands (issue 11)
 
     commands["eval"] = eval_cli.run
+    code = _run(args, settings, commands)
+    if args.command in LONG_RUNNING:
+        # Everything is closed and flushed by now; the interpreter's own teardown (garbage-collecting
+        # the embedding model and the index engine) took 8-10 s on a busy machine after Ctrl-C.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+LONG_RUNNING = frozenset({"serve", "demo", "chat"})
+
+
+def _run(args: argparse.Namespace, settings: Settings, commands: dict) -> int:
     try:
         if args.command == "config":
             return cmd_config(settings, args)

@@ -183,6 +183,7 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
         max_tries=settings.job_max_tries,
         memory=memory,
         busy_retry_seconds=settings.conversation_lock_seconds,
+        drain_budget_seconds=settings.job_timeout_seconds / 2,
     )
     # Hooks run in order: rate limits, consent and data requests first; then the staff hand-off (staff-group
     # messages and customers in human mode never reach the later hooks); then media; then bot commands.

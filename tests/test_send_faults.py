@@ -98,3 +98,39 @@ async def test_a_throttled_send_of_a_message_another_job_drained_retries_on_its_
         assert len(accepted) == 2, "both answered, each once"
         assert elapsed < 30, f"the retry waited {elapsed:.1f}s: it was left to the recovery pass"
     assert twilio_api.errors == []
+
+
+async def test_a_telegram_send_without_an_answer_is_not_resent_and_is_marked_fate_unknown(backend):
+    """Telegram cannot be asked what it delivered. A send whose connection closed without an
+    answer has almost always arrived, so it is not sent again (no duplicate): the part is
+    ``failed`` with ``fate_unknown`` and the message ``failed``, which is what staff see."""
+    from channels.messages import Channel, InboundMessage
+    from memory.models import OutboundPart
+    from sqlalchemy import select
+    from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
+
+    fake = FakeTelegramAPI()
+    await fake.start()
+    try:
+        settings = backend.settings(**MECHANICS, telegram_bot_token=TEST_TOKEN, telegram_api_base_url=fake.url,
+                                    telegram_webhook_secret="s3cret", telegram_private_chat_per_second=1000.0,
+                                    telegram_overall_per_second=1000.0)
+        if settings.database_url:
+            await migrate.upgrade(settings.sqlalchemy_url)
+        container = await build(settings, start_queue=False)
+        try:
+            fake.drop_next("sendMessage")
+            message = InboundMessage(channel=Channel.TELEGRAM, provider_message_id="update:1", sender_id="4242",
+                                     text="hello there", metadata={"user_id": "4242"})
+            accepted = await container.ingress.accept(message)
+            await drain(container)
+            async with container.store._sessions() as session:  # noqa: SLF001
+                [part] = list(await session.scalars(
+                    select(OutboundPart).where(OutboundPart.inbound_message_id == accepted.message_id)))
+            assert (part.state, part.error_code) == (PartState.FAILED, "fate_unknown")
+            assert (await container.store.load(accepted.message_id)).status == InboundStatus.FAILED
+            assert fake.sent == [], "the dropped send was not tried again"
+        finally:
+            await container.close()
+    finally:
+        await fake.close()

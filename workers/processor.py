@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -78,6 +79,7 @@ class MessageProcessor:
         hooks: list[MessageHook] | None = None,
         memory: ConversationMemory | None = None,
         busy_retry_seconds: float = 5.0,
+        drain_budget_seconds: float = 60.0,
     ) -> None:
         self._store = store
         self._agent = agent
@@ -92,6 +94,9 @@ class MessageProcessor:
         # A message whose conversation is locked is looked at again after this long: a live holder
         # will have answered it by then, and a dead holder's lock (same TTL) will have expired.
         self._busy_retry = busy_retry_seconds
+        # A job drains its conversation for at most this long, then continues as a new job: a busy
+        # conversation would otherwise run into the queue's job timeout, which is not retried.
+        self._drain_budget = drain_budget_seconds
 
     def add_hook(self, hook: MessageHook) -> None:
         self._hooks.append(hook)
@@ -115,6 +120,7 @@ class MessageProcessor:
             return
         if not done:
             self._agent.prepare(stored.message.text)  # the query embedding runs while the conversation is locked
+        started = time.monotonic()
         while True:
             token = await self._locks.acquire(conversation_id)
             if token is None:
@@ -125,6 +131,8 @@ class MessageProcessor:
                 raise RetryLater("conversation held by another worker", defer=self._busy_retry)
             try:
                 for pending_id in await self._store.unfinished_in_conversation(conversation_id):
+                    if time.monotonic() - started > self._drain_budget:
+                        raise RetryLater("drain budget spent; the conversation continues in a new job", defer=0.05)
                     await self._process_one(pending_id)
             finally:
                 await self._locks.release(conversation_id, token)
