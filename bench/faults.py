@@ -157,7 +157,9 @@ class Cluster:
             self.start_worker(index)
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
         stack.push_async_callback(self.http.close)
-        await self._wait_ready()
+        from tests.harness import wait_http
+
+        await wait_http(f"{self.public_url}/readyz", timeout=120)  # database, Redis, index and a worker
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("ab")
@@ -165,18 +167,6 @@ class Cluster:
         env = {**self.env, "SUPPORTLAH_DATA_DIR": str(self.workdir / "data" / name)}
         return subprocess.Popen(python_module_command("supportlah.cli", *args), env=env, cwd=self.workdir,
                                 stdout=log, stderr=log)
-
-    async def _wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                async with self.http.get(f"{self.public_url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.3)
-        raise RuntimeError(f"serve never became ready; see {self.logs}")
 
     # --- processes -------------------------------------------------------------
     def start_redis(self) -> None:

@@ -11,20 +11,20 @@ from memory.models import InboundStatus, PartState
 from supportlah import migrate
 from supportlah.app import create_app
 from supportlah.container import build
-from tests.fakes.twilio_api import FakeTwilioApi
 from tests.harness import MECHANICS, drain
-from tests.test_twilio_e2e import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, CUSTOMER, PUBLIC_URL, inbound_form, \
-    only_message_id, post_signed
+from tests.test_twilio_e2e import (  # noqa: F401 — twilio_api is a fixture
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    BUSINESS_NUMBER,
+    CUSTOMER,
+    PUBLIC_URL,
+    inbound_form,
+    only_message_id,
+    post_signed,
+    twilio_api,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning")
-
-
-@pytest.fixture
-async def twilio_api():
-    fake = FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN)
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def _settings(backend, twilio_api, **overrides):  # noqa: ANN001, ANN202

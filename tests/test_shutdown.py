@@ -13,7 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.test_e2e_production import _free_port, _wait_http
+from tests.harness import wait_http
+from tests.test_e2e_production import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT_LIMIT_SECONDS = 5.0  # the goal is 2 s; the margin is for a loaded CI machine, not for waiting
@@ -32,7 +33,7 @@ async def test_serve_stops_promptly_with_web_chat_clients_connected(tmp_path: Pa
                               env=_env(tmp_path / "data", SUPPORTLAH_PORT=str(port)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        await _wait_http(f"{base}/healthz", timeout=120)
+        await wait_http(f"{base}/healthz", timeout=120)
         async with aiohttp.ClientSession() as http:
             sockets = [await http.ws_connect(f"{base}/ws/chat?visitor_id=visitor-{n:04d}") for n in range(3)]
             for ws in sockets:

@@ -139,7 +139,7 @@ def _outage_backoff(ctx: dict) -> float:
 
 
 async def purge_expired_job(container) -> dict:  # noqa: ANN001
-    """Retention (PDPA): purge what is older than ``retention_days`` (beside the queue, see ``run_worker``)."""
+    """Retention (PDPA): purge what is older than ``retention_days`` (beside the queue, see :func:`supervise`)."""
     return (await purge_expired(container)).counts
 
 
@@ -270,6 +270,7 @@ async def supervise(settings: Settings, *, stop: asyncio.Event | None = None) ->
             if reconnected:  # jobs lost with Redis, and messages stored while it was away, are queued again
                 background.append(asyncio.create_task(_recover_when_reachable(container, stop), name="recover"))
             running = asyncio.create_task(worker.main(), name="arq-worker")
+            ran_since = asyncio.get_running_loop().time()
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
@@ -287,6 +288,8 @@ async def supervise(settings: Settings, *, stop: asyncio.Event | None = None) ->
                 break  # a burst worker finished
             if not isinstance(exc, _CONNECTION_ERRORS):
                 raise exc
+            if asyncio.get_running_loop().time() - ran_since > 60:
+                backoff = _Backoff()  # a new outage after a good minute starts from a short wait
             delay = backoff.next()
             log.warning("lost Redis; reconnecting", extra={"error": f"{type(exc).__name__}: {exc}"[:300],
                                                             "retry_in": round(delay, 2)})

@@ -338,7 +338,7 @@ class MessageProcessor:
         log.warning("send got no answer; the part stays in flight and is reconciled before any resend",
                     extra={**extra, "channel": message.channel.value, "code": exc.code})
         await self._store.note_part_error(message.id, AMBIGUOUS, str(exc)[:2000])
-        if attempt >= self._max_tries:
+        if not self._outbound.can_reconcile(message.channel):  # nobody to ask: never resend blind
             return await self._fate_unknown(message, extra)
         # Long enough for the provider's list to show the message, short enough to answer soon.
         raise RetryLater(f"ambiguous send: {exc}", defer=min(self._backoff(attempt, exc.retry_after), 5.0)) from exc
@@ -355,7 +355,7 @@ class MessageProcessor:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """``Retry-After`` when the provider named one (never earlier, up to 10 % later so a crowd of
-        retries does not land at once), else exponential backoff with full jitter."""
+        retries does not land at once), else exponential backoff with jitter (half to all of the step)."""
         if retry_after is not None:
             return float(retry_after) * (1.0 + random.uniform(0.0, 0.1))
         ceiling = min(self._base_backoff * (2 ** (attempt - 1)), MAX_BACKOFF_SECONDS)
