@@ -384,6 +384,7 @@ async def _terminate_postgres(cluster: Cluster, sizes: Sizes, posting_done: asyn
 
 async def _lose_responses(cluster: Cluster, sizes: Sizes, posting_done: asyncio.Event) -> dict:
     before = cluster.twilio.lost_responses
+    cluster.twilio.lose_response_next(2)  # at least two, whatever the dice say
     cluster.twilio.drop_rate = sizes.lost_response_rate
     await posting_done.wait()
     await asyncio.sleep(2.0)  # the replies of the last messages go out under the fault too
@@ -393,6 +394,8 @@ async def _lose_responses(cluster: Cluster, sizes: Sizes, posting_done: asyncio.
 
 async def _storm(cluster: Cluster, sizes: Sizes, posting_done: asyncio.Event) -> dict:
     refused_before = sum(1 for m in cluster.twilio.messages if m.answered in (429, 500))
+    cluster.twilio.fail_next("429", retry_after="1")  # at least one of each, whatever the dice say
+    cluster.twilio.fail_next("500")
     cluster.twilio.failure_rate = sizes.storm_rate
     await posting_done.wait()
     await asyncio.sleep(2.0)
