@@ -29,11 +29,14 @@ async def require_index(container) -> None:  # noqa: ANN001
     if await container.index.healthy():
         return
     await container.close()
-    where = container.settings.qdrant_url or f"{container.settings.data_dir / 'index'}"
+    settings = container.settings
+    if settings.qdrant_url:
+        raise CliError(f"cannot reach the Qdrant server at {settings.qdrant_url} (SUPPORTLAH_QDRANT_URL)")
     raise CliError(
-        f"cannot open the knowledge-base index ({where}); another supportlah process (a running `serve` "
-        "or `worker` on this data dir) probably holds it. Stop it, or ask through the running server "
-        "(the web chat or POST /api/chat), or point every process at a Qdrant server (SUPPORTLAH_QDRANT_URL)")
+        f"cannot open the knowledge-base index ({settings.data_dir / 'index'}); another supportlah process "
+        "(a running `serve` or `worker` on this data dir) probably holds it. Stop it, or ask through the "
+        "running server (the web chat or POST /api/chat), or point every process at a Qdrant server "
+        "(SUPPORTLAH_QDRANT_URL)")
 
 
 def sample_kb_path() -> Path:
