@@ -60,6 +60,12 @@ class TransientChannelError(ChannelError):
     retryable = True
 
 
+class AmbiguousSendError(TransientChannelError):
+    """The request went out but no answer came back (connection dropped, read timeout): the
+    provider may have accepted it. The part must be reconciled with the provider before any
+    resend, exactly like a part a dead worker left in flight."""
+
+
 class PermanentChannelError(ChannelError):
     """Invalid recipient, blocked, unsubscribed: mark failed, show staff, never retry."""
 

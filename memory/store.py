@@ -284,6 +284,14 @@ class MessageStore:
         async with self._connect() as connection:
             await connection.execute(update(table).where(table.c.id == part_id).values(**changes))
 
+    async def note_part_error(self, part_id: str, error_code: str, last_error: str) -> None:
+        """Record why the last send of a part did not finish, leaving its state (and its clock) alone."""
+        table = OutboundPart.__table__
+        async with self._connect() as connection:
+            await connection.execute(update(table).where(table.c.id == part_id)
+                                     .values(error_code=error_code, last_error=last_error,
+                                             updated_at=table.c.updated_at))
+
     async def provider_id_known(self, channel: Channel, provider_message_id: str) -> bool:
         async with self._one_statement() as session:
             found = await session.scalar(

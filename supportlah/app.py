@@ -36,6 +36,7 @@ def create_app(container: Container) -> web.Application:
         allowed_origins=settings.web_allowed_origins,
     )
     app.add_routes(webchat.routes())
+    app.on_shutdown.append(webchat.close_sockets)  # open pages would otherwise hold shutdown for a minute
     if container.twilio is not None:
         app.add_routes(container.twilio.webhooks(container.ingress).routes())
     if container.telegram is not None and container.telegram.mode == "webhook":

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,22 @@ NO_VOICE_COMMANDS = frozenset({"ingest", "kb", "search", "ask", "chat", "eval", 
 
 class CliError(Exception):
     """A user-facing failure: printed without a traceback, exit code 1."""
+
+
+async def require_index(container) -> None:  # noqa: ANN001
+    """Refuse to answer when this process cannot search: the embedded index belongs to one process
+    at a time, and a pipeline that cannot search would only apologise and open tickets for it."""
+    if await container.index.healthy():
+        return
+    await container.close()
+    settings = container.settings
+    if settings.qdrant_url:
+        raise CliError(f"cannot reach the Qdrant server at {settings.qdrant_url} (SUPPORTLAH_QDRANT_URL)")
+    raise CliError(
+        f"cannot open the knowledge-base index ({settings.data_dir / 'index'}); another supportlah process "
+        "(a running `serve` or `worker` on this data dir) probably holds it. Stop it, or ask through the "
+        "running server (the web chat or POST /api/chat), or point every process at a Qdrant server "
+        "(SUPPORTLAH_QDRANT_URL)")
 
 
 def sample_kb_path() -> Path:
@@ -93,6 +110,7 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.container import build
 
     container = await build(settings, start_queue=False)
+    await require_index(container)
     try:
         hits = await container.retriever.search(args.query, k=args.k)
     finally:
@@ -114,6 +132,7 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.conversation import ask_once
 
     container = await build(settings, start_queue=False)
+    await require_index(container)
     try:
         result = await ask_once(container, args.question, user=args.user)
     finally:
@@ -132,11 +151,12 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.conversation import ask_once
 
     container = await build(settings, start_queue=False)
+    await require_index(container)
     print(f"Chatting with {settings.business_name} — type your question, Ctrl-D to quit.")
     try:
         while True:
             try:
-                line = await asyncio.to_thread(input, "you> ")
+                line = await _read_line("you> ")
             except EOFError:
                 print()
                 return 0
@@ -148,6 +168,28 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"     source: {source['document']}")
     finally:
         await container.close()
+
+
+def _read_line(prompt: str) -> asyncio.Future:
+    """``input()`` on a daemon thread: on Ctrl-C the program exits at once instead of waiting for
+    a thread of the default executor that is still blocked reading the terminal."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(setter, value) -> None:  # noqa: ANN001
+        if not future.done():
+            setter(value)
+
+    def read() -> None:
+        try:
+            line = input(prompt)
+        except BaseException as exc:  # EOFError, KeyboardInterrupt: handed to the waiting coroutine
+            loop.call_soon_threadsafe(settle, future.set_exception, exc)
+        else:
+            loop.call_soon_threadsafe(settle, future.set_result, line)
+
+    threading.Thread(target=read, name="chat-input", daemon=True).start()
+    return future
 
 
 async def cmd_serve(settings: Settings, args: argparse.Namespace, *, demo: bool = False) -> int:
@@ -164,7 +206,9 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace, *, demo: bool 
         report = await run_ingest(container, [sample_kb_path()], show_progress=True)
         print(report)
     app = create_app(container)
-    runner = web.AppRunner(app, access_log=None)
+    # In-flight requests (a POST /api/chat waiting for its reply) get a second to finish on Ctrl-C;
+    # web-chat sockets are closed by the app's shutdown hook.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     try:
@@ -383,6 +427,21 @@ def main(argv: list[str] | None = None) -> int:
     from supportlah import calibrate
 
     commands["calibrate"] = calibrate.run
+    code = _run(args, settings, commands)
+    if args.command in LONG_RUNNING:
+        # Everything is closed and flushed by now; the interpreter's own teardown (garbage-collecting
+        # the embedding model and the index engine) took 8-10 s on a busy machine after Ctrl-C.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+LONG_RUNNING = frozenset({"serve", "demo", "chat"})
+
+
+def _run(args: argparse.Namespace, settings: Settings, commands: dict) -> int:
     try:
         if args.command == "config":
             return cmd_config(settings, args)

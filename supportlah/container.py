@@ -200,6 +200,8 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
         apology=lambda lang: canned_text("error", lang),
         max_tries=settings.job_max_tries,
         memory=memory,
+        busy_retry_seconds=settings.conversation_lock_seconds,
+        drain_budget_seconds=settings.job_timeout_seconds / 2,
     )
     # Hooks run in order: rate limits, consent and data requests first; then the staff hand-off (staff-group
     # messages and customers in human mode never reach the later hooks); then media; then bot commands.
@@ -238,6 +240,7 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
     await hub.start()
     closers.append(hub.close)
     ingress = PipelineIngress(store, queue)
+    closers.append(ingress.close)
     return Container(settings=settings, engine=engine, store=store, catalog=catalog, embedder=embedder,
                      index=index, retriever=retriever, ingestor=ingestor, agent=agent, hub=hub,
                      outbound=outbound, processor=processor, queue=queue, ingress=ingress, redis=redis,

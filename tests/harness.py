@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import asynccontextmanager
+
+import aiohttp
 
 from channels.messages import Channel, InboundMessage, new_id
 from config.settings import Settings
@@ -94,3 +97,18 @@ async def sqlite_store(path):  # noqa: ANN001
         yield MessageStore(session_factory(engine))
     finally:
         await engine.dispose()
+
+
+async def wait_http(url: str, timeout: float = 60.0) -> None:
+    """Poll ``url`` until it answers 200 (a server process starting up)."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{url} never became ready")

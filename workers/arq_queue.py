@@ -3,10 +3,20 @@
 Job ids are derived from our message ids, so a message is queued at most once at a
 time. Results are not kept (``keep_result=0``): once a job ends its id is free again,
 which lets the recovery cron re-enqueue a message whose job was lost.
+
+Every job on the queue is short (a message, a recovery pass, an SLA check), so arq's
+in-progress TTL (the longest timeout + 10 s) stays ``job_timeout_seconds + 10``; the
+hour-long retention purge runs beside the queue (:func:`workers.upkeep.every_with_lock`).
+Jobs a killed worker leaves in progress are taken back within seconds by
+:class:`workers.upkeep.OrphanReaper`, and ``supportlah worker`` reconnects with backoff
+when Redis or Postgres goes away instead of exiting.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import signal
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -17,6 +27,7 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
@@ -24,6 +35,7 @@ from supportlah.admin.wiring import purge_expired
 from supportlah.escalation_wiring import sla_reminders_job
 from workers.ingress import requeue_unanswered
 from workers.queue import RetryLater
+from workers.upkeep import OrphanReaper, every_with_lock
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +49,17 @@ def health_key(settings: Settings) -> str:
 
 
 # arq's own enqueue (WATCH, EXISTS, MULTI, PSETEX, ZADD) for many jobs in one atomic round trip:
-# a job is written only when neither its job key nor its result key exists, as arq does.
+# a job is written only when neither its job key nor its result key exists, as arq does, or
+# when its job key outlived its place in the queue (nothing would ever run it).
 _ENQUEUE_MANY = """
 local queued = 0
 for i = 2, #KEYS, 2 do
-  if redis.call('EXISTS', KEYS[i], KEYS[i + 1]) == 0 then
+  local exists = redis.call('EXISTS', KEYS[i], KEYS[i + 1])
+  if exists == 1 and redis.call('EXISTS', KEYS[i + 1]) == 0
+     and not redis.call('ZSCORE', KEYS[1], ARGV[i + 2]) then
+    exists = 0
+  end
+  if exists == 0 then
     redis.call('PSETEX', KEYS[i], ARGV[1], ARGV[i + 1])
     redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i + 2])
     queued = queued + 1
@@ -107,12 +125,22 @@ async def process_message(ctx: dict, message_id: str) -> None:
         # Postgres dropped the connection (restart, failover): the pool is renewed; try again soon
         # rather than leave the message to the recovery pass.
         log.warning("database connection dropped mid-job; retrying", extra={"message_id": message_id})
-        raise Retry(defer=timedelta(seconds=0.5)) from exc
+        raise Retry(defer=timedelta(seconds=_outage_backoff(ctx))) from exc
+    except (OSError, RedisError) as exc:
+        # Postgres or Redis unreachable (restarting, failing over): wait it out with backoff.
+        log.warning("a backing service is unreachable mid-job; retrying",
+                    extra={"message_id": message_id, "error": type(exc).__name__})
+        raise Retry(defer=timedelta(seconds=_outage_backoff(ctx))) from exc
 
 
-async def purge_expired_job(ctx: dict) -> dict:
-    """Retention (PDPA): purge what is older than ``retention_days``, hourly."""
-    return (await purge_expired(ctx["container"])).counts
+def _outage_backoff(ctx: dict) -> float:
+    tries = int(ctx.get("job_try") or 1)
+    return random.uniform(0.25, 0.5) * min(2 ** (tries - 1), 20)
+
+
+async def purge_expired_job(container) -> dict:  # noqa: ANN001
+    """Retention (PDPA): purge what is older than ``retention_days`` (beside the queue, see :func:`supervise`)."""
+    return (await purge_expired(container)).counts
 
 
 async def recover_unanswered(ctx: dict) -> int:
@@ -148,14 +176,16 @@ def make_worker(settings: Settings, container=None, **overrides: object) -> Work
                       timeout=settings.job_timeout_seconds, keep_result=0)]
     period = max(5, min(60, settings.recovery_after_seconds // 2))
     sla_period = max(5, min(60, settings.escalation_reminder_interval_seconds))
+    # Cron job ids are "<name>:<time>" with no queue in them: name them after our prefix so two
+    # deployments (or tests) on one Redis never take each other's runs.
+    prefix = settings.redis_prefix
     options: dict[str, object] = dict(
         functions=functions,
         cron_jobs=[
-            cron(recover_unanswered, name="recover_unanswered", second=set(range(0, 60, period)),
+            cron(recover_unanswered, name=f"{prefix}:recover_unanswered", second=set(range(0, 60, period)),
                  run_at_startup=True, keep_result=0),
-            cron(sla_reminders_job, name="sla_reminders", second=set(range(0, 60, sla_period)), keep_result=0),
-            cron(purge_expired_job, name="purge_expired", minute={7}, run_at_startup=False, keep_result=0,
-                 timeout=3600),
+            cron(sla_reminders_job, name=f"{prefix}:sla_reminders", second=set(range(0, 60, sla_period)),
+                 keep_result=0),
         ],
         on_startup=startup,
         on_shutdown=shutdown,
@@ -173,6 +203,152 @@ def make_worker(settings: Settings, container=None, **overrides: object) -> Work
     return Worker(**options)  # type: ignore[arg-type]
 
 
+def in_progress_ttl_seconds(settings: Settings) -> float:
+    """What arq gives every in-progress key: the longest job timeout + 10 s (all ours are job_timeout)."""
+    return settings.job_timeout_seconds + 10
+
+
 def run_worker(settings: Settings) -> None:
     """Blocking: run until SIGINT/SIGTERM; running jobs get ``shutdown_grace_seconds`` to finish."""
-    make_worker(settings).run()
+    asyncio.run(supervise(settings))
+
+
+# What an outage of Redis or Postgres looks like from here. Any Redis error counts: a connection
+# dropped inside arq's WATCH surfaces as a WatchError, and exiting would only hand the restart to
+# whoever supervises the process.
+_CONNECTION_ERRORS = (RedisError, OSError)
+
+
+async def supervise(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """One worker process: build the container once, then run arq workers over it, starting a new
+    one with backoff whenever Redis (or Postgres, at start) goes away, until ``stop`` is set
+    (SIGINT/SIGTERM when not given)."""
+    from supportlah.container import build
+
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+    backoff = _Backoff()
+    container = None
+    while container is None and not stop.is_set():
+        try:
+            container = await build(settings, start_queue=False)
+        except (*_CONNECTION_ERRORS, DBAPIError) as exc:
+            delay = backoff.next()
+            log.warning("cannot start the worker yet; retrying", extra={"error": f"{type(exc).__name__}: {exc}"[:300],
+                                                                          "retry_in": round(delay, 2)})
+            await _sleep_unless(stop, delay)
+    if container is None:
+        return
+    while not await container.index.healthy():  # a worker that cannot search takes no jobs: others can
+        delay = backoff.next()
+        log.error("cannot open the vector index; taking no jobs until it opens (one process owns an "
+                  "embedded index: give each worker its own data dir or use SUPPORTLAH_QDRANT_URL)",
+                  extra={"retry_in": round(delay, 2)})
+        await _sleep_unless(stop, delay)
+        if stop.is_set():
+            await container.close()
+            return
+    current: list[Worker] = []
+    reaper = OrphanReaper(container.redis, prefix=settings.redis_prefix, queue_name=queue_name(settings),
+                          in_progress_ttl_s=in_progress_ttl_seconds(settings),
+                          read_limit=max(settings.max_jobs * 5, 100),
+                          running=lambda: list(current[0].tasks) if current else [])
+    background = [asyncio.create_task(reaper.run(), name="orphan-reaper"),
+                  asyncio.create_task(every_with_lock(container.redis, f"{settings.redis_prefix}:lease:retention",
+                                                      settings.retention_interval_seconds,
+                                                      lambda: purge_expired_job(container), "retention"),
+                                      name="retention")]
+    backoff = _Backoff()
+    reconnected = False
+    try:
+        while not stop.is_set():
+            worker = make_worker(settings, container=container, handle_signals=False)
+            current[:] = [worker]
+            if reconnected:  # jobs lost with Redis, and messages stored while it was away, are queued again
+                background.append(asyncio.create_task(_recover_when_reachable(container, stop), name="recover"))
+            running = asyncio.create_task(worker.main(), name="arq-worker")
+            ran_since = asyncio.get_running_loop().time()
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if stop.is_set():
+                await _stop_worker(worker, running, settings.shutdown_grace_seconds)
+                try:
+                    await reaper.leave()
+                    await worker.pool.delete(worker.health_check_key)
+                except (*_CONNECTION_ERRORS,):
+                    pass  # Redis is gone too: the records expire on their own
+                break
+            exc = running.exception()
+            await _stop_worker(worker, running, 5.0)
+            if exc is None:
+                break  # a burst worker finished
+            if not isinstance(exc, _CONNECTION_ERRORS):
+                raise exc
+            if asyncio.get_running_loop().time() - ran_since > 60:
+                backoff = _Backoff()  # a new outage after a good minute starts from a short wait
+            delay = backoff.next()
+            log.warning("lost Redis; reconnecting", extra={"error": f"{type(exc).__name__}: {exc}"[:300],
+                                                            "retry_in": round(delay, 2)})
+            reconnected = True
+            await _sleep_unless(stop, delay)
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await container.close()
+
+
+async def _stop_worker(worker: Worker, running: asyncio.Task, grace: float) -> None:
+    """Stop taking jobs, give running ones ``grace`` seconds, cancel the rest, drop the pool."""
+    worker.allow_pick_jobs = False
+    tasks = [t for t in worker.tasks.values() if not t.done()]
+    if tasks:
+        await asyncio.wait(tasks, timeout=grace)
+    for task in worker.tasks.values():
+        task.cancel()
+    running.cancel()
+    await asyncio.gather(running, *worker.tasks.values(), return_exceptions=True)
+    if worker.pool is not None:
+        try:
+            await worker.pool.aclose()
+        except _CONNECTION_ERRORS:
+            pass  # the connection is already gone
+
+
+async def _recover_when_reachable(container, stop: asyncio.Event) -> None:  # noqa: ANN001
+    """After Redis came back: re-enqueue every unanswered message as soon as Redis answers again
+    (an id whose job survived is skipped by the enqueue), instead of waiting for the recovery cron."""
+    backoff = _Backoff(0.25, 2.0)
+    while not stop.is_set():
+        try:
+            count = await requeue_unanswered(container.store, container.queue, None)
+        except (*_CONNECTION_ERRORS, DBAPIError) as exc:
+            log.debug("recovery after reconnecting waits for Redis", extra={"error": type(exc).__name__})
+            await _sleep_unless(stop, backoff.next())
+            continue
+        log.info("recovered after reconnecting", extra={"count": count})
+        return
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+class _Backoff:
+    """Exponential backoff with jitter for reconnecting: 0.5 s doubling to 10 s."""
+
+    def __init__(self, first: float = 0.5, ceiling: float = 10.0) -> None:
+        self._next = first
+        self._ceiling = ceiling
+
+    def next(self) -> float:
+        delay = random.uniform(self._next / 2, self._next)
+        self._next = min(self._next * 2, self._ceiling)
+        return delay

@@ -1,7 +1,9 @@
 """Store first, then enqueue: the one path every channel's inbound adapter takes."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -29,6 +31,8 @@ class PipelineIngress:
         self._queue = queue
         self._batches: GroupCommit[InboundMessage, AcceptResult] = GroupCommit(self._accept_many,
                                                                                max_batch=max_batch)
+        self._unqueued: set[str] = set()  # committed, but the queue refused them (Redis away)
+        self._requeue: asyncio.Task | None = None
 
     async def accept(self, message: InboundMessage) -> AcceptResult:
         correlation_id.set(message.id)
@@ -47,9 +51,33 @@ class PipelineIngress:
         try:
             await self._queue.enqueue_many(fresh)
         except Exception:
-            log.exception("enqueue failed; the messages are stored and recovery will pick them up",
+            log.exception("enqueue failed; the messages are stored and will be queued when the queue is back",
                           extra={"count": len(fresh), "message_ids": fresh})
+            self._unqueued.update(fresh)
+            if self._requeue is None or self._requeue.done():
+                self._requeue = asyncio.create_task(self._enqueue_when_back(), name="ingress-requeue")
         return results
+
+    async def _enqueue_when_back(self) -> None:
+        """Retry the enqueue of stored messages with backoff until the queue takes them, so they
+        are answered as soon as Redis is back rather than at the next recovery pass."""
+        delay = 0.25
+        while self._unqueued:
+            await asyncio.sleep(random.uniform(delay / 2, delay))
+            batch = list(self._unqueued)
+            try:
+                await self._queue.enqueue_many(batch)
+            except Exception as exc:  # still away: keep them, try again later
+                log.debug("queue still unavailable", extra={"count": len(batch), "error": type(exc).__name__})
+                delay = min(delay * 2, 5.0)
+                continue
+            self._unqueued.difference_update(batch)
+            log.info("queued messages stored while the queue was away", extra={"count": len(batch)})
+
+    async def close(self) -> None:
+        if self._requeue is not None:
+            self._requeue.cancel()
+            await asyncio.gather(self._requeue, return_exceptions=True)
 
 
 async def requeue_unanswered(store: MessageStore, queue: Queue, older_than: timedelta | None) -> int:

@@ -59,6 +59,10 @@ class OutboundRouter:
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         return await self.sender(message.channel).send(message)
 
+    def can_reconcile(self, channel: Channel) -> bool:
+        """The channel's provider can list what it accepted (so a part in doubt can be looked up)."""
+        return hasattr(self._senders.get(channel), "recent_sends")
+
     async def recent_sends(self, channel: Channel, recipient_id: str, since: datetime) -> list[ProviderRecord] | None:
         """What the provider accepted for this recipient since ``since``; None if it cannot tell us."""
         sender = self._senders.get(channel)

@@ -15,10 +15,18 @@ The remaining window: the provider accepted a part and the process died before t
 expires the next attempt reconciles with the provider where it can list recent
 messages (Twilio), and otherwise sends again. Only providers that cannot be asked
 (Telegram) keep that window, one provider round trip plus one commit (milliseconds).
+
+An ambiguous send (the request went out, the answer never came: a dropped connection,
+a read timeout) is the same window seen from a live worker: the part stays ``sending``
+and the retry reconciles before any resend. Where the provider cannot be asked
+(Telegram), the part is not sent again: a timed-out send has almost always arrived, so
+we take at-most-once and mark the part ``failed`` with code ``fate_unknown`` (staff see it).
 """
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -26,7 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 from agent.errors import AgentUnavailableError
 from config.correlation import correlation_id
 from agent.types import AgentRequest, Reply
-from channels.base import ChannelError, RecipientUnreachable
+from channels.base import AmbiguousSendError, ChannelError, RecipientUnreachable
 from channels.messages import Channel, OutboundMessage
 from memory.models import InboundStatus, PartState
 from memory.store import MessageStore, StoredMessage
@@ -40,6 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SYSTEM_ERROR = "system_error"
+AMBIGUOUS = "ambiguous"  # error_code of a part whose send got no answer: reconcile before resending
+FATE_UNKNOWN = "fate_unknown"  # error_code of a part we could neither confirm nor safely resend
+MAX_BACKOFF_SECONDS = 300.0
 RECONCILE_CLOCK_SLACK = timedelta(seconds=60)  # our clock vs the provider's, and its 1 s resolution
 
 
@@ -67,6 +78,8 @@ class MessageProcessor:
         base_backoff: float = 1.0,
         hooks: list[MessageHook] | None = None,
         memory: ConversationMemory | None = None,
+        busy_retry_seconds: float = 5.0,
+        drain_budget_seconds: float = 60.0,
     ) -> None:
         self._store = store
         self._agent = agent
@@ -79,6 +92,12 @@ class MessageProcessor:
         self._hooks = list(hooks or [])
         self._revisers: list[ReplyReviser] = []
         self._memory = memory  # conversation memory: history, summary, profile, follow-up rewriting
+        # A message whose conversation is locked is looked at again after this long: a live holder
+        # will have answered it by then, and a dead holder's lock (same TTL) will have expired.
+        self._busy_retry = busy_retry_seconds
+        # A job drains its conversation for at most this long, then continues as a new job: a busy
+        # conversation would otherwise run into the queue's job timeout, which is not retried.
+        self._drain_budget = drain_budget_seconds
 
     def add_hook(self, hook: MessageHook) -> None:
         self._hooks.append(hook)
@@ -88,29 +107,41 @@ class MessageProcessor:
         self._revisers.append(reviser)
 
     async def process(self, message_id: str) -> None:
-        """Drain the message's conversation in order. If another worker holds the conversation,
-        return at once: the holder re-checks for new messages after it lets go, and a holder
-        that died is covered by its lock expiring and the recovery pass."""
+        """Drain the message's conversation in order.
+
+        If another worker holds the conversation, come back after ``busy_retry_seconds``: a live
+        holder re-checks for new messages after it lets go (the retry then finds this one done),
+        and a dead holder's lock has expired by then. A message already done still drains its
+        conversation: a retry scheduled by a failed send of a later message arrives this way.
+        """
         stored = await self._store.load(message_id)
         if stored is None:
             log.warning("message not found", extra={"message_id": message_id})
             return
-        if stored.status in InboundStatus.DONE:
-            return
-        self._agent.prepare(stored.message.text)  # the query embedding runs while the conversation is locked
         conversation_id = stored.message.conversation_id
         assert conversation_id is not None
+        done = stored.status in InboundStatus.DONE
+        if done and not await self._store.unfinished_in_conversation(conversation_id):
+            return
+        if not done:
+            self._agent.prepare(stored.message.text)  # the query embedding runs while the conversation is locked
+        started = time.monotonic()
         while True:
             token = await self._locks.acquire(conversation_id)
             if token is None:
                 log.debug("conversation held by another worker", extra={"message_id": message_id})
+                if done:
+                    return  # the holder drains the conversation
                 self._agent.abandon(stored.message.text)  # the holder answers it, and prepares it itself
-                return
+                raise RetryLater("conversation held by another worker", defer=self._busy_retry)
             try:
                 for pending_id in await self._store.unfinished_in_conversation(conversation_id):
+                    if time.monotonic() - started > self._drain_budget:
+                        raise RetryLater("drain budget spent; the conversation continues in a new job", defer=0.05)
                     await self._process_one(pending_id)
             finally:
                 await self._locks.release(conversation_id, token)
+            done = True  # this job's own message was handled in that pass
             if not await self._store.unfinished_in_conversation(conversation_id):
                 return
 
@@ -242,28 +273,37 @@ class MessageProcessor:
                 conversation_id=part.conversation_id, text=part.text, in_reply_to=part.inbound_message_id,
                 idempotency_key=part.idempotency_key, sources=part.sources, metadata=part.meta,
             )
-            if not await self._send_part(message, part.state, part.updated_at, attempt, extra):
+            if not await self._send_part(message, part.state, part.updated_at, attempt, extra,
+                                         error_code=part.error_code):
                 failed = True
         return InboundStatus.FAILED if failed else status
 
     async def _send_part(
-        self, message: OutboundMessage, state: str, state_since: datetime, attempt: int, extra: dict
+        self, message: OutboundMessage, state: str, state_since: datetime, attempt: int, extra: dict,
+        *, error_code: str | None = None,
     ) -> bool:
         key = message.idempotency_key
         if state == PartState.SENDING:
             if await self._guard.holder_alive(key):
                 raise RetryLater("part is being sent by another worker", defer=1.0)
-            provider_id = await self._reconcile(message, state_since)
+            try:
+                provider_id = await self._reconcile(message, state_since)
+            except ChannelError as exc:  # cannot tell whether it went out: never resend blind
+                raise RetryLater(f"reconciliation failed: {exc}", defer=self._backoff(attempt, exc.retry_after)) from exc
             if provider_id is not None:
                 await self._store.mark_part(message.id, PartState.SENT, provider_message_id=provider_id)
                 log.info("reconciled a part the provider had already accepted", extra=extra)
                 return True
+            if error_code == AMBIGUOUS and not self._outbound.can_reconcile(message.channel):
+                return await self._fate_unknown(message, extra)
         if not await self._guard.claim(key):
             raise RetryLater("part is being sent by another worker", defer=1.0)
         try:
             await self._store.mark_part(message.id, PartState.SENDING)
             try:
                 receipt = await self._outbound.send(message)
+            except AmbiguousSendError as exc:
+                return await self._send_ambiguous(message, exc, attempt, extra)
             except ChannelError as exc:
                 return await self._send_failed(message, exc, attempt, extra)
             await self._store.mark_part(message.id, PartState.SENT, provider_message_id=receipt.provider_message_id)
@@ -299,7 +339,31 @@ class MessageProcessor:
             await self._store.mark_unreachable(message.channel, message.recipient_id)
         return False
 
+    async def _send_ambiguous(self, message: OutboundMessage, exc: AmbiguousSendError, attempt: int,
+                              extra: dict) -> bool:
+        """The request went out and no answer came: leave the part ``sending`` (the retry reconciles)."""
+        log.warning("send got no answer; the part stays in flight and is reconciled before any resend",
+                    extra={**extra, "channel": message.channel.value, "code": exc.code})
+        await self._store.note_part_error(message.id, AMBIGUOUS, str(exc)[:2000])
+        if not self._outbound.can_reconcile(message.channel):  # nobody to ask: never resend blind
+            return await self._fate_unknown(message, extra)
+        # Long enough for the provider's list to show the message, short enough to answer soon.
+        raise RetryLater(f"ambiguous send: {exc}", defer=min(self._backoff(attempt, exc.retry_after), 5.0)) from exc
+
+    async def _fate_unknown(self, message: OutboundMessage, extra: dict) -> bool:
+        """We can neither confirm the part nor resend it safely: the part is ``failed`` with code
+        ``fate_unknown`` and the message ``failed`` — the permanent failure staff see — never resent."""
+        log.warning("a part's delivery is unknown; not resending it",
+                    extra={**extra, "channel": message.channel.value, "part_id": message.id})
+        await self._store.mark_part(message.id, PartState.FAILED, error_code=FATE_UNKNOWN,
+                                    last_error="the provider never answered and cannot be asked; "
+                                               "the customer may or may not have received this part")
+        return False
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """``Retry-After`` when the provider named one (never earlier, up to 10 % later so a crowd of
+        retries does not land at once), else exponential backoff with jitter (half to all of the step)."""
         if retry_after is not None:
-            return float(retry_after)
-        return min(self._base_backoff * (2 ** (attempt - 1)), 300.0)
+            return float(retry_after) * (1.0 + random.uniform(0.0, 0.1))
+        ceiling = min(self._base_backoff * (2 ** (attempt - 1)), MAX_BACKOFF_SECONDS)
+        return random.uniform(ceiling / 2, ceiling)

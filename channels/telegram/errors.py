@@ -4,6 +4,8 @@ from __future__ import annotations
 import warnings
 from datetime import timedelta
 
+import httpx
+
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -16,7 +18,16 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from channels.base import ChannelError, PermanentChannelError, RecipientUnreachable, TransientChannelError
+from channels.base import (
+    AmbiguousSendError,
+    ChannelError,
+    PermanentChannelError,
+    RecipientUnreachable,
+    TransientChannelError,
+)
+
+# httpx failures that happen before a request is written: nothing reached Telegram.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 class TopicNotFound(PermanentChannelError):
@@ -48,6 +59,10 @@ def map_telegram_error(exc: TelegramError) -> ChannelError:
             return RecipientUnreachable(description, code="chat_not_found")
         return PermanentChannelError(description, code="bad_request")
     if isinstance(exc, NetworkError):  # includes TimedOut, dropped connections and 5xx
+        cause = exc.__cause__
+        if isinstance(cause, httpx.HTTPError) and not isinstance(cause, _NOT_SENT):
+            # The request went out and no answer came back: Telegram may have delivered it.
+            return AmbiguousSendError(description or type(cause).__name__, code="no_response")
         return TransientChannelError(description, code="network")
     if isinstance(exc, InvalidToken):
         return PermanentChannelError(description, code="invalid_token")

@@ -20,7 +20,9 @@ from telegram.error import BadRequest, Conflict, NetworkError, RetryAfter, Teleg
 
 from channels.base import Ingress
 from channels.telegram.errors import map_telegram_error, retry_after_seconds
+from channels.edge import MalformedInbound, checked_inbound
 from channels.telegram.normalize import normalize_update
+from channels.telegram.webhook import MAX_TEXT_CHARS
 from channels.telegram.webhook import ALLOWED_UPDATES, delete_webhook
 
 log = logging.getLogger(__name__)
@@ -157,6 +159,13 @@ class TelegramPoller:
     async def _process(self, updates: tuple[Update, ...]) -> None:
         for update in updates:
             message = normalize_update(update, staff_chat_id=self._staff_chat_id)
+            if message is not None:
+                try:  # the same edge checks as the webhook: control characters dropped, text capped
+                    message = checked_inbound(message, max_text_chars=MAX_TEXT_CHARS)
+                except MalformedInbound as exc:
+                    log.warning("unusable telegram update skipped", extra={"update_id": update.update_id,
+                                                                          "reason": str(exc)[:200]})
+                    message = None
             if message is not None:
                 try:
                     result = await self._ingress.accept(message)

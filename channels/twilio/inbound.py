@@ -17,6 +17,7 @@ from multidict import MultiDict, MultiDictProxy
 from twilio.request_validator import RequestValidator
 
 from channels.base import Ingress
+from channels.edge import MalformedInbound, checked_inbound
 from channels.messages import Attachment, AttachmentKind, Channel, InboundMessage
 from channels.media import attachment_kind_for
 from channels.twilio.media import MediaFetcher
@@ -30,6 +31,7 @@ STATUS_PATH = "/webhooks/twilio/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 SIGNATURE_HEADER = "X-Twilio-Signature"
 MAX_MEDIA_ITEMS = 10  # WhatsApp/MMS deliver at most 10 media per message
+MAX_BODY_CHARS = 1600  # the longest message body Twilio delivers
 
 
 class DeliveryStatusSink(Protocol):
@@ -41,7 +43,7 @@ class DeliveryStatusSink(Protocol):
         """Apply one callback; the return value is ignored (the store reports whether it knew the sid)."""
 
 
-class MalformedPayload(ValueError):
+class MalformedPayload(MalformedInbound):
     """The form lacks what every Twilio message webhook carries."""
 
 
@@ -101,7 +103,11 @@ class TwilioWebhooks:
 
     async def _verified_form(self, request: web.Request) -> MultiDictProxy[str]:
         """Parse the form and check Twilio's signature over the public URL (not the proxy's view of it)."""
-        form = await request.post()
+        try:
+            form = await request.post()
+        except (UnicodeDecodeError, LookupError, ValueError) as exc:  # bad bytes, unknown charset
+            logger.warning("twilio.unreadable_form", extra={"path": request.path, "error": type(exc).__name__})
+            raise web.HTTPBadRequest(text=f"unreadable form: {type(exc).__name__}") from exc
         text_form = MultiDictProxy(MultiDict(_text_only(form)))
         signature = request.headers.get(SIGNATURE_HEADER, "")
         url = self._public_url + request.path_qs
@@ -141,7 +147,7 @@ def parse_inbound_form(form: MultiDictProxy[str]) -> InboundMessage:
     for key, field in optional.items():
         if form.get(field):
             metadata[key] = form[field]
-    return InboundMessage(
+    message = InboundMessage(
         channel=Channel.WHATSAPP,
         provider_message_id=sid,
         sender_id=sender,
@@ -151,6 +157,10 @@ def parse_inbound_form(form: MultiDictProxy[str]) -> InboundMessage:
         reply_to=form.get("OriginalRepliedMessageSid") or None,
         metadata=metadata,
     )
+    try:  # NUL and control characters dropped, text capped, ids that cannot be stored refused
+        return checked_inbound(message, max_text_chars=MAX_BODY_CHARS)
+    except MalformedInbound as exc:
+        raise MalformedPayload(str(exc)) from exc
 
 
 def _media(form: MultiDictProxy[str]) -> list[Attachment]:

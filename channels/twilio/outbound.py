@@ -23,6 +23,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from channels.base import (
+    AmbiguousSendError,
     ChannelError,
     OutsideWindowError,
     PermanentChannelError,
@@ -188,11 +189,14 @@ class TwilioSender:
                 resource = await self._ensure_client().messages.create_async(**params)
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _map_api_error(exc, meta.retry_after) from exc
-        except TimeoutError as exc:
+        except TimeoutError as exc:  # the request went out: Twilio may have accepted it
             message = f"Twilio did not answer within {self._timeout_seconds}s"
-            raise TransientChannelError(message, code="timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
+            raise AmbiguousSendError(message, code="timeout") from exc
+        except aiohttp.ClientConnectorError as exc:  # no connection, so no request: safe to send again
             raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
+        except (aiohttp.ClientError, OSError) as exc:  # dropped after the request was written
+            raise AmbiguousSendError(f"Twilio connection lost before its answer: {type(exc).__name__}",
+                                     code="no_response") from exc
         finally:
             self._response_meta.reset(token)
         logger.info("twilio.sent", extra={"provider_message_id": resource.sid, "status": resource.status})

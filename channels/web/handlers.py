@@ -6,7 +6,6 @@ sender id of the ``web`` channel, so a reload finds the same conversation.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from importlib import resources
@@ -16,6 +15,7 @@ from typing import Protocol
 from aiohttp import WSMsgType, web
 
 from channels.base import Ingress
+from channels.edge import MalformedInbound, checked_inbound, clean_text, load_json
 from channels.messages import Channel, InboundMessage, new_id
 from channels.web.hub import WebHub
 
@@ -44,6 +44,9 @@ class BadRequest(ValueError):
     pass
 
 
+MAX_BODY_BYTES = 64 * 1024  # a chat message is at most max_message_chars; this is plenty of room
+
+
 class WebChat:
     def __init__(
         self,
@@ -64,6 +67,7 @@ class WebChat:
         self._allowed_origins = set(allowed_origins)
         self._reply_timeout = reply_timeout
         self._static = Path(str(resources.files("channels.web") / "static"))
+        self._sockets: set[web.WebSocketResponse] = set()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -83,19 +87,22 @@ class WebChat:
 
     async def history(self, request: web.Request) -> web.Response:
         visitor_id = request.query.get("visitor_id", "")
-        if not VISITOR_ID.match(visitor_id):
+        if not VISITOR_ID.fullmatch(visitor_id):
             return _error(400, "visitor_id must be 8-64 characters of letters, digits, '-' or '_'")
         return web.json_response({"messages": await self._history(visitor_id)})
 
     async def post_message(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return _error(413, f"body is larger than {MAX_BODY_BYTES} bytes")
         try:
-            body = await request.json()
+            raw = await request.read()
+            if len(raw) > MAX_BODY_BYTES:
+                return _error(413, f"body is larger than {MAX_BODY_BYTES} bytes")
+            body = load_json(raw)
             if not isinstance(body, dict):
                 raise BadRequest("body must be a JSON object")
             message = self._message(body.get("visitor_id"), body.get("text"), body.get("client_id"))
-        except json.JSONDecodeError:
-            return _error(400, "body must be JSON")
-        except BadRequest as exc:
+        except (MalformedInbound, BadRequest) as exc:
             return _error(400, str(exc))
         result = await self._ingress.accept(message)
         # Listen before looking: a reply that lands while the store is read is not missed.
@@ -117,10 +124,11 @@ class WebChat:
         if self._allowed_origins and origin not in self._allowed_origins:
             raise web.HTTPForbidden(text="origin not allowed")
         visitor_id = request.query.get("visitor_id", "")
-        if not VISITOR_ID.match(visitor_id):
+        if not VISITOR_ID.fullmatch(visitor_id):
             raise web.HTTPBadRequest(text="visitor_id must be 8-64 characters of letters, digits, '-' or '_'")
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_BODY_BYTES)
         await ws.prepare(request)
+        self._sockets.add(ws)
 
         async def send(event: dict) -> None:
             if ws.closed:
@@ -136,35 +144,47 @@ class WebChat:
                 await self._on_frame(ws, visitor_id, frame.data)
         finally:
             self._hub.disconnect(visitor_id, send)
+            self._sockets.discard(ws)
         return ws
+
+    async def close_sockets(self, app: web.Application | None = None) -> None:
+        """On shutdown: tell every connected page we are going away, so the server stops at once
+        instead of waiting for each socket to time out (the page reconnects to the next server)."""
+        sockets, self._sockets = list(self._sockets), set()
+        await asyncio.gather(*(ws.close(code=1001, message=b"server shutting down") for ws in sockets),
+                             return_exceptions=True)
 
     async def _on_frame(self, ws: web.WebSocketResponse, visitor_id: str, data: str) -> None:
         try:
-            body = json.loads(data)
+            body = load_json(data)
             if not isinstance(body, dict) or body.get("type") != "message":
                 raise BadRequest("expected {\"type\": \"message\", \"text\": ...}")
             message = self._message(visitor_id, body.get("text"), body.get("client_id"))
-        except json.JSONDecodeError:
-            await ws.send_json({"type": "error", "error": "frame must be JSON"})
-            return
-        except BadRequest as exc:
+        except (MalformedInbound, BadRequest) as exc:
             await ws.send_json({"type": "error", "error": str(exc)})
             return
         result = await self._ingress.accept(message)
         await ws.send_json({"type": "ack", "message_id": result.message_id, "client_id": body.get("client_id")})
 
     def _message(self, visitor_id: object, text: object, client_id: object) -> InboundMessage:
-        if not isinstance(visitor_id, str) or not VISITOR_ID.match(visitor_id):
+        if not isinstance(visitor_id, str) or not VISITOR_ID.fullmatch(visitor_id):
             raise BadRequest("visitor_id must be 8-64 characters of letters, digits, '-' or '_'")
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):
+            raise BadRequest("text must be a non-empty string")
+        text = clean_text(text).strip()  # control characters and lone surrogates mean nothing here
+        if not text:
             raise BadRequest("text must be a non-empty string")
         if len(text) > self._max_chars:
             raise BadRequest(f"text is longer than {self._max_chars} characters")
-        if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.match(client_id)):
+        if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id)):
             raise BadRequest("client_id must be 1-64 characters of letters, digits, '-' or '_'")
         provider_id = f"{visitor_id}:{client_id}" if client_id else new_id()
-        return InboundMessage(channel=Channel.WEB, provider_message_id=provider_id, sender_id=visitor_id,
-                              text=text.strip())
+        message = InboundMessage(channel=Channel.WEB, provider_message_id=provider_id, sender_id=visitor_id,
+                                 text=text)
+        try:
+            return checked_inbound(message, max_text_chars=self._max_chars)
+        except MalformedInbound as exc:
+            raise BadRequest(str(exc)) from exc
 
     async def _history(self, visitor_id: str) -> list[dict]:
         conversation_id = await self._transcripts.conversation_for(Channel.WEB, visitor_id)

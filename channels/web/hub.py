@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,28 @@ class RedisBus:
     async def start(self, deliver: Deliver) -> None:
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(self._channel)
-        self._task = asyncio.create_task(self._listen(pubsub, deliver), name="web-hub-listener")
+        self._task = asyncio.create_task(self._listen_forever(pubsub, deliver), name="web-hub-listener")
+
+    async def _listen_forever(self, pubsub, deliver: Deliver) -> None:  # noqa: ANN001
+        """Listen, and when Redis goes away subscribe again with backoff: without this one Redis
+        restart would silently end live replies for every connected page."""
+        delay = 0.25
+        while True:
+            try:
+                if pubsub is None:
+                    pubsub = self._redis.pubsub()
+                    await pubsub.subscribe(self._channel)
+                    log.info("web-hub subscription restored")
+                    delay = 0.25
+                await self._listen(pubsub, deliver)  # closes ``pubsub`` however it ends
+                return  # unsubscribed: closing down
+            except (RedisError, OSError) as exc:
+                log.warning("web-hub subscription lost; resubscribing", extra={"error": type(exc).__name__})
+                if pubsub is not None:
+                    await pubsub.aclose()
+                pubsub = None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _listen(self, pubsub, deliver: Deliver) -> None:  # noqa: ANN001
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import random
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -82,6 +83,14 @@ class FakeTwilioApi:
         self._cdn_tokens: dict[str, str] = {}
         self._failures: list[_Failure] = []
         self._stalls: list[float] = []
+        self._lost_responses = 0
+        self.lost_responses = 0  # how many accepted messages never got their 201 out
+        self.drop_rate = 0.0  # fault injection: the share of accepted creates whose response is lost
+        self.failure_rate = 0.0  # fault injection: the share of creates refused with ``failure_kind``
+        self.failure_kinds: tuple[str, ...] = ("429", "500")  # what ``failure_rate`` answers, at random
+        self._rng = random.Random(17)
+        self._creates = 0
+        self._nth_failures: dict[int, _Failure] = {}
         self._sids = (f"SM{n:032x}" for n in itertools.count(1))
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -115,6 +124,18 @@ class FakeTwilioApi:
         if retry_after is not None:
             failure = _Failure(failure.status, failure.code, failure.message, {"Retry-After": retry_after})
         self._failures.extend([failure] * times)
+
+    def fail_nth(self, n: int, kind: str, *, retry_after: str | None = None) -> None:
+        """Answer the ``n``-th message create from now (1 = the next) with a Twilio error."""
+        failure = FAILURES[kind]
+        if retry_after is not None:
+            failure = _Failure(failure.status, failure.code, failure.message, {"Retry-After": retry_after})
+        self._nth_failures[self._creates + n] = failure
+
+    def lose_response_next(self, times: int = 1) -> None:
+        """Accept the next ``times`` creates (they are sent, with a sid, and listed) but close the
+        connection before the 201 goes out: the client cannot know the message went through."""
+        self._lost_responses += times
 
     def stall_next(self, seconds: float) -> None:
         """Hold the next message create for ``seconds`` before answering (client timeouts)."""
@@ -165,6 +186,12 @@ class FakeTwilioApi:
         if problem:
             record.answered = 400
             return self._unexpected_error(request, problem)
+        self._creates += 1
+        if self._creates in self._nth_failures:
+            self._failures.insert(0, self._nth_failures.pop(self._creates))
+        if not self._failures and self.failure_rate and self._rng.random() < self.failure_rate:
+            kind = self._rng.choice(self.failure_kinds)
+            self.fail_next(kind, retry_after="1" if kind == "429" else None)
         if self._failures:
             failure = self._failures.pop(0)
             record.answered = failure.status
@@ -180,6 +207,14 @@ class FakeTwilioApi:
             )
         sid = next(self._sids)
         record.sid, record.answered = sid, 201
+        if self._lost_responses or (self.drop_rate and self._rng.random() < self.drop_rate):
+            self._lost_responses = max(0, self._lost_responses - 1)
+            self.lost_responses += 1
+            record.answered = 0
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            raise asyncio.CancelledError  # aiohttp: the client went away, nothing is written
         return web.json_response(self._resource(record), status=201)
 
     def _resource(self, record: SentMessage) -> dict:
