@@ -123,6 +123,7 @@ async def _start_recovery(app: web.Application) -> None:
 
     async def recover() -> None:
         await requeue_unanswered(container.store, container.queue, timedelta(seconds=period))
+        await container.poll_deliveries()
 
     async def remind() -> None:
         await sla_reminders(container)

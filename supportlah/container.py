@@ -10,6 +10,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -29,6 +30,7 @@ from channels.telegram.channel import TelegramChannel, TelegramConfigError, tele
 from channels.telegram.media import TelegramMediaFetcher
 from channels.telegram.outbound import split_for_telegram
 from channels.twilio.channel import TwilioChannel, TwilioConfigError, twilio_channel_from_settings
+from channels.twilio.outbound import delivery_problem
 from channels.twilio.splitting import split_for_whatsapp
 from channels.web.hub import LocalBus, RedisBus, WebHub
 from channels.web.sender import WebChatSender
@@ -50,6 +52,7 @@ from supportlah.backends import EscalationTicketLookup, build_agent, build_index
 from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms
 from supportlah.memory_wiring import build_memory
 from workers.commands import CommandHook
+from workers.delivery import DeliveryTracker
 from workers.ingress import PipelineIngress
 from workers.local import InProcessQueue, LocalConversationLocks, LocalSendGuard
 from workers.media import AttachmentFetcher, MediaHook
@@ -97,7 +100,15 @@ class Container:
     memory: ConversationMemory | None = None  # recent turns, summaries, profiles, follow-up rewriting
     escalation: Escalation | None = None  # tickets, the staff group, human mode
     fallbacks: FallbackCounter | None = None  # production backends replaced by embedded ones, counted
+    deliveries: DeliveryTracker | None = None  # provider delivery reports (Twilio status callbacks, polls)
     _closers: list = field(default_factory=list)
+
+    async def poll_deliveries(self) -> int:
+        """The bounded poll for parts whose delivery report never came (runs with the recovery pass)."""
+        if self.deliveries is None or self.twilio is None:
+            return 0
+        quiet_for = timedelta(seconds=self.settings.twilio_delivery_poll_after_seconds)
+        return await self.deliveries.poll_silent(Channel.WHATSAPP, self.twilio.sender, quiet_for=quiet_for)
 
     async def close(self) -> None:
         for closer in reversed(self._closers):
@@ -215,6 +226,13 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
             inprocess.start()
         queue = inprocess
     closers.append(queue.close)
+    deliveries = None
+    if twilio is not None:  # delivery is what Twilio reports later, not what it answered on the send
+        deliveries = DeliveryTracker(store, queue, can_resend_as_template=twilio.sender.has_template,
+                                     classifiers={Channel.WHATSAPP: delivery_problem},
+                                     notice=escalation.delivery_notice)
+        twilio.status_sink = deliveries
+        processor.track_deliveries(deliveries)
     await hub.start()
     closers.append(hub.close)
     ingress = PipelineIngress(store, queue)
@@ -222,7 +240,7 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
                      index=index, retriever=retriever, ingestor=ingestor, agent=agent, hub=hub,
                      outbound=outbound, processor=processor, queue=queue, ingress=ingress, redis=redis,
                      telegram=telegram, twilio=twilio, privacy=privacy, memory=memory,
-                     escalation=escalation, fallbacks=fallbacks, _closers=closers)
+                     escalation=escalation, fallbacks=fallbacks, deliveries=deliveries, _closers=closers)
 
 
 async def _vendor_channels(

@@ -24,6 +24,7 @@ from channels.telegram.outbound import split_for_telegram
 from channels.telegram.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from config.settings import Settings
 from escalation.config import EscalationConfig
+from escalation.delivery_notice import StaffDeliveryNotice
 from escalation.desk import StaffDesk
 from escalation.drafts import Drafter
 from escalation.hook import EscalationHook
@@ -51,6 +52,7 @@ class Escalation:
     staff_sender: StaffSender | None = None  # None: no staff group (no Telegram or no SUPPORTLAH_STAFF_CHAT_ID)
     topics: TopicKeeper | None = None
     media: StaffMediaHandler | None = None
+    delivery_notice: StaffDeliveryNotice | None = None  # "not delivered" posts after a provider's report
 
 
 def build_escalation(settings: Settings, *, sessions: async_sessionmaker, store: MessageStore,
@@ -80,7 +82,8 @@ def build_escalation(settings: Settings, *, sessions: async_sessionmaker, store:
     hook = EscalationHook(config, tickets, store, parts, hours, desk, drafter=drafter)
     reminders = SlaReminders(config, tickets, staff_sender, hours)
     return Escalation(config=config, tickets=tickets, hours=hours, hook=hook, reminders=reminders,
-                      staff_sender=staff_sender, topics=topics, media=media)
+                      staff_sender=staff_sender, topics=topics, media=media,
+                      delivery_notice=StaffDeliveryNotice(tickets, parts, store))
 
 
 def escalation_routes(escalation: Escalation | None) -> list[web.RouteDef]:
