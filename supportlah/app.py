@@ -37,7 +37,7 @@ def create_app(container: Container) -> web.Application:
     )
     app.add_routes(webchat.routes())
     if container.twilio is not None:
-        app.add_routes(container.twilio.webhooks(container.ingress).routes())
+        app.add_routes(container.twilio.webhooks(container.ingress, container.deliveries).routes())
     if container.telegram is not None and container.telegram.mode == "webhook":
         app.add_routes(container.telegram.webhook(container.ingress).routes())
     app.add_routes(escalation_routes(container.escalation))  # signed links for staff attachments

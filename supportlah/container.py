@@ -231,7 +231,6 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
         deliveries = DeliveryTracker(store, queue, can_resend_as_template=twilio.sender.has_template,
                                      classifiers={Channel.WHATSAPP: delivery_problem},
                                      notice=escalation.delivery_notice)
-        twilio.status_sink = deliveries
         processor.track_deliveries(deliveries)
     await hub.start()
     closers.append(hub.close)

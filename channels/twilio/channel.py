@@ -27,12 +27,10 @@ class TwilioChannel:
     public_url: str
     status_callback_url: str
     shared_keys: dict[str, str]
-    status_sink: DeliveryStatusSink | None = None  # set by the composition root (it needs the queue)
 
-    def webhooks(self, ingress: Ingress) -> TwilioWebhooks:
-        if self.status_sink is None:
-            raise TwilioConfigError("the Twilio channel's delivery status sink was never set")
-        return TwilioWebhooks(ingress, self.auth_token, self.public_url, self.media, self.status_sink,
+    def webhooks(self, ingress: Ingress, status_sink: DeliveryStatusSink) -> TwilioWebhooks:
+        """``status_sink`` applies delivery reports (the worker layer's tracker, built by the root)."""
+        return TwilioWebhooks(ingress, self.auth_token, self.public_url, self.media, status_sink,
                               status_callback_url=self.status_callback_url, shared_keys=self.shared_keys)
 
     async def close(self) -> None:
