@@ -143,8 +143,9 @@ class TopicKeeper:
         except TelegramError as exc:
             if isinstance(map_telegram_error(exc), TopicNotFound):
                 return  # the post that follows recreates it
-            log.warning("could not rename a staff topic", extra={"ticket": ticket.number, "error": str(exc)})
-            return
+            if "topic_not_modified" not in str(exc).lower():  # the name was already right: record it
+                log.warning("could not rename a staff topic", extra={"ticket": ticket.number, "error": str(exc)})
+                return
         await self._tickets.update_topic(ticket.conversation_id, name=name)
 
     async def _discard(self, thread_id: int) -> None:

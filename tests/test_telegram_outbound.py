@@ -253,6 +253,16 @@ async def test_typing_and_callback_answers(fake, sender):
         await sender.typing(CUSTOMER)
 
 
+async def test_a_callback_query_is_answered_once_and_within_200_characters(fake, sender):
+    """A retried job answers the same press again: Telegram refuses it, and that means done."""
+    await sender.answer_callback("cbq-9", "x" * 300)
+    await sender.answer_callback("cbq-9", "again")
+
+    assert [c.status for c in fake.calls_to("answerCallbackQuery")] == [200, 400]
+    [(query_id, shown)] = fake.callback_answers
+    assert query_id == "cbq-9" and len(shown) == 200 and shown.endswith("…")
+
+
 async def test_set_commands_registers_every_language(fake, sender):
     await sender.set_commands()
     assert set(fake.commands) == {None, "zh", "ms", "ta"}

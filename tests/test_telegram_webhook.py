@@ -210,3 +210,19 @@ async def test_ingress_failure_is_a_5xx_so_telegram_redelivers(bot, updates):
     async with TestClient(TestServer(app)) as test_client:
         response = await post(test_client, updates.text(CUSTOMER, "hello"))
     assert response.status == 500
+
+
+async def test_set_webhook_on_a_port_telegram_does_not_deliver_to_is_refused_first(fake, bot):
+    """Telegram delivers webhooks only to ports 443, 80, 88 and 8443 (the fake refuses others like it)."""
+    with pytest.raises(ValueError, match="ports 443, 80, 88 or 8443"):
+        await set_webhook(bot, "https://support.example.com:8080/webhooks/telegram", SECRET)
+    assert fake.calls_to("setWebhook") == []
+    await set_webhook(bot, "https://support.example.com:8443/webhooks/telegram", SECRET)
+    assert fake.webhook["url"].endswith(":8443/webhooks/telegram")
+
+
+async def test_the_fake_refuses_a_webhook_port_like_telegram(fake, bot):
+    from telegram.error import BadRequest
+
+    with pytest.raises(BadRequest, match="ports 80, 88, 443 or 8443"):
+        await bot.set_webhook("https://support.example.com:9000/webhooks/telegram")

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import re
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import Bot, Update
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports Telegram delivers webhooks to
 _SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what setWebhook accepts as secret_token
 
 
@@ -70,6 +72,10 @@ async def set_webhook(bot: Bot, url: str, secret: str, *, drop_pending_updates: 
     """Point Telegram at ``url`` (normally ``{public_url}/webhooks/telegram``) with our secret."""
     if not url.startswith("https://"):
         raise ValueError("Telegram only delivers webhooks to https:// URLs")
+    port = urlsplit(url).port or 443
+    if port not in WEBHOOK_PORTS:
+        raise ValueError(f"Telegram only delivers webhooks to ports 443, 80, 88 or 8443, not {port}: "
+                         "put a reverse proxy on one of them in front of SUPPORTLAH_PUBLIC_URL")
     if not _SECRET_FORMAT.fullmatch(secret):
         raise ValueError("the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
     try:
