@@ -37,7 +37,7 @@ from telegram.error import TelegramError
 from channels.base import ChannelError, PermanentChannelError, TransientChannelError
 from channels.messages import Attachment, AttachmentKind, Channel, DeliveryReceipt, OutboundMessage
 from channels.splitting import clip_text, split_text, text_length
-from channels.telegram.errors import map_telegram_error
+from channels.telegram.errors import ChatMigratedError, map_telegram_error
 from channels.telegram.outbound import MAX_CAPTION_CHARS, MAX_MESSAGE_CHARS
 from channels.telegram.keyboard import KEYBOARD_KEY, decode_keyboard, to_markup
 from channels.telegram.ratelimit import RateLimiter, RateLimitUnavailable
@@ -89,6 +89,15 @@ class StaffSender:
         return self._topics.chat_id
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Post ``message``; if the group became a supergroup meanwhile, follow it and post there."""
+        try:
+            return await self._send(message)
+        except ChatMigratedError as exc:
+            await self._topics.staff_chat.follow(self.chat_id, exc.new_chat_id)
+            log.info("staff group moved; posting to its new id", extra={"part_id": message.id})
+            return await self._send(message)  # once: a second move in one send is a real failure
+
+    async def _send(self, message: OutboundMessage) -> DeliveryReceipt:
         meta = message.metadata
         ticket = await self._tickets.get(meta.get("ticket_id", ""))
         if ticket is None:

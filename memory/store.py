@@ -22,6 +22,7 @@ from channels.messages import Attachment, Channel, InboundMessage, OutboundMessa
 from memory.db import autocommit_connections, dialect_insert, single_statement_sessions
 from memory.inbound import record_inbound_batch
 from memory.models import (
+    ChatMigration,
     Contact,
     Conversation,
     EarlyDeliveryStatus,
@@ -394,6 +395,23 @@ class MessageStore:
                 ).order_by(OutboundPart.sent_at).limit(limit)
             )
             return list(rows)
+
+    # ---------------------------------------------------------------- Telegram chat moves
+    async def chat_moved_to(self, chat_id: int) -> int | None:
+        """The chat a Telegram group became (see :mod:`channels.telegram.staff_chat`), if it moved."""
+        async with self._connect() as connection:
+            return await connection.scalar(select(ChatMigration.new_chat_id).where(ChatMigration.old_chat_id == chat_id))
+
+    async def record_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """Record a move once; False if it was recorded already (by another process)."""
+        async with self._sessions() as session:
+            insert = dialect_insert(session)
+            result = await session.execute(
+                insert(ChatMigration).values(old_chat_id=old_chat_id, new_chat_id=new_chat_id, migrated_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["old_chat_id"])
+            )
+            await session.commit()
+            return bool(result.rowcount)
 
     # ---------------------------------------------------------------- contacts and history
     async def last_inbound_at(self, channel: Channel, recipient_id: str) -> datetime | None:

@@ -247,7 +247,7 @@ async def _vendor_channels(
 ) -> tuple[TelegramChannel | None, TwilioChannel | None]:
     """The Telegram and Twilio channels, each on only when its credentials are set."""
     try:
-        telegram = telegram_channel_from_settings(settings, redis)
+        telegram = telegram_channel_from_settings(settings, redis, store)
         twilio = twilio_channel_from_settings(settings, store)
     except (TelegramConfigError, TwilioConfigError) as exc:
         raise StartupError(str(exc)) from exc

@@ -377,6 +377,36 @@ async def test_a_failed_delivery_is_shown_in_the_topic(rig):
     assert warning.text.startswith("⚠️ Not delivered to the customer: WhatsApp's 24-hour window is closed")
 
 
+async def test_a_staff_group_that_became_a_supergroup_keeps_working(rig):
+    """Turning on Topics converts the group: calls to the old id answer 400 migrate_to_chat_id and
+    updates come from the new id. We follow, post one notice, keep relaying, and remember it."""
+    new_chat = -1009999999999
+    thread_id = await escalate_whatsapp(rig)
+    rig.telegram.migrate_chat(STAFF_CHAT, new_chat)
+
+    await rig.whatsapp("Hello? Anyone there?", "SM" + "b" * 32)  # human mode: forwarded to the topic
+    await rig.drain()
+    moved = rig.telegram.sent_to(new_chat)
+    assert [m.text for m in moved if m.thread_id is None] == [
+        "ℹ️ This group became a supergroup (Telegram gave it a new id); the assistant keeps posting here."]
+    assert [m.text for m in moved if m.thread_id == thread_id] == ["👤 Mei Ling: Hello? Anyone there?"]
+    refused = [c for c in rig.telegram.calls if c.status == 400]
+    assert len(refused) == 1, "one refused call, then every call goes to the new id"
+
+    payload = rig.updates.message(new_chat, user_id=ALICE, thread_id=thread_id, text="Yes, we are here.",
+                                  **{"from": rig.updates.user(ALICE, "Alice", "Lim")})
+    await rig.tg(payload)
+    await rig.drain()
+    assert rig.twilio.messages[-1].body == "Yes, we are here."
+    assert rig.telegram.reactions[-1]["chat_id"] == new_chat
+    assert await rig.container.store.chat_moved_to(STAFF_CHAT) == new_chat
+    assert (await rig.container.escalation.tickets.topic_for((await rig.ticket()).conversation_id)).chat_id == new_chat
+
+    await rig.whatsapp("Great, thanks", "SM" + "c" * 32)
+    await rig.drain()
+    assert len([m for m in rig.telegram.sent_to(new_chat) if m.thread_id is None]) == 1, "one notice"
+
+
 async def test_without_topics_staff_reply_to_the_card(fakes, tmp_path):
     telegram, twilio = fakes
     telegram.disable_topics(STAFF_CHAT)

@@ -226,3 +226,35 @@ async def test_the_fake_refuses_a_webhook_port_like_telegram(fake, bot):
 
     with pytest.raises(BadRequest, match="ports 80, 88, 443 or 8443"):
         await bot.set_webhook("https://support.example.com:9000/webhooks/telegram")
+
+
+async def test_the_migration_service_message_moves_the_staff_group(store, queue, bot, updates):
+    """Telegram tells the old group (migrate_to_chat_id) and the new one (migrate_from_chat_id):
+    either is followed, recorded for every process, and later updates from the new id are staff's."""
+    from channels.telegram.staff_chat import StaffChat
+
+    new_chat = -1002000000999
+    staff_chat = StaffChat(STAFF, store)
+    moves: list[tuple[int, int]] = []
+
+    async def remember(old: int, new: int) -> None:
+        moves.append((old, new))
+
+    staff_chat.on_move(remember)
+    hook = TelegramWebhook(PipelineIngress(store, queue), bot, SECRET, staff_chat)
+    app = web.Application()
+    app.add_routes(hook.routes())
+    async with TestClient(TestServer(app)) as client:
+        service = updates.message(STAFF, user_id=777, migrate_to_chat_id=new_chat,
+                                  chat={"id": STAFF, "type": "group", "title": "Staff"})
+        echo = updates.message(new_chat, user_id=777, migrate_from_chat_id=STAFF)
+        assert (await (await post(client, service)).json())["ignored"] is True
+        assert (await (await post(client, echo)).json())["ignored"] is True
+        assert (await post(client, updates.text(new_chat, "#1 on it", user_id=777))).status == 200
+
+    [message] = await accepted(store, queue)
+    assert message.metadata["staff"] == "true"
+    assert moves == [(STAFF, new_chat)], "recorded once"
+    restarted = StaffChat(STAFF, store)
+    await restarted.load()
+    assert restarted.current == new_chat and restarted.is_staff(STAFF)

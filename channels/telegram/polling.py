@@ -21,6 +21,7 @@ from telegram.error import BadRequest, Conflict, NetworkError, RetryAfter, Teleg
 from channels.base import Ingress
 from channels.telegram.errors import map_telegram_error, retry_after_seconds
 from channels.telegram.normalize import normalize_update
+from channels.telegram.staff_chat import StaffChat
 from channels.telegram.webhook import ALLOWED_UPDATES, delete_webhook
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class TelegramPoller:
         bot: Bot,
         ingress: Ingress,
         offset_store: OffsetStore,
-        staff_chat_id: int | None,
+        staff_chat: StaffChat | int | None,
         *,
         poll_timeout: int = 30,
         initial_backoff: float = 1.0,
@@ -88,7 +89,7 @@ class TelegramPoller:
         self._bot = bot
         self._ingress = ingress
         self._offsets = offset_store
-        self._staff_chat_id = staff_chat_id
+        self._staff_chat = StaffChat(staff_chat) if isinstance(staff_chat, int) else staff_chat
         self._poll_timeout = poll_timeout
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
@@ -156,7 +157,9 @@ class TelegramPoller:
 
     async def _process(self, updates: tuple[Update, ...]) -> None:
         for update in updates:
-            message = normalize_update(update, staff_chat_id=self._staff_chat_id)
+            moved = self._staff_chat is not None and await self._staff_chat.observe(update)
+            message = None if moved else normalize_update(
+                update, staff_chat_id=self._staff_chat.ids if self._staff_chat else None)
             if message is not None:
                 try:
                     result = await self._ingress.accept(message)

@@ -20,6 +20,7 @@ from telegram.error import TelegramError
 from channels.base import Ingress
 from channels.telegram.errors import map_telegram_error
 from channels.telegram.normalize import normalize_update
+from channels.telegram.staff_chat import StaffChat
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,13 @@ _SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what setWebhook accept
 
 
 class TelegramWebhook:
-    def __init__(self, ingress: Ingress, bot: Bot, secret: str, staff_chat_id: int | None) -> None:
+    def __init__(self, ingress: Ingress, bot: Bot, secret: str, staff_chat: StaffChat | int | None) -> None:
         if not secret:
             raise ValueError("a webhook secret is required (SUPPORTLAH_TELEGRAM_WEBHOOK_SECRET)")
         self._ingress = ingress
         self._bot = bot
         self._secret = secret.encode("utf-8")
-        self._staff_chat_id = staff_chat_id
+        self._staff_chat = StaffChat(staff_chat) if isinstance(staff_chat, int) else staff_chat
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(WEBHOOK_PATH, self.handle)]
@@ -58,7 +59,9 @@ class TelegramWebhook:
             update = Update.de_json(data, self._bot)
         except (KeyError, TypeError, ValueError) as exc:
             return web.json_response({"ok": False, "reason": f"unreadable update: {exc!r}"}, status=400)
-        message = normalize_update(update, staff_chat_id=self._staff_chat_id)
+        if self._staff_chat is not None and await self._staff_chat.observe(update):
+            return web.json_response({"ok": True, "ignored": True})  # the group moved: followed, nothing to answer
+        message = normalize_update(update, staff_chat_id=self._staff_chat.ids if self._staff_chat else None)
         if message is None:
             log.debug("telegram update ignored", extra={"update_id": update.update_id})
             return web.json_response({"ok": True, "ignored": True})
