@@ -76,6 +76,8 @@ class DeliveryTracker:
 
     async def recorded(self, channel: Channel, provider_message_id: str) -> None:
         """The worker recorded this provider id on its part: apply the reports that came first."""
+        if channel not in self._classifiers:  # only channels that report delivery (Twilio) keep early reports
+            return
         for status, error_code in await self._store.take_early_statuses(channel, provider_message_id):
             change = await self._store.record_status(channel, provider_message_id, status, error_code)
             if change is not None:

@@ -27,7 +27,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -53,6 +54,7 @@ __all__ = ["MessageTooLongError", "TwilioSender", "WindowLookup", "delivery_prob
            "template_variable"]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WHATSAPP_PREFIX = "whatsapp:"
 SESSION_WINDOW = timedelta(hours=24)
@@ -66,6 +68,7 @@ OUTSIDE_WINDOW_CODE = 63016  # (delivery-time: only ever in a status callback)
 # the contact itself cannot be reached: invalid/non-mobile number, unsubscribed (STOP), not SMS-capable.
 UNREACHABLE_CODES = frozenset({21211, 21214, 21610, 21612, 21614})
 RATE_LIMIT_CODES = frozenset({20429})  # Too Many Requests (HTTP 429)
+NOT_FOUND_CODE = "20404"
 # Delivery-time errors, reported in the status callback after a 201:
 UNDELIVERABLE_CODES = frozenset({63003, 63024})  # channel could not find the To address; invalid recipient
 DELIVERY_RATE_LIMIT_CODES = frozenset({63018, 14107})  # rate limit exceeded for the channel / between two numbers
@@ -191,15 +194,7 @@ class TwilioSender:
 
     async def delivery_report(self, provider_message_id: str) -> DeliveryReport:
         """The message resource as Twilio holds it now: for a part whose status callback never came."""
-        try:
-            async with asyncio.timeout(self._timeout_seconds):
-                found = await self._ensure_client().messages(provider_message_id).fetch_async()
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise _map_api_error(exc, None) from exc
-        except TimeoutError as exc:
-            raise TransientChannelError("Twilio did not answer a message fetch in time", code="timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
+        found = await self._call("a message fetch", self._ensure_client().messages(provider_message_id).fetch_async())
         status = str(found.status or "queued")
         error_code = str(found.error_code) if found.error_code else None
         problem = delivery_problem(error_code) if status in ("failed", "undelivered") else None
@@ -217,15 +212,8 @@ class TwilioSender:
         Used only to reconcile a part a dead worker left in flight, so one page is plenty.
         """
         sender = self._from_whatsapp if recipient_id.startswith(WHATSAPP_PREFIX) else self._sms_from
-        try:
-            async with asyncio.timeout(self._timeout_seconds):
-                found = await self._ensure_client().messages.list_async(to=recipient_id, from_=sender, limit=50)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise _map_api_error(exc, None) from exc
-        except TimeoutError as exc:
-            raise TransientChannelError("Twilio did not answer a message list in time", code="timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
+        found = await self._call("a message list",
+                                 self._ensure_client().messages.list_async(to=recipient_id, from_=sender, limit=50))
         return [
             ProviderRecord(provider_message_id=m.sid, body=m.body or "", created_at=m.date_created)
             for m in found
@@ -274,17 +262,12 @@ class TwilioSender:
             return self._template_body
         sid = self._template_content_sid or ""
         try:
-            async with asyncio.timeout(self._timeout_seconds):
-                content = await self._ensure_client().content.v1.contents(sid).fetch_async()
-        except (TwilioRestException, TwilioServiceException) as exc:
-            if int(exc.status or 0) == 404:
-                raise PermanentChannelError(
-                    f"template {sid} does not exist (SUPPORTLAH_TWILIO_TEMPLATE_CONTENT_SID)", code="21655") from exc
-            raise _map_api_error(exc, None) from exc
-        except TimeoutError as exc:
-            raise TransientChannelError("Twilio did not answer a content fetch in time", code="timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
+            content = await self._call("a content fetch", self._ensure_client().content.v1.contents(sid).fetch_async())
+        except PermanentChannelError as exc:
+            if exc.code != NOT_FOUND_CODE:
+                raise
+            raise PermanentChannelError(f"template {sid} does not exist (SUPPORTLAH_TWILIO_TEMPLATE_CONTENT_SID)",
+                                        code="21655") from exc
         bodies = [kind.get("body") for kind in (content.types or {}).values() if isinstance(kind, dict)]
         body = next((b for b in bodies if isinstance(b, str) and TEMPLATE_PLACEHOLDER in b), None)
         if body is None:
@@ -303,19 +286,25 @@ class TwilioSender:
         meta = _ResponseMeta()
         token = self._response_meta.set(meta)
         try:
-            async with asyncio.timeout(self._timeout_seconds):
-                resource = await self._ensure_client().messages.create_async(**params)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise _map_api_error(exc, meta.retry_after) from exc
-        except TimeoutError as exc:
-            message = f"Twilio did not answer within {self._timeout_seconds}s"
-            raise TransientChannelError(message, code="timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
+            resource = await self._call("a message create", self._ensure_client().messages.create_async(**params),
+                                        meta)
         finally:
             self._response_meta.reset(token)
         logger.info("twilio.sent", extra={"provider_message_id": resource.sid, "status": resource.status})
         return DeliveryReceipt(provider_message_id=resource.sid, status=str(resource.status or "queued"))
+
+    async def _call(self, what: str, request: Awaitable[T], meta: _ResponseMeta | None = None) -> T:
+        """One Twilio request within the timeout, its failures mapped to our ChannelError family."""
+        try:
+            async with asyncio.timeout(self._timeout_seconds):
+                return await request
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _map_api_error(exc, meta.retry_after if meta else None) from exc
+        except TimeoutError as exc:
+            raise TransientChannelError(f"Twilio did not answer {what} within {self._timeout_seconds}s",
+                                        code="timeout") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
 
     def _ensure_client(self) -> Client:
         """Build the SDK client on first use, inside the running loop (aiohttp needs one)."""
