@@ -390,3 +390,47 @@ async def test_status_callback_is_verified_against_the_configured_callback_url(s
     assert over_public.status == 403
     assert over_callback.status == 204
     assert (await store.get_part(part_id)).state == PartState.DELIVERED
+
+
+class DeferRecordingQueue(RecordingQueue):
+    """The queue seam, remembering the delay each enqueue asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.defers: list[float] = []
+
+    async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
+        await super().enqueue(message_id, defer=defer)
+        self.defers.append(defer)
+
+
+async def test_a_rate_limited_delivery_is_resent_later_a_bounded_number_of_times(store, tmp_path):
+    """63018 (rate limit for the channel) comes in the callback: the part is resent after a backoff,
+    as a new part, at most ``max_resends`` times; a repeated callback changes nothing."""
+    queue = DeferRecordingQueue()
+    tracker = DeliveryTracker(store, queue, can_resend_as_template=False, max_resends=2, base_backoff=30.0,
+                              classifiers={Channel.WHATSAPP: delivery_problem})
+    async with await webhook_client(store, queue, tracker, tmp_path) as client:
+        await post_signed(client, "/webhooks/twilio/whatsapp", WHATSAPP_URL, whatsapp_form())
+        [message_id] = queue.enqueued
+        conversation_id = await store.conversation_for(Channel.WHATSAPP, "whatsapp:+6591234567")
+        part = OutboundMessage(channel=Channel.WHATSAPP, recipient_id="whatsapp:+6591234567", in_reply_to=message_id,
+                               conversation_id=conversation_id, text="Servicing is $45.", idempotency_key="k-rl")
+        assert await store.add_outbound(part, role="assistant")
+        sids = iter(f"SM{n:032x}" for n in range(100, 110))
+        current = part.id
+        for _ in range(3):
+            sid = next(sids)
+            await store.mark_part(current, PartState.SENT, provider_message_id=sid)
+            form = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "63018", "AccountSid": ACCOUNT_SID}
+            assert (await post_signed(client, "/webhooks/twilio/status", STATUS_URL, form)).status == 204
+            assert (await post_signed(client, "/webhooks/twilio/status", STATUS_URL, form)).status == 204  # again
+            pending = [p for p in await store.parts_for(message_id) if p.state == PartState.PENDING]
+            current = pending[0].id if pending else None
+
+    parts = await store.parts_for(message_id)
+    assert sorted(p.idempotency_key for p in parts) == ["k-rl", "k-rl:retry1", "k-rl:retry1:retry2"]
+    assert [p.state for p in sorted(parts, key=lambda p: p.idempotency_key)] == [
+        PartState.REPLACED, PartState.REPLACED, PartState.FAILED]
+    assert queue.defers == [30.0, 60.0], "backoff doubles; the third failure is final"
+    assert current is None
