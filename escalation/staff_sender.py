@@ -19,7 +19,10 @@ covers them. Their metadata (all strings) says what to do:
     ``mention_id`` / ``mention_name``   a text post that pings that staff member.
 
 Posts land in the conversation's forum topic (see :mod:`escalation.topics`), which is
-recreated once if Telegram says it is gone; without topics they reply to the card.
+recreated once if Telegram says it is gone; without topics they reply to the card. A
+group that became a supergroup is followed to its new id (:mod:`channels.telegram.staff_chat`)
+and the post is made there. Text is cut to Telegram's limits (4,096 UTF-16 units, captions
+1,024) as plain text, before it is escaped for HTML.
 """
 from __future__ import annotations
 
@@ -38,8 +41,8 @@ from channels.base import ChannelError, PermanentChannelError, TransientChannelE
 from channels.messages import Attachment, AttachmentKind, Channel, DeliveryReceipt, OutboundMessage
 from channels.splitting import clip_text, split_text, text_length
 from channels.telegram.errors import ChatMigratedError, map_telegram_error
-from channels.telegram.outbound import MAX_CAPTION_CHARS, MAX_MESSAGE_CHARS
 from channels.telegram.keyboard import KEYBOARD_KEY, decode_keyboard, to_markup
+from channels.telegram.outbound import MAX_CAPTION_CHARS, MAX_MESSAGE_CHARS
 from channels.telegram.ratelimit import RateLimiter, RateLimitUnavailable
 from escalation.models import Ticket
 from escalation.tickets import TicketRepository
