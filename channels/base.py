@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from channels.messages import Channel, DeliveryReceipt, InboundMessage, OutboundMessage
@@ -27,6 +28,36 @@ class ProviderRecord:
     provider_message_id: str
     body: str
     created_at: datetime
+
+
+# Part metadata a resend carries: ``{SEND_AS: TEMPLATE}`` makes a WhatsApp part go out as the approved
+# template whatever our own estimate of the 24-hour window says (the provider said it was closed).
+SEND_AS = "send_as"
+TEMPLATE = "template"
+
+
+class DeliveryProblem(StrEnum):
+    """Why a provider reported a message it had accepted as not delivered (decided by the channel)."""
+
+    OUTSIDE_WINDOW = "outside_window"  # WhatsApp 24-hour window closed: resend as a template
+    UNREACHABLE = "unreachable"  # the contact cannot be reached: mark it, tell staff
+    RATE_LIMITED = "rate_limited"  # throttled after acceptance: send again later
+    OTHER = "other"  # anything else: the part stays failed, staff are told
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What the provider says became of a message it accepted (a status callback, or a poll)."""
+
+    channel: Channel
+    provider_message_id: str
+    status: str  # the provider's word: queued, sent, delivered, read, failed, undelivered
+    error_code: str | None = None
+    problem: DeliveryProblem | None = None  # set when the status is a failure
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "undelivered")
 
 
 @runtime_checkable

@@ -22,6 +22,24 @@ def text_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def clip_text(text: str, limit: int, ellipsis: str = "…") -> str:
+    """``text`` cut to at most ``limit`` UTF-16 units, at a word boundary when one is near, ending in ``ellipsis``.
+
+    Cut the *plain* text, then escape it for markup: cutting escaped text can split ``&amp;``.
+    """
+    text = text.strip()
+    if text_length(text) <= limit:
+        return text
+    room = limit - text_length(ellipsis)
+    if room < 2:
+        raise ValueError("limit leaves no room for the text")
+    head = _hard_cut(text, room)[0]
+    word_end = head.rfind(" ")
+    if word_end >= len(head) // 2:
+        head = head[:word_end]
+    return head.rstrip() + ellipsis
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Split ``text`` into ordered parts of at most ``limit`` units; short text comes back as one part."""
     if limit < 2:

@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     twilio_status_callback_url: str | None = Field(
         default=None, description="Unset: public_url + /webhooks/twilio/status when public_url is set."
     )
+    twilio_webhook_shared_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Webhook SharedKeys as JSON {key id: secret}: requests naming one in "
+                    "X-Twilio-Webhooks-Signature-Settings are checked with it (HMAC-SHA256).",
+    )
+    twilio_delivery_poll_after_seconds: float = Field(
+        default=600.0, gt=0, description="Ask Twilio about a sent part with no status callback after this long.")
     twilio_media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1, description="Largest inbound media we keep.")
     twilio_media_dir: Path | None = Field(default=None, description="Unset: data_dir/media.")
     twilio_send_timeout_seconds: float = Field(default=15.0, gt=0)

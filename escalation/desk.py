@@ -18,6 +18,7 @@ from datetime import datetime
 from agent.types import Reply
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage, utcnow
 from channels.telegram.normalize import FILE_URL_SCHEME
+from channels.telegram.staff_chat import StaffChat
 from escalation import card
 from escalation import texts as customer_texts
 from escalation.config import EscalationConfig
@@ -43,14 +44,21 @@ NOTE_REACTION = "✍"
 class StaffDesk:
     def __init__(self, config: EscalationConfig, tickets: TicketRepository, parts: PartFactory,
                  hours: BusinessHours, *, media_links: MediaLinks | None = None,
-                 answer_callback: AnswerCallback | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+                 answer_callback: AnswerCallback | None = None, clock: Callable[[], datetime] = utcnow,
+                 staff_chat: StaffChat | None = None) -> None:
         self._config = config
+        self._staff_chat = staff_chat  # the group's id now (it changes when it becomes a supergroup)
         self._tickets = tickets
         self._parts = parts
         self._hours = hours
         self._media_links = media_links
         self._answer_callback = answer_callback
         self._clock = clock
+
+    def _staff_chat_id(self) -> int:
+        if self._staff_chat is not None:
+            return self._staff_chat.current
+        return self._config.staff_chat_id or 0
 
     async def handle(self, stored: StoredMessage) -> Decision:
         msg = stored.message
@@ -88,7 +96,7 @@ class StaffDesk:
 
     # ------------------------------------------------------------------ routing
     async def _ticket_for(self, meta: dict[str, str], text: str) -> tuple[Ticket | None, str]:
-        chat_id = self._config.staff_chat_id or 0
+        chat_id = self._staff_chat_id()
         if meta.get("thread_id"):
             conversation_id = await self._tickets.conversation_for_thread(chat_id, int(meta["thread_id"]))
             if conversation_id is not None:
@@ -207,7 +215,7 @@ class StaffDesk:
             label = text or f"[{files[0].kind.value}]"
             return self._parts.customer(
                 message_id, "copy", ticket, label, role="staff",
-                **{COPY_FROM_CHAT: str(self._config.staff_chat_id), COPY_MESSAGE_ID: meta["telegram_message_id"]},
+                **{COPY_FROM_CHAT: str(self._staff_chat_id()), COPY_MESSAGE_ID: meta["telegram_message_id"]},
             )[:1], []
         if self._media_links is None or (ticket.channel == Channel.WHATSAPP.value and not self._config.public_url):
             problem = ("The attachment was not sent: WhatsApp fetches files from our public address, so set "

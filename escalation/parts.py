@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from channels.messages import Channel, OutboundMessage
+from channels.splitting import clip_text
 from channels.telegram.keyboard import KEYBOARD_KEY, Keyboard, encode_keyboard
 from escalation.models import Ticket
 
 Splitter = Callable[[Channel, str], list[str]]
 NO_KEYBOARD = "[]"  # customer-bound parts: no 👍/👎 under a staff message
-MAX_STAFF_POST = 4000  # one Telegram message (4096) with room for the mention/escaping
+MAX_STAFF_POST = 4000  # UTF-16 units: one Telegram message (4,096) with room for a mention
 
 
 class PartFactory:
@@ -55,4 +56,4 @@ class PartFactory:
 
 
 def _clip(text: str, limit: int = MAX_STAFF_POST) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip_text(text, limit)

@@ -19,7 +19,10 @@ covers them. Their metadata (all strings) says what to do:
     ``mention_id`` / ``mention_name``   a text post that pings that staff member.
 
 Posts land in the conversation's forum topic (see :mod:`escalation.topics`), which is
-recreated once if Telegram says it is gone; without topics they reply to the card.
+recreated once if Telegram says it is gone; without topics they reply to the card. A
+group that became a supergroup is followed to its new id (:mod:`channels.telegram.staff_chat`)
+and the post is made there. Text is cut to Telegram's limits (4,096 UTF-16 units, captions
+1,024) as plain text, before it is escaped for HTML.
 """
 from __future__ import annotations
 
@@ -36,8 +39,10 @@ from telegram.error import TelegramError
 
 from channels.base import ChannelError, PermanentChannelError, TransientChannelError
 from channels.messages import Attachment, AttachmentKind, Channel, DeliveryReceipt, OutboundMessage
-from channels.telegram.errors import map_telegram_error
+from channels.splitting import clip_text, split_text, text_length
+from channels.telegram.errors import ChatMigratedError, map_telegram_error
 from channels.telegram.keyboard import KEYBOARD_KEY, decode_keyboard, to_markup
+from channels.telegram.outbound import MAX_CAPTION_CHARS, MAX_MESSAGE_CHARS
 from channels.telegram.ratelimit import RateLimiter, RateLimitUnavailable
 from escalation.models import Ticket
 from escalation.tickets import TicketRepository
@@ -87,6 +92,15 @@ class StaffSender:
         return self._topics.chat_id
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Post ``message``; if the group became a supergroup meanwhile, follow it and post there."""
+        try:
+            return await self._send(message)
+        except ChatMigratedError as exc:
+            await self._topics.staff_chat.follow(self.chat_id, exc.new_chat_id)
+            log.info("staff group moved; posting to its new id", extra={"part_id": message.id})
+            return await self._send(message)  # once: a second move in one send is a real failure
+
+    async def _send(self, message: OutboundMessage) -> DeliveryReceipt:
         meta = message.metadata
         ticket = await self._tickets.get(meta.get("ticket_id", ""))
         if ticket is None:
@@ -125,11 +139,17 @@ class StaffSender:
         return await operation(place)  # once: a second failure is a real failure
 
     def _text(self, message: OutboundMessage) -> Send:
+        """A text post; its limit (4,096 UTF-16 units of visible text) holds with the mention appended,
+        and the text is cut before it is escaped, so a cut never lands inside ``&amp;`` or a tag."""
         markup = self._markup(message)
-        body = html.escape(message.text, quote=False)
+        mention = ""
         if message.metadata.get("mention_id", "").isdigit():  # ping the ticket's owner (SLA reminders)
-            name = html.escape(message.metadata.get("mention_name") or "owner", quote=False)
-            body += f' <a href="tg://user?id={message.metadata["mention_id"]}">{name}</a>'
+            name = clip_text(message.metadata.get("mention_name") or "owner", 64)
+            mention = f' <a href="tg://user?id={message.metadata["mention_id"]}">{html.escape(name, quote=False)}</a>'
+            visible_mention = 1 + text_length(name)
+        else:
+            visible_mention = 0
+        body = html.escape(clip_text(message.text, MAX_MESSAGE_CHARS - visible_mention), quote=False) + mention
 
         async def send(place: Place) -> int:
             await self._acquire()
@@ -164,17 +184,38 @@ class StaffSender:
             log.warning("customer attachment could not be fetched for staff", extra={"error": str(exc)[:200]})
             note = f"{message.text}\n📎 (the customer's attachment could not be fetched: {str(exc)[:120]})".strip()
             return self._text(message.model_copy(update={"text": note}))
-        caption = html.escape(message.text, quote=False)[:1000] or None
-        upload = InputFile(data, filename=local.name or Path(local.url or "file").name)
+        # A caption holds 1,024 UTF-16 units of visible text: the first part goes under the file, the
+        # rest follows as text. Each is cut as plain text and escaped afterwards.
+        pieces = split_text(message.text, MAX_CAPTION_CHARS) if message.text.strip() else []
+        caption = html.escape(pieces[0], quote=False) if pieces else None
+        rest = " ".join(pieces[1:])
+        filename = local.name or Path(local.url or "file").name
         photo = local.kind == AttachmentKind.IMAGE
 
         async def send(place: Place) -> int:
             await self._acquire()
-            method = self._bot.send_photo if photo else self._bot.send_document
-            field = {"photo": upload} if photo else {"document": upload}
-            sent = await self._call(method(chat_id=self.chat_id, caption=caption, parse_mode=ParseMode.HTML,
-                                           message_thread_id=place.thread_id, reply_parameters=_reply(place),
-                                           **field))
+            common = dict(chat_id=self.chat_id, caption=caption, parse_mode=ParseMode.HTML,
+                          message_thread_id=place.thread_id, reply_parameters=_reply(place))
+            try:
+                if photo:
+                    sent = await self._call(self._bot.send_photo(photo=InputFile(data, filename=filename), **common))
+                else:
+                    sent = await self._call(self._bot.send_document(document=InputFile(data, filename=filename),
+                                                                    **common))
+            except PermanentChannelError as exc:
+                if not (photo and _not_a_photo(exc)):
+                    raise
+                # Telegram could not read it as a photo (HEIC, a corrupt or huge image): send the file as is
+                log.info("photo refused by Telegram; sending it as a document", extra={"error": str(exc)[:120]})
+                await self._acquire()
+                sent = await self._call(self._bot.send_document(document=InputFile(data, filename=filename),
+                                                                **common))
+            if rest:
+                await self._acquire()
+                await self._call(self._bot.send_message(
+                    chat_id=self.chat_id, text=html.escape(rest, quote=False), parse_mode=ParseMode.HTML,
+                    message_thread_id=place.thread_id, reply_parameters=ReplyParameters(
+                        message_id=sent.message_id, allow_sending_without_reply=True)))
             return sent.message_id
 
         return send
@@ -195,7 +236,8 @@ class StaffSender:
             return DeliveryReceipt(provider_message_id=str(message_id), status="sent")
         try:
             await self._bot.edit_message_text(
-                chat_id=self.chat_id, message_id=ticket.card_message_id, text=html.escape(message.text, quote=False),
+                chat_id=self.chat_id, message_id=ticket.card_message_id,
+                text=html.escape(clip_text(message.text, MAX_MESSAGE_CHARS), quote=False),
                 parse_mode=ParseMode.HTML, reply_markup=self._markup(message))
         except TelegramError as exc:
             lowered = str(exc).lower()
@@ -280,6 +322,12 @@ def _reply(place: Place) -> ReplyParameters | None:
     if place.reply_to is None:
         return None
     return ReplyParameters(message_id=place.reply_to, allow_sending_without_reply=True)
+
+
+def _not_a_photo(exc: ChannelError) -> bool:
+    lowered = str(exc).lower()
+    return any(hint in lowered for hint in ("image_process_failed", "photo_invalid", "photo_ext_invalid",
+                                            "wrong type of the web page content", "failed to get http url content"))
 
 
 def _is_local(url: str | None) -> bool:

@@ -253,6 +253,15 @@ class TicketRepository:
                 except IntegrityError:
                     await session.rollback()
 
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """The staff group became a supergroup: its topics and posts now live under the new id."""
+        async with self._sessions() as session:
+            await session.execute(update(StaffTopic).where(StaffTopic.chat_id == old_chat_id)
+                                  .values(chat_id=new_chat_id))
+            await session.execute(update(StaffPost).where(StaffPost.chat_id == old_chat_id)
+                                  .values(chat_id=new_chat_id))
+            await session.commit()
+
     async def ticket_for_post(self, chat_id: int, message_id: int) -> Ticket | None:
         return await self._one(
             select(Ticket).join(StaffPost, StaffPost.ticket_id == Ticket.id)

@@ -16,6 +16,7 @@ from telegram.error import TelegramError
 
 from channels.base import ChannelError
 from channels.telegram.errors import TopicNotFound, map_telegram_error
+from channels.telegram.staff_chat import StaffChat
 from escalation.card import topic_name
 from escalation.models import Ticket
 from escalation.tickets import TicketRepository
@@ -42,15 +43,20 @@ def is_topic_closed(exc: ChannelError) -> bool:
 
 
 class TopicKeeper:
-    def __init__(self, bot: Bot, chat_id: int, tickets: TicketRepository, *, use_topics: bool) -> None:
+    def __init__(self, bot: Bot, chat: StaffChat | int, tickets: TicketRepository, *, use_topics: bool) -> None:
         self._bot = bot
-        self._chat_id = chat_id
+        self.staff_chat = StaffChat(chat) if isinstance(chat, int) else chat
         self._tickets = tickets
         self._use_topics = use_topics
 
     @property
     def chat_id(self) -> int:
-        return self._chat_id
+        """The group's id now (it changes when the group becomes a supergroup)."""
+        return self.staff_chat.current
+
+    @property
+    def _chat_id(self) -> int:
+        return self.staff_chat.current
 
     async def place(self, ticket: Ticket, *, new_card: bool = False) -> Place:
         """The topic for this ticket's conversation, created or refreshed as needed."""
@@ -143,8 +149,9 @@ class TopicKeeper:
         except TelegramError as exc:
             if isinstance(map_telegram_error(exc), TopicNotFound):
                 return  # the post that follows recreates it
-            log.warning("could not rename a staff topic", extra={"ticket": ticket.number, "error": str(exc)})
-            return
+            if "topic_not_modified" not in str(exc).lower():  # the name was already right: record it
+                log.warning("could not rename a staff topic", extra={"ticket": ticket.number, "error": str(exc)})
+                return
         await self._tickets.update_topic(ticket.conversation_id, name=name)
 
     async def _discard(self, thread_id: int) -> None:

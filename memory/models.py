@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import new_id, utcnow
@@ -32,6 +32,8 @@ class PartState:
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+    REPLACED = "replaced"  # the provider reported it undelivered and a resend part took its place
+    DONE = (SENT, DELIVERED, READ, REPLACED)  # never sent again
 
 
 class Contact(Base):
@@ -145,3 +147,32 @@ class Feedback(Base):
     source_message_id: Mapped[str] = mapped_column(String(32))  # the button press that carried the rating
     helpful: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EarlyDeliveryStatus(Base):
+    """A provider status callback for a message id we have not recorded yet.
+
+    Twilio can report a fast failure before our worker has committed the SID it got back,
+    and it never resends a callback; the report waits here and is applied when the SID is
+    recorded on its part.
+    """
+
+    __tablename__ = "early_delivery_statuses"
+    __table_args__ = (Index("ix_early_delivery_statuses_provider", "channel", "provider_message_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    channel: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChatMigration(Base):
+    """A Telegram group that became a supergroup (new chat id): where to post instead of the configured id."""
+
+    __tablename__ = "chat_migrations"
+
+    old_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    new_chat_id: Mapped[int] = mapped_column(BigInteger)
+    migrated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, exists, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -22,8 +22,10 @@ from channels.messages import Attachment, Channel, InboundMessage, OutboundMessa
 from memory.db import autocommit_connections, dialect_insert, single_statement_sessions
 from memory.inbound import record_inbound_batch
 from memory.models import (
+    ChatMigration,
     Contact,
     Conversation,
+    EarlyDeliveryStatus,
     Feedback,
     InboundMessageRow,
     InboundStatus,
@@ -33,6 +35,20 @@ from memory.models import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A delivery report applied to a known part; ``failed_now`` when it turned a sent part failed."""
+
+    part: OutboundPart
+    failed_now: bool
+
+
+# Provider states in the order a message goes through them; a report never moves a part backwards.
+_STATUS_ORDER = {PartState.PENDING: 0, PartState.SENDING: 1, "queued": 1, "accepted": 1, PartState.SENT: 2,
+                 PartState.DELIVERED: 3, PartState.READ: 4, PartState.FAILED: 5, "undelivered": 5,
+                 PartState.REPLACED: 6}
 
 
 @dataclass(frozen=True)
@@ -225,10 +241,14 @@ class MessageStore:
         return True
 
     async def finish(self, message_id: str, status: str) -> None:
-        table = InboundMessageRow.__table__
+        """Mark the message done, unless a part was added meanwhile (a resend after a delivery
+        report): then it stays ``processing`` and the job the report enqueued sends that part."""
+        table, parts = InboundMessageRow.__table__, OutboundPart.__table__
+        waiting = exists().where(parts.c.inbound_message_id == message_id, parts.c.state == PartState.PENDING)
         async with self._connect() as connection:
             await connection.execute(
-                update(table).where(table.c.id == message_id).values(status=status, processed_at=utcnow())
+                update(table).where(table.c.id == message_id)
+                .values(status=case((waiting, InboundStatus.PROCESSING), else_=status), processed_at=utcnow())
             )
 
     @staticmethod
@@ -303,27 +323,108 @@ class MessageStore:
 
     async def record_status(
         self, channel: Channel, provider_message_id: str, status: str, error_code: str | None
-    ) -> bool:
-        """Apply a provider delivery callback. Never moves a part backwards (delivered stays delivered)."""
-        order = {PartState.PENDING: 0, PartState.SENDING: 1, "queued": 1, PartState.SENT: 2,
-                 PartState.DELIVERED: 3, PartState.READ: 4, PartState.FAILED: 5, "undelivered": 5}
+    ) -> StatusChange | None:
+        """Apply a provider delivery report. Never moves a part backwards (delivered stays delivered).
+
+        A report for a provider id no part carries yet is kept (the worker may not have committed
+        the id Twilio gave it) and applied by :meth:`take_early_statuses` once it is recorded; None.
+        """
         new_state = PartState.FAILED if status in ("failed", "undelivered") else status
         async with self._sessions() as session:
             part = await session.scalar(
                 select(OutboundPart).where(
                     OutboundPart.channel == channel.value, OutboundPart.provider_message_id == provider_message_id
-                )
+                ).with_for_update()
             )
             if part is None:
-                return False
-            if order.get(status, 0) >= order.get(part.state, 0):
+                session.add(EarlyDeliveryStatus(channel=channel.value, provider_message_id=provider_message_id,
+                                                status=status[:16], error_code=error_code, received_at=utcnow()))
+                await session.commit()
+                return None
+            failed_now = False
+            if _STATUS_ORDER.get(status, 0) >= _STATUS_ORDER.get(part.state, 0) and part.state != new_state:
                 if new_state in (PartState.SENT, PartState.DELIVERED, PartState.READ, PartState.FAILED):
+                    failed_now = new_state == PartState.FAILED
                     part.state = new_state
                 if error_code:
                     part.error_code = error_code
                 part.updated_at = utcnow()
             await session.commit()
-            return True
+            return StatusChange(part=part, failed_now=failed_now)
+
+    async def take_early_statuses(self, channel: Channel, provider_message_id: str) -> list[tuple[str, str | None]]:
+        """Reports that arrived for this provider id before it was recorded, oldest first; removed here."""
+        table = EarlyDeliveryStatus.__table__
+        match = (table.c.channel == channel.value, table.c.provider_message_id == provider_message_id)
+        async with self._sessions() as session:
+            rows = (await session.execute(
+                select(table.c.status, table.c.error_code).where(*match).order_by(table.c.received_at, table.c.id)
+            )).all()
+            if rows:
+                await session.execute(delete(table).where(*match))
+                await session.commit()
+        return [(status, error_code) for status, error_code in rows]
+
+    async def add_resend(self, part: OutboundPart, suffix: str, meta: dict[str, str]) -> OutboundPart | None:
+        """Replace a part the provider reported undelivered with a new pending one (key ``<key>:<suffix>``).
+
+        The original becomes ``replaced``; the message goes back to ``processing`` so that its next
+        job sends the new part. None if that resend exists already (a repeated report).
+        """
+        resend = OutboundPart(
+            id=new_id(), idempotency_key=f"{part.idempotency_key}:{suffix}"[:128], conversation_id=part.conversation_id,
+            inbound_message_id=part.inbound_message_id, channel=part.channel, recipient_id=part.recipient_id,
+            role=part.role, part_index=part.part_index, text=part.text, sources=list(part.sources or []),
+            meta={**(part.meta or {}), **meta}, state=PartState.PENDING,
+        )
+        async with self._sessions() as session:
+            session.add(resend)
+            await session.execute(update(OutboundPart).where(OutboundPart.id == part.id)
+                                  .values(state=PartState.REPLACED, updated_at=utcnow()))
+            await session.execute(update(InboundMessageRow).where(InboundMessageRow.id == part.inbound_message_id)
+                                  .values(status=InboundStatus.PROCESSING))
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                return None
+        return resend
+
+    async def reopen(self, message_id: str) -> None:
+        """A part was added to a finished message: it is unfinished again until that part is sent."""
+        async with self._connect() as connection:
+            await connection.execute(update(InboundMessageRow).where(InboundMessageRow.id == message_id)
+                                     .values(status=InboundStatus.PROCESSING))
+
+    async def parts_awaiting_report(self, channel: Channel, sent_before: datetime, sent_after: datetime,
+                                    limit: int) -> list[OutboundPart]:
+        """Parts the provider accepted between the two times and never reported on (still ``sent``)."""
+        async with self._one_statement() as session:
+            rows = await session.scalars(
+                select(OutboundPart).where(
+                    OutboundPart.channel == channel.value, OutboundPart.state == PartState.SENT,
+                    OutboundPart.provider_message_id.is_not(None),
+                    OutboundPart.sent_at < sent_before, OutboundPart.sent_at >= sent_after,
+                ).order_by(OutboundPart.sent_at).limit(limit)
+            )
+            return list(rows)
+
+    # ---------------------------------------------------------------- Telegram chat moves
+    async def chat_moved_to(self, chat_id: int) -> int | None:
+        """The chat a Telegram group became (see :mod:`channels.telegram.staff_chat`), if it moved."""
+        async with self._connect() as connection:
+            return await connection.scalar(select(ChatMigration.new_chat_id).where(ChatMigration.old_chat_id == chat_id))
+
+    async def record_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """Record a move once; False if it was recorded already (by another process)."""
+        async with self._sessions() as session:
+            insert = dialect_insert(session)
+            result = await session.execute(
+                insert(ChatMigration).values(old_chat_id=old_chat_id, new_chat_id=new_chat_id, migrated_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["old_chat_id"])
+            )
+            await session.commit()
+            return bool(result.rowcount)
 
     # ---------------------------------------------------------------- contacts and history
     async def last_inbound_at(self, channel: Channel, recipient_id: str) -> datetime | None:

@@ -38,7 +38,7 @@ def create_app(container: Container) -> web.Application:
     app.add_routes(webchat.routes())
     app.on_shutdown.append(webchat.close_sockets)  # open pages would otherwise hold shutdown for a minute
     if container.twilio is not None:
-        app.add_routes(container.twilio.webhooks(container.ingress).routes())
+        app.add_routes(container.twilio.webhooks(container.ingress, container.deliveries).routes())
     if container.telegram is not None and container.telegram.mode == "webhook":
         app.add_routes(container.telegram.webhook(container.ingress).routes())
     app.add_routes(escalation_routes(container.escalation))  # signed links for staff attachments
@@ -124,6 +124,7 @@ async def _start_recovery(app: web.Application) -> None:
 
     async def recover() -> None:
         await requeue_unanswered(container.store, container.queue, timedelta(seconds=period))
+        await container.poll_deliveries()
 
     async def remind() -> None:
         await sla_reminders(container)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -38,6 +39,7 @@ from channels.telegram.channel import TelegramChannel, TelegramConfigError, tele
 from channels.telegram.media import TelegramMediaFetcher
 from channels.telegram.outbound import split_for_telegram
 from channels.twilio.channel import TwilioChannel, TwilioConfigError, twilio_channel_from_settings
+from channels.twilio.outbound import delivery_problem
 from channels.twilio.splitting import split_for_whatsapp
 from channels.web.hub import LocalBus, RedisBus, WebHub
 from channels.web.sender import WebChatSender
@@ -60,6 +62,7 @@ from supportlah.backends import EscalationTicketLookup, build_agent, build_index
 from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms
 from supportlah.memory_wiring import build_memory
 from workers.commands import CommandHook
+from workers.delivery import DeliveryTracker
 from workers.ingress import PipelineIngress
 from workers.local import InProcessQueue, LocalConversationLocks, LocalSendGuard
 from workers.media import AttachmentFetcher, MediaHook, Transcriber
@@ -107,7 +110,15 @@ class Container:
     memory: ConversationMemory | None = None  # recent turns, summaries, profiles, follow-up rewriting
     escalation: Escalation | None = None  # tickets, the staff group, human mode
     fallbacks: FallbackCounter | None = None  # production backends replaced by embedded ones, counted
+    deliveries: DeliveryTracker | None = None  # provider delivery reports (Twilio status callbacks, polls)
     _closers: list = field(default_factory=list)
+
+    async def poll_deliveries(self) -> int:
+        """The bounded poll for parts whose delivery report never came (runs with the recovery pass)."""
+        if self.deliveries is None or self.twilio is None:
+            return 0
+        quiet_for = timedelta(seconds=self.settings.twilio_delivery_poll_after_seconds)
+        return await self.deliveries.poll_silent(Channel.WHATSAPP, self.twilio.sender, quiet_for=quiet_for)
 
     async def close(self) -> None:
         for closer in reversed(self._closers):
@@ -237,6 +248,12 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
             inprocess.start()
         queue = inprocess
     closers.append(queue.close)
+    deliveries = None
+    if twilio is not None:  # delivery is what Twilio reports later, not what it answered on the send
+        deliveries = DeliveryTracker(store, queue, can_resend_as_template=twilio.sender.has_template,
+                                     classifiers={Channel.WHATSAPP: delivery_problem},
+                                     notice=escalation.delivery_notice)
+        processor.track_deliveries(deliveries)
     await hub.start()
     closers.append(hub.close)
     ingress = PipelineIngress(store, queue)
@@ -245,7 +262,7 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
                      index=index, retriever=retriever, ingestor=ingestor, agent=agent, hub=hub,
                      outbound=outbound, processor=processor, queue=queue, ingress=ingress, redis=redis,
                      telegram=telegram, twilio=twilio, privacy=privacy, memory=memory,
-                     escalation=escalation, fallbacks=fallbacks, _closers=closers)
+                     escalation=escalation, fallbacks=fallbacks, deliveries=deliveries, _closers=closers)
 
 
 async def _vendor_channels(
@@ -253,7 +270,7 @@ async def _vendor_channels(
 ) -> tuple[TelegramChannel | None, TwilioChannel | None]:
     """The Telegram and Twilio channels, each on only when its credentials are set."""
     try:
-        telegram = telegram_channel_from_settings(settings, redis)
+        telegram = telegram_channel_from_settings(settings, redis, store)
         twilio = twilio_channel_from_settings(settings, store)
     except (TelegramConfigError, TwilioConfigError) as exc:
         raise StartupError(str(exc)) from exc

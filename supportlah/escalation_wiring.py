@@ -22,8 +22,10 @@ from channels.telegram.channel import TelegramChannel
 from channels.telegram.client import limits_from_settings
 from channels.telegram.outbound import split_for_telegram
 from channels.telegram.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from channels.telegram.staff_chat import StaffChat
 from config.settings import Settings
 from escalation.config import EscalationConfig
+from escalation.delivery_notice import StaffDeliveryNotice
 from escalation.desk import StaffDesk
 from escalation.drafts import Drafter
 from escalation.hook import EscalationHook
@@ -51,6 +53,7 @@ class Escalation:
     staff_sender: StaffSender | None = None  # None: no staff group (no Telegram or no SUPPORTLAH_STAFF_CHAT_ID)
     topics: TopicKeeper | None = None
     media: StaffMediaHandler | None = None
+    delivery_notice: StaffDeliveryNotice | None = None  # "not delivered" posts after a provider's report
 
 
 def build_escalation(settings: Settings, *, sessions: async_sessionmaker, store: MessageStore,
@@ -72,15 +75,19 @@ def build_escalation(settings: Settings, *, sessions: async_sessionmaker, store:
         links = MediaLinks(signing_key(settings.telegram_bot_token.get_secret_value()), settings.public_url)
         media = StaffMediaHandler(telegram.bot, links)
         if config.staff_chat_id is not None:
-            topics = TopicKeeper(telegram.bot, config.staff_chat_id, tickets, use_topics=config.use_topics)
+            staff_chat = telegram.staff_chat or StaffChat(config.staff_chat_id)
+            staff_chat.on_move(tickets.move_chat)  # topics and posts follow the group to its new id
+            topics = TopicKeeper(telegram.bot, staff_chat, tickets, use_topics=config.use_topics)
             staff_sender = StaffSender(telegram.bot, limiter, topics, tickets, store, media=media_fetcher)
             outbound.add(staff_sender, split_for_telegram)
     desk = StaffDesk(config, tickets, parts, hours, media_links=links,
-                     answer_callback=telegram.sender.answer_callback if telegram is not None else None)
+                     answer_callback=telegram.sender.answer_callback if telegram is not None else None,
+                     staff_chat=topics.staff_chat if topics is not None else None)
     hook = EscalationHook(config, tickets, store, parts, hours, desk, drafter=drafter)
     reminders = SlaReminders(config, tickets, staff_sender, hours)
     return Escalation(config=config, tickets=tickets, hours=hours, hook=hook, reminders=reminders,
-                      staff_sender=staff_sender, topics=topics, media=media)
+                      staff_sender=staff_sender, topics=topics, media=media,
+                      delivery_notice=StaffDeliveryNotice(tickets, parts, store))
 
 
 def escalation_routes(escalation: Escalation | None) -> list[web.RouteDef]:

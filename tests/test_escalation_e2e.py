@@ -109,10 +109,12 @@ async def rig_for(settings: Settings, telegram: FakeTelegramAPI, twilio: FakeTwi
     async with running_container(settings, start_queue=False) as container:
         app = web.Application()
         app.add_routes(container.telegram.webhook(container.ingress).routes())
-        app.add_routes(container.twilio.webhooks(container.ingress).routes())
+        app.add_routes(container.twilio.webhooks(container.ingress, container.deliveries).routes())
         app.add_routes(escalation_routes(container.escalation))
         async with TestClient(TestServer(app)) as client:
+            twilio.route_callbacks(PUBLIC_URL, str(client.make_url("")))  # Twilio's status callbacks reach us
             yield Rig(container, telegram, twilio, client)
+            await twilio.settle()
     assert telegram.errors == [] and twilio.errors == []
 
 
@@ -319,8 +321,10 @@ async def test_out_of_hours_customer_is_told_when_to_expect_a_reply(fakes, tmp_p
         assert opening.local(ticket.sla_due_at).strftime("%H:%M") == "10:00"  # 60 staffed minutes after opening
 
 
-async def test_a_staff_reply_after_24_hours_goes_out_as_a_template(fakes, tmp_path):
+async def test_a_multi_line_staff_reply_after_24_hours_goes_out_as_a_template(fakes, tmp_path):
+    """Twilio refuses a template variable with a newline (21656); staff replies are multi-line."""
     telegram, twilio = fakes
+    twilio.add_content("HX" + "1" * 32, "Hello again from Kool Aircon: {{1}} Reply to continue the chat.")
     settings = settings_for({"data_dir": tmp_path / "data"}, telegram.url, twilio.base_url,
                             twilio_template_content_sid="HX" + "1" * 32)
     async with rig_for(settings, telegram, twilio) as rig:
@@ -329,12 +333,35 @@ async def test_a_staff_reply_after_24_hours_goes_out_as_a_template(fakes, tmp_pa
             await session.execute(update(Contact).where(Contact.channel_user_id == CUSTOMER)
                                   .values(last_inbound_at=datetime.now(timezone.utc) - timedelta(hours=25)))
             await session.commit()
-        await rig.staff_says("Sorry for the late reply: the part has arrived.", thread_id=thread_id)
+        await rig.staff_says("Sorry for the late reply.\n\nThe part has arrived:\n- compressor\n- fan",
+                             thread_id=thread_id)
         await rig.drain()
         last = twilio.messages[-1]
-        assert (last.body, last.content_sid) == (None, "HX" + "1" * 32)
-        assert json.loads(last.content_variables) == {"1": "Sorry for the late reply: the part has arrived."}
+        assert (last.content_sid, last.answered) == ("HX" + "1" * 32, 201)
+        assert json.loads(last.content_variables) == {"1": "Sorry for the late reply. The part has arrived: - "
+                                                           "compressor - fan"}
         assert len(twilio.messages) == 2 and len(telegram.reactions) == 1
+
+
+async def test_provider_says_the_window_is_closed_and_no_template_staff_are_told(rig):
+    """We thought the window open; Twilio accepted the staff reply and reported 63016 later.
+    With no template configured, the topic says the reply did not arrive and why."""
+    thread_id = await escalate_whatsapp(rig)
+    await rig.twilio.settle()
+    rig.twilio.close_window(CUSTOMER)
+    await rig.staff_says("Are you still there?", thread_id=thread_id)
+    await rig.drain()
+    await rig.twilio.settle()
+    await rig.drain()
+
+    relayed = rig.twilio.messages[-1]
+    assert (relayed.body, relayed.answered, relayed.error_code) == ("Are you still there?", 201, 63016)
+    warning = rig.staff_posts(thread_id)[-1]
+    assert warning.text.startswith("⚠️ Not delivered to the customer: WhatsApp's 24-hour window is closed (63016)")
+    await rig.drain()
+    assert rig.staff_posts(thread_id)[-1].message_id == warning.message_id, "told once"
+    events = await rig.container.escalation.tickets.events((await rig.ticket()).id)
+    assert "delivery_failed" in [event.kind for event in events]
 
 
 async def test_a_failed_delivery_is_shown_in_the_topic(rig):
@@ -348,6 +375,36 @@ async def test_a_failed_delivery_is_shown_in_the_topic(rig):
     assert len(rig.twilio.messages) == 1 and rig.telegram.reactions == []
     warning = rig.staff_posts(thread_id)[-1]
     assert warning.text.startswith("⚠️ Not delivered to the customer: WhatsApp's 24-hour window is closed")
+
+
+async def test_a_staff_group_that_became_a_supergroup_keeps_working(rig):
+    """Turning on Topics converts the group: calls to the old id answer 400 migrate_to_chat_id and
+    updates come from the new id. We follow, post one notice, keep relaying, and remember it."""
+    new_chat = -1009999999999
+    thread_id = await escalate_whatsapp(rig)
+    rig.telegram.migrate_chat(STAFF_CHAT, new_chat)
+
+    await rig.whatsapp("Hello? Anyone there?", "SM" + "b" * 32)  # human mode: forwarded to the topic
+    await rig.drain()
+    moved = rig.telegram.sent_to(new_chat)
+    assert [m.text for m in moved if m.thread_id is None] == [
+        "ℹ️ This group became a supergroup (Telegram gave it a new id); the assistant keeps posting here."]
+    assert [m.text for m in moved if m.thread_id == thread_id] == ["👤 Mei Ling: Hello? Anyone there?"]
+    refused = [c for c in rig.telegram.calls if c.status == 400]
+    assert len(refused) == 1, "one refused call, then every call goes to the new id"
+
+    payload = rig.updates.message(new_chat, user_id=ALICE, thread_id=thread_id, text="Yes, we are here.",
+                                  **{"from": rig.updates.user(ALICE, "Alice", "Lim")})
+    await rig.tg(payload)
+    await rig.drain()
+    assert rig.twilio.messages[-1].body == "Yes, we are here."
+    assert rig.telegram.reactions[-1]["chat_id"] == new_chat
+    assert await rig.container.store.chat_moved_to(STAFF_CHAT) == new_chat
+    assert (await rig.container.escalation.tickets.topic_for((await rig.ticket()).conversation_id)).chat_id == new_chat
+
+    await rig.whatsapp("Great, thanks", "SM" + "c" * 32)
+    await rig.drain()
+    assert len([m for m in rig.telegram.sent_to(new_chat) if m.thread_id is None]) == 1, "one notice"
 
 
 async def test_without_topics_staff_reply_to_the_card(fakes, tmp_path):

@@ -146,3 +146,58 @@ async def test_unknown_tickets_and_missing_cards(fake, world):
     await tickets.change(ticket.id, key="z", kind="closed", actor="staff:1", status=TicketStatus.CLOSED)
     await sender.send(post(ticket, "🔒 Closed by Alice.", "close_topic", "n3"))
     assert fake.topic(STAFF, fake.sent[-1].thread_id)["closed"] is True
+
+
+async def test_a_long_caption_with_entities_and_emoji_fits_telegram(fake, world, tmp_path):
+    """Captions hold 1,024 UTF-16 units of visible text: cut before escaping (never inside ``&amp;``),
+    counting an emoji as two; what does not fit follows as text, nothing is lost."""
+    sender, _tickets, _store, ticket, _message, _media = world
+    (tmp_path / "leak.png").write_bytes(PNG)
+    text = ("Tom & Jerry's aircon 😅 leaks <again>. " * 40).strip()
+    await sender.send(post(ticket, text, "upload", "k-cap", media_url="https://media.example/leak.png",
+                           media_kind="image", media_name="leak.png"))
+
+    [photo] = [c for c in fake.calls_to("sendPhoto") if c.status == 200]
+    caption = photo.params["caption"]
+    assert "&amp;" in caption and len(caption.encode("utf-16-le")) // 2 > 1024, "escaped markup may be longer"
+    visible = caption.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    assert len(visible.encode("utf-16-le")) // 2 <= 1024
+    follow_up = fake.sent_to(STAFF)[-1]
+    assert " ".join([visible, follow_up.text]).split() == text.split()
+
+
+async def test_a_mention_never_pushes_a_post_over_4096(fake, world):
+    sender, _tickets, _store, ticket, _message, _media = world
+    await sender.send(post(ticket, "😅" * 2048, "notice", "k-mention", mention_id="42", mention_name="Alice Lim"))
+
+    [sent] = fake.sent_to(STAFF)
+    assert len(sent.text.encode("utf-16-le")) // 2 <= 4096 and sent.text.endswith("… Alice Lim")
+
+
+async def test_bytes_telegram_cannot_read_as_a_photo_go_as_a_document(fake, world, tmp_path):
+    sender, _tickets, _store, ticket, _message, _media = world
+    (tmp_path / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic not a jpeg")
+    await sender.send(post(ticket, "the customer's photo", "upload", "k-heic",
+                           media_url="https://media.example/photo.heic", media_kind="image", media_name="photo.heic"))
+
+    assert [c.status for c in fake.calls_to("sendPhoto")] == [400]
+    [document] = fake.calls_to("sendDocument")
+    assert document.status == 200 and document.params["caption"] == "the customer's photo"
+
+
+async def test_an_unchanged_card_and_an_already_named_topic_are_success(fake, world):
+    """Telegram answers 400 "message is not modified" / TOPIC_NOT_MODIFIED to an edit that changes nothing."""
+    sender, tickets, _store, ticket, _message, _media = world
+    await sender.send(post(ticket, "the card", "card", "k1"))
+    ticket = await tickets.get(ticket.id)
+    receipt = await sender.send(post(ticket, "the card", "card_update", "k2"))
+    assert [c.status for c in fake.calls_to("editMessageText")] == [400]
+    assert receipt.provider_message_id == f"card:{ticket.card_message_id}"
+
+    topic = await tickets.topic_for(ticket.conversation_id)
+    await tickets.update_topic(ticket.conversation_id, name="stale name")  # our record drifted from Telegram's
+    await sender.send(post(await tickets.get(ticket.id), "new card", "card", "k3"))
+    assert [c.status for c in fake.calls_to("editForumTopic")] == [400]
+    assert (await tickets.topic_for(ticket.conversation_id)).name == topic.name
+    await sender.send(post(await tickets.get(ticket.id), "newer card", "card", "k4"))
+    assert len(fake.calls_to("editForumTopic")) == 1, "not asked again"

@@ -12,7 +12,7 @@ from channels.messages import Channel, OutboundMessage
 from channels.telegram import texts
 from channels.telegram.client import build_bot
 from channels.telegram.commands import command_reply
-from channels.telegram.errors import TopicNotFound
+from channels.telegram.errors import ChatMigratedError, TopicNotFound
 from channels.splitting import text_length as utf16_length
 from channels.telegram.outbound import MAX_MESSAGE_CHARS, TelegramSender, split_for_telegram
 from channels.telegram.ratelimit import Bucket, LocalRateLimiter, TelegramLimits
@@ -212,7 +212,7 @@ async def test_deleted_forum_topic_is_topic_not_found(fake, sender):
         (lambda f: f.fail_next("sendMessage", status=401, description="Unauthorized"), PermanentChannelError,
          "invalid_token"),
         (lambda f: f.fail_next("sendMessage", status=400, description="Bad Request: group chat was upgraded",
-                               parameters={"migrate_to_chat_id": -1009}), PermanentChannelError, "chat_migrated"),
+                               parameters={"migrate_to_chat_id": -1009}), ChatMigratedError, "chat_migrated"),
     ],
 )
 async def test_vendor_errors_map_to_channel_errors(fake, sender, script, error, code):
@@ -252,6 +252,16 @@ async def test_typing_and_callback_answers(fake, sender):
     fake.block_chat(CUSTOMER)
     with pytest.raises(RecipientUnreachable):
         await sender.typing(CUSTOMER)
+
+
+async def test_a_callback_query_is_answered_once_and_within_200_characters(fake, sender):
+    """A retried job answers the same press again: Telegram refuses it, and that means done."""
+    await sender.answer_callback("cbq-9", "x" * 300)
+    await sender.answer_callback("cbq-9", "again")
+
+    assert [c.status for c in fake.calls_to("answerCallbackQuery")] == [200, 400]
+    [(query_id, shown)] = fake.callback_answers
+    assert query_id == "cbq-9" and len(shown) == 200 and shown.endswith("…")
 
 
 async def test_set_commands_registers_every_language(fake, sender):

@@ -236,3 +236,51 @@ async def test_ingress_failure_is_a_5xx_so_telegram_redelivers(bot, updates):
     async with TestClient(TestServer(app)) as test_client:
         response = await post(test_client, updates.text(CUSTOMER, "hello"))
     assert response.status == 500
+
+
+async def test_set_webhook_on_a_port_telegram_does_not_deliver_to_is_refused_first(fake, bot):
+    """Telegram delivers webhooks only to ports 443, 80, 88 and 8443 (the fake refuses others like it)."""
+    with pytest.raises(ValueError, match="ports 443, 80, 88 or 8443"):
+        await set_webhook(bot, "https://support.example.com:8080/webhooks/telegram", SECRET)
+    assert fake.calls_to("setWebhook") == []
+    await set_webhook(bot, "https://support.example.com:8443/webhooks/telegram", SECRET)
+    assert fake.webhook["url"].endswith(":8443/webhooks/telegram")
+
+
+async def test_the_fake_refuses_a_webhook_port_like_telegram(fake, bot):
+    from telegram.error import BadRequest
+
+    with pytest.raises(BadRequest, match="ports 80, 88, 443 or 8443"):
+        await bot.set_webhook("https://support.example.com:9000/webhooks/telegram")
+
+
+async def test_the_migration_service_message_moves_the_staff_group(store, queue, bot, updates):
+    """Telegram tells the old group (migrate_to_chat_id) and the new one (migrate_from_chat_id):
+    either is followed, recorded for every process, and later updates from the new id are staff's."""
+    from channels.telegram.staff_chat import StaffChat
+
+    new_chat = -1002000000999
+    staff_chat = StaffChat(STAFF, store)
+    moves: list[tuple[int, int]] = []
+
+    async def remember(old: int, new: int) -> None:
+        moves.append((old, new))
+
+    staff_chat.on_move(remember)
+    hook = TelegramWebhook(PipelineIngress(store, queue), bot, SECRET, staff_chat)
+    app = web.Application()
+    app.add_routes(hook.routes())
+    async with TestClient(TestServer(app)) as client:
+        service = updates.message(STAFF, user_id=777, migrate_to_chat_id=new_chat,
+                                  chat={"id": STAFF, "type": "group", "title": "Staff"})
+        echo = updates.message(new_chat, user_id=777, migrate_from_chat_id=STAFF)
+        assert (await (await post(client, service)).json())["ignored"] is True
+        assert (await (await post(client, echo)).json())["ignored"] is True
+        assert (await post(client, updates.text(new_chat, "#1 on it", user_id=777))).status == 200
+
+    [message] = await accepted(store, queue)
+    assert message.metadata["staff"] == "true"
+    assert moves == [(STAFF, new_chat)], "recorded once"
+    restarted = StaffChat(STAFF, store)
+    await restarted.load()
+    assert restarted.current == new_chat and restarted.is_staff(STAFF)

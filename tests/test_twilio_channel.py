@@ -12,6 +12,7 @@ from channels.messages import Channel, InboundMessage, OutboundMessage, utcnow
 from channels.twilio.channel import TwilioConfigError, twilio_channel_from_settings
 from config.settings import Settings
 from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
+from workers.delivery import DeliveryTracker
 from workers.ingress import PipelineIngress
 from tests.harness import RecordingQueue, sqlite_store
 
@@ -69,7 +70,8 @@ async def test_configured_channel_receives_and_sends_through_one_store(tmp_path,
 
     queue = RecordingQueue()
     app = web.Application()
-    app.add_routes(channel.webhooks(PipelineIngress(store, queue)).routes())
+    tracker = DeliveryTracker(store, queue, can_resend_as_template=channel.sender.has_template)
+    app.add_routes(channel.webhooks(PipelineIngress(store, queue), tracker).routes())
     form = {"MessageSid": "SM" + "1" * 32, "From": "whatsapp:+6591234567", "To": "whatsapp:+6560001111",
             "Body": "Hello", "NumMedia": "0"}
     signature = twilio_signature(AUTH_TOKEN, "https://support.example.com/webhooks/twilio/whatsapp", form)

@@ -1,10 +1,14 @@
 """End to end through the composed app: signed Twilio webhook → store → worker → agent → one Twilio send."""
 from __future__ import annotations
 
+import asyncio
+import json
+from datetime import timedelta
+
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from channels.messages import Channel
+from channels.messages import Channel, utcnow
 from memory.models import InboundStatus, PartState
 from supportlah import migrate
 from supportlah.app import create_app
@@ -157,3 +161,141 @@ async def test_part_left_in_flight_by_a_dead_worker_is_reconciled_not_resent(bac
         assert (await container.store.load(message_id)).status in (InboundStatus.ANSWERED, InboundStatus.ESCALATED)
     finally:
         await container.close()
+
+
+TEMPLATE_SID = "HX" + "2" * 32
+TEMPLATE_BODY = "We could not reach you in the chat, so here is our reply: {{1}} Reply here to continue."
+
+
+async def provider_window_rig(backend, twilio_api, **overrides):
+    """A served app whose status callbacks the fake Twilio posts back (signed) to the local server."""
+    settings = backend.settings(**MECHANICS, public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID,
+                                twilio_auth_token=AUTH_TOKEN, twilio_whatsapp_from=BUSINESS_NUMBER,
+                                twilio_api_base_url=twilio_api.base_url, **overrides)
+    if settings.database_url:
+        await migrate.upgrade(settings.sqlalchemy_url)
+    container = await build(settings, start_queue=False)
+    client = TestClient(TestServer(create_app(container)))
+    await client.start_server()
+    twilio_api.route_callbacks(PUBLIC_URL, str(client.make_url("")))
+    return container, client
+
+
+async def settle(container: Container, twilio_api: FakeTwilioApi) -> None:
+    """Let the callbacks arrive, then run what they enqueued, until nothing new happens."""
+    for _ in range(5):
+        await drain(container)
+        before = len(twilio_api.callbacks)
+        await twilio_api.settle()
+        if len(twilio_api.callbacks) == before:
+            return
+    await drain(container)
+
+
+async def test_a_reply_the_provider_says_is_outside_the_window_arrives_as_a_template(backend, twilio_api):
+    """Our estimate says the window is open (the customer just wrote, but on another number: Twilio
+    knows better). Twilio accepts the free-form reply and reports 63016 in the status callback;
+    the part is resent once as the template, folded into a valid variable, and delivered."""
+    twilio_api.add_content(TEMPLATE_SID, TEMPLATE_BODY)
+    twilio_api.close_window(CUSTOMER)
+    container, client = await provider_window_rig(backend, twilio_api, twilio_template_content_sid=TEMPLATE_SID)
+    try:
+        form = inbound_form("SM" + "b" * 32, "Hello, do you service aircon in Tampines?")
+        assert (await post_signed(client, "/webhooks/twilio/whatsapp", form)).status == 200
+
+        await settle(container, twilio_api)
+
+        free_form, template = twilio_api.messages
+        assert (free_form.answered, free_form.status, free_form.error_code) == (201, "failed", 63016)
+        assert (template.answered, template.content_sid, template.status) == (201, TEMPLATE_SID, "delivered")
+        variable = json.loads(template.content_variables)["1"]
+        assert "\n" not in variable and variable.rstrip("…")[:40] == " ".join(free_form.body.split())[:40]
+        message_id = await only_message_id(container, CUSTOMER)
+        original, resend = sorted(await container.store.parts_for(message_id), key=lambda p: p.created_at)
+        assert (original.state, original.error_code) == (PartState.REPLACED, "63016")
+        assert (resend.state, resend.provider_message_id) == (PartState.DELIVERED, template.sid)
+        assert (await container.store.load(message_id)).status in (InboundStatus.ANSWERED, InboundStatus.ESCALATED)
+        await settle(container, twilio_api)
+        assert len(twilio_api.messages) == 2, "one template, nothing sent again"
+    finally:
+        await client.close()
+    assert twilio_api.errors == []
+
+
+async def test_a_callback_before_the_sid_is_recorded_still_triggers_the_template(backend, twilio_api):
+    """The failure is reported before our worker has even committed the SID (the callback races
+    the 201): it is kept, applied when the SID is recorded, and the template goes out."""
+    twilio_api.add_content(TEMPLATE_SID, TEMPLATE_BODY)
+    twilio_api.close_window(CUSTOMER)
+    twilio_api.callbacks_before_response = True
+    container, client = await provider_window_rig(backend, twilio_api, twilio_template_content_sid=TEMPLATE_SID)
+    try:
+        assert (await post_signed(client, "/webhooks/twilio/whatsapp", inbound_form("SM" + "c" * 32, "hi"))).status == 200
+        await settle(container, twilio_api)
+        assert [(m.content_sid, m.status) for m in twilio_api.messages] == [(None, "failed"),
+                                                                             (TEMPLATE_SID, "delivered")]
+        assert twilio_api.callbacks[0][1:] == ("failed", 204), "acknowledged although the SID was not known yet"
+    finally:
+        await client.close()
+    assert twilio_api.errors == []
+
+
+async def test_a_crash_during_a_template_send_sends_one_template(backend, twilio_api):
+    """Twilio accepted the template and the worker died before recording it: reconciliation must
+    recognise the rendered template in Twilio's list (its body is not our text) and not pay twice."""
+    from sqlalchemy import update
+
+    from memory.models import Contact
+
+    twilio_api.add_content(TEMPLATE_SID, TEMPLATE_BODY)
+    container, client = await provider_window_rig(backend, twilio_api, twilio_template_content_sid=TEMPLATE_SID)
+    try:
+        form = inbound_form("SM" + "d" * 32, "Hello, do you service aircon in Tampines?")
+        assert (await post_signed(client, "/webhooks/twilio/whatsapp", form)).status == 200
+        async with container.store._sessions() as session:  # the customer's window closed while it waited
+            await session.execute(update(Contact).where(Contact.channel_user_id == CUSTOMER)
+                                  .values(last_inbound_at=utcnow() - timedelta(hours=25)))
+            await session.commit()
+        await settle(container, twilio_api)
+        [template] = twilio_api.messages
+        assert template.content_sid == TEMPLATE_SID
+        message_id = await only_message_id(container, CUSTOMER)
+        [part] = await container.store.parts_for(message_id)
+        # Rewind to the crash: Twilio has the template, we still say "sending" with no SID.
+        await container.store.mark_part(part.id, PartState.SENDING, provider_message_id=None)
+        await container.store.finish(message_id, InboundStatus.PROCESSING)
+        await container.queue.enqueue(message_id)
+        await settle(container, twilio_api)
+
+        assert len(twilio_api.messages) == 1, "reconciled, not sent again"
+        assert twilio_api.list_requests, "the processor asked Twilio what it had accepted"
+        stored = await container.store.get_part(part.id)
+        assert (stored.state, stored.provider_message_id) == (PartState.SENT, template.sid)
+    finally:
+        await client.close()
+    assert twilio_api.errors == []
+
+
+async def test_a_part_whose_callback_was_lost_is_polled_and_resent(backend, twilio_api):
+    """Twilio never resends a callback: the recovery pass asks for the message resource instead."""
+    twilio_api.add_content(TEMPLATE_SID, TEMPLATE_BODY)
+    twilio_api.close_window(CUSTOMER)
+    twilio_api.lose_callbacks(1)
+    container, client = await provider_window_rig(backend, twilio_api, twilio_template_content_sid=TEMPLATE_SID,
+                                                  twilio_delivery_poll_after_seconds=0.01)
+    try:
+        assert (await post_signed(client, "/webhooks/twilio/whatsapp", inbound_form("SM" + "e" * 32, "hi"))).status == 200
+        await settle(container, twilio_api)
+        [free_form] = twilio_api.messages
+        assert free_form.status == "failed" and twilio_api.callbacks == []
+
+        await asyncio.sleep(0.05)
+        assert await container.poll_deliveries() == 1
+        await settle(container, twilio_api)
+
+        assert [m.content_sid for m in twilio_api.messages] == [None, TEMPLATE_SID]
+        assert twilio_api.message_fetches == 1
+        assert await container.poll_deliveries() == 0, "a part with a final report is not asked about again"
+    finally:
+        await client.close()
+    assert twilio_api.errors == []

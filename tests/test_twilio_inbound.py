@@ -10,9 +10,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.messages import AttachmentKind, Channel, InboundMessage, OutboundMessage
 from channels.twilio.inbound import EMPTY_TWIML, TwilioWebhooks
 from channels.twilio.media import MediaFetcher
-from memory.models import PartState
+from channels.twilio.outbound import delivery_problem
+from memory.models import Contact, PartState
 from memory.store import MessageStore
-from tests.fakes.twilio_api import twilio_signature
+from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
+from workers.delivery import DeliveryTracker
 from workers.ingress import PipelineIngress
 from tests.harness import RecordingQueue, sqlite_store
 
@@ -21,6 +23,8 @@ ACCOUNT_SID = "AC" + "1" * 32
 PUBLIC_URL = "https://support.example.com/"
 WHATSAPP_URL = "https://support.example.com/webhooks/twilio/whatsapp"
 STATUS_URL = "https://support.example.com/webhooks/twilio/status"
+SHARED_KEY_ID = "webhooks_sharedkey_1"
+SHARED_KEY_SECRET = "shared-key-secret-for-hmac-sha256"
 
 
 @pytest.fixture
@@ -35,14 +39,25 @@ def queue() -> RecordingQueue:
 
 
 @pytest.fixture
-async def client(store, queue, tmp_path: Path):
+def tracker(store, queue) -> DeliveryTracker:
+    return DeliveryTracker(store, queue, can_resend_as_template=False,
+                           classifiers={Channel.WHATSAPP: delivery_problem})
+
+
+async def webhook_client(store, queue, tracker, tmp_path: Path, **options):
     media = MediaFetcher(ACCOUNT_SID, AUTH_TOKEN, tmp_path / "media", 1024)
-    hooks = TwilioWebhooks(PipelineIngress(store, queue), AUTH_TOKEN, PUBLIC_URL, media, store)
+    hooks = TwilioWebhooks(PipelineIngress(store, queue), AUTH_TOKEN, PUBLIC_URL, media, tracker, **options)
     app = web.Application()
     app.add_routes(hooks.routes())
-    async with TestClient(TestServer(app)) as test_client:
+    app.on_cleanup.append(lambda _app: media.close())
+    return TestClient(TestServer(app))
+
+
+@pytest.fixture
+async def client(store, queue, tracker, tmp_path: Path):
+    async with await webhook_client(store, queue, tracker, tmp_path,
+                                    shared_keys={SHARED_KEY_ID: SHARED_KEY_SECRET}) as test_client:
         yield test_client
-    await media.close()
 
 
 async def accepted(store: MessageStore, queue: RecordingQueue) -> list[InboundMessage]:
@@ -303,3 +318,119 @@ async def test_status_callback_requires_signature_and_fields(client, store):
     assert unsigned.status == 403
     assert incomplete.status == 400
     assert (await store.get_part(part_id)).state == PartState.SENT
+
+
+async def test_status_for_a_sid_not_recorded_yet_is_kept_and_applied_when_it_is(client, store, tracker):
+    """Twilio can report a fast failure before the worker committed the SID; it never resends."""
+    early_sid = "SM" + "7" * 32
+    form = {"MessageSid": early_sid, "MessageStatus": "undelivered", "ErrorCode": "30008",
+            "AccountSid": ACCOUNT_SID}
+    assert (await post_signed(client, "/webhooks/twilio/status", STATUS_URL, form)).status == 204
+
+    part_id = await sent_part(store, client, early_sid)  # the worker records the SID only now
+    assert (await store.get_part(part_id)).state == PartState.SENT
+    await tracker.recorded(Channel.WHATSAPP, early_sid)
+
+    part = await store.get_part(part_id)
+    assert (part.state, part.error_code) == (PartState.FAILED, "30008")
+    assert await store.take_early_statuses(Channel.WHATSAPP, early_sid) == [], "applied once, then gone"
+
+
+async def test_an_undeliverable_recipient_reported_later_is_marked_unreachable(client, store):
+    await sent_part(store, client, "SM" + "6" * 32)
+    form = {"MessageSid": "SM" + "6" * 32, "MessageStatus": "undelivered", "ErrorCode": "63003",
+            "AccountSid": ACCOUNT_SID}
+
+    assert (await post_signed(client, "/webhooks/twilio/status", STATUS_URL, form)).status == 204
+
+    async with store._sessions() as session:
+        contact = await session.get(Contact, (await store.load((await accepted_ids(store))[0])).contact_id)
+    assert contact.unreachable is True
+
+
+async def accepted_ids(store: MessageStore) -> list[str]:
+    conversation_id = await store.conversation_for(Channel.WHATSAPP, "whatsapp:+6591234567")
+    return [t["message_id"] for t in await store.transcript(conversation_id) if t["role"] == "user"]
+
+
+async def test_hmac_sha256_signature_with_a_shared_key_is_accepted(client, store, queue):
+    """X-Twilio-Webhooks-Signature-Settings names the SharedKey and the algorithm (the SDK's variant)."""
+    fake = FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN)
+    fake.sign_with_shared_key(SHARED_KEY_ID, SHARED_KEY_SECRET)
+    form = whatsapp_form()
+    headers = fake.callback_headers(WHATSAPP_URL, form)
+    assert headers["X-Twilio-Webhooks-Signature-Settings"].endswith("algorithm=HMAC_SHA256")
+
+    response = await client.post("/webhooks/twilio/whatsapp", data=form, headers=headers)
+
+    assert response.status == 200
+    assert len(await accepted(store, queue)) == 1
+
+
+async def test_sha256_signature_with_an_unknown_key_or_the_wrong_secret_is_forbidden(client, store, queue):
+    form = whatsapp_form()
+    for key_id, secret in ((SHARED_KEY_ID, "not-the-secret"), ("webhooks_sharedkey_other", SHARED_KEY_SECRET)):
+        fake = FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN)
+        fake.sign_with_shared_key(key_id, secret)
+        response = await client.post("/webhooks/twilio/whatsapp", data=form,
+                                     headers=fake.callback_headers(WHATSAPP_URL, form))
+        assert response.status == 403
+    assert await accepted(store, queue) == []
+
+
+async def test_status_callback_is_verified_against_the_configured_callback_url(store, queue, tracker, tmp_path):
+    """SUPPORTLAH_TWILIO_STATUS_CALLBACK_URL on another host and prefix: Twilio signs over that URL."""
+    callback_url = "https://hooks.example.net/prefix/twilio-status"
+    async with await webhook_client(store, queue, tracker, tmp_path, status_callback_url=callback_url) as client:
+        part_id = await sent_part(store, client, "SM" + "5" * 32)
+        form = {"MessageSid": "SM" + "5" * 32, "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID}
+        over_public = await post_signed(client, "/webhooks/twilio/status", STATUS_URL, form)
+        over_callback = await post_signed(client, "/webhooks/twilio/status", callback_url, form)
+
+    assert over_public.status == 403
+    assert over_callback.status == 204
+    assert (await store.get_part(part_id)).state == PartState.DELIVERED
+
+
+class DeferRecordingQueue(RecordingQueue):
+    """The queue seam, remembering the delay each enqueue asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.defers: list[float] = []
+
+    async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
+        await super().enqueue(message_id, defer=defer)
+        self.defers.append(defer)
+
+
+async def test_a_rate_limited_delivery_is_resent_later_a_bounded_number_of_times(store, tmp_path):
+    """63018 (rate limit for the channel) comes in the callback: the part is resent after a backoff,
+    as a new part, at most ``max_resends`` times; a repeated callback changes nothing."""
+    queue = DeferRecordingQueue()
+    tracker = DeliveryTracker(store, queue, can_resend_as_template=False, max_resends=2, base_backoff=30.0,
+                              classifiers={Channel.WHATSAPP: delivery_problem})
+    async with await webhook_client(store, queue, tracker, tmp_path) as client:
+        await post_signed(client, "/webhooks/twilio/whatsapp", WHATSAPP_URL, whatsapp_form())
+        [message_id] = queue.enqueued
+        conversation_id = await store.conversation_for(Channel.WHATSAPP, "whatsapp:+6591234567")
+        part = OutboundMessage(channel=Channel.WHATSAPP, recipient_id="whatsapp:+6591234567", in_reply_to=message_id,
+                               conversation_id=conversation_id, text="Servicing is $45.", idempotency_key="k-rl")
+        assert await store.add_outbound(part, role="assistant")
+        sids = iter(f"SM{n:032x}" for n in range(100, 110))
+        current = part.id
+        for _ in range(3):
+            sid = next(sids)
+            await store.mark_part(current, PartState.SENT, provider_message_id=sid)
+            form = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "63018", "AccountSid": ACCOUNT_SID}
+            assert (await post_signed(client, "/webhooks/twilio/status", STATUS_URL, form)).status == 204
+            assert (await post_signed(client, "/webhooks/twilio/status", STATUS_URL, form)).status == 204  # again
+            pending = [p for p in await store.parts_for(message_id) if p.state == PartState.PENDING]
+            current = pending[0].id if pending else None
+
+    parts = await store.parts_for(message_id)
+    assert sorted(p.idempotency_key for p in parts) == ["k-rl", "k-rl:retry1", "k-rl:retry1:retry2"]
+    assert [p.state for p in sorted(parts, key=lambda p: p.idempotency_key)] == [
+        PartState.REPLACED, PartState.REPLACED, PartState.FAILED]
+    assert queue.defers == [30.0, 60.0], "backoff doubles; the third failure is final"
+    assert current is None

@@ -146,7 +146,9 @@ async def purge_expired_job(container) -> dict:  # noqa: ANN001
 async def recover_unanswered(ctx: dict) -> int:
     container = ctx["container"]
     older = timedelta(seconds=container.settings.recovery_after_seconds)
-    return await requeue_unanswered(container.store, container.queue, older)
+    requeued = await requeue_unanswered(container.store, container.queue, older)
+    await container.poll_deliveries()  # parts whose delivery report never came
+    return requeued
 
 
 def _lifecycle(settings: Settings, container=None):  # noqa: ANN001, ANN202

@@ -63,6 +63,14 @@ class OutboundRouter:
         """The channel's provider can list what it accepted (so a part in doubt can be looked up)."""
         return hasattr(self._senders.get(channel), "recent_sends")
 
+    async def is_same_message(self, message: OutboundMessage, record: ProviderRecord) -> bool:
+        """Whether the provider's record could be this part: the same body, unless the channel
+        knows better (a WhatsApp template send comes back as the rendered template)."""
+        sender = self._senders.get(message.channel)
+        if sender is not None and hasattr(sender, "is_same_message"):
+            return await sender.is_same_message(message, record)
+        return record.body.strip() == message.text.strip()
+
     async def recent_sends(self, channel: Channel, recipient_id: str, since: datetime) -> list[ProviderRecord] | None:
         """What the provider accepted for this recipient since ``since``; None if it cannot tell us."""
         sender = self._senders.get(channel)

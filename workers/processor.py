@@ -64,6 +64,10 @@ class Answerer(Protocol):  # the slice of an agent the processor needs
     async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
 
 
+class SendListener(Protocol):
+    async def recorded(self, channel: Channel, provider_message_id: str) -> None: ...
+
+
 class MessageProcessor:
     def __init__(
         self,
@@ -98,6 +102,7 @@ class MessageProcessor:
         # A job drains its conversation for at most this long, then continues as a new job: a busy
         # conversation would otherwise run into the queue's job timeout, which is not retried.
         self._drain_budget = drain_budget_seconds
+        self._deliveries: SendListener | None = None
 
     def add_hook(self, hook: MessageHook) -> None:
         self._hooks.append(hook)
@@ -105,6 +110,10 @@ class MessageProcessor:
     def add_reviser(self, reviser: ReplyReviser) -> None:
         """Revisers see every reply the agent gives (not hooks' decisions), in the order added."""
         self._revisers.append(reviser)
+
+    def track_deliveries(self, listener: SendListener) -> None:
+        """Told each provider id we record, so reports that arrived before it are applied."""
+        self._deliveries = listener
 
     async def process(self, message_id: str) -> None:
         """Drain the message's conversation in order.
@@ -263,7 +272,7 @@ class MessageProcessor:
         status = InboundStatus.ESCALATED if escalate else InboundStatus.ANSWERED
         failed = False
         for part in await self._store.parts_for(stored.message.id):
-            if part.state in (PartState.SENT, PartState.DELIVERED, PartState.READ):
+            if part.state in PartState.DONE:
                 continue
             if part.state == PartState.FAILED:
                 failed = True
@@ -293,6 +302,7 @@ class MessageProcessor:
             if provider_id is not None:
                 await self._store.mark_part(message.id, PartState.SENT, provider_message_id=provider_id)
                 log.info("reconciled a part the provider had already accepted", extra=extra)
+                await self._recorded(message.channel, provider_id)
                 return True
             if error_code == AMBIGUOUS and not self._outbound.can_reconcile(message.channel):
                 return await self._fate_unknown(message, extra)
@@ -307,23 +317,29 @@ class MessageProcessor:
             except ChannelError as exc:
                 return await self._send_failed(message, exc, attempt, extra)
             await self._store.mark_part(message.id, PartState.SENT, provider_message_id=receipt.provider_message_id)
-            return True
         finally:
             await self._guard.release(key)
+        await self._recorded(message.channel, receipt.provider_message_id)
+        return True
+
+    async def _recorded(self, channel: Channel, provider_message_id: str) -> None:
+        if self._deliveries is not None:
+            await self._deliveries.recorded(channel, provider_message_id)
 
     async def _reconcile(self, message: OutboundMessage, sending_since: datetime) -> str | None:
         """A part left ``sending`` by a dead worker: did the provider accept it?
 
         Sends to one recipient are sequential (the conversation lock), so a provider message
-        to this recipient with this body, created after we started this send and carrying a
-        provider id we never recorded, can only be this part.
+        to this recipient with this body (or, for a template send, the template rendered with
+        this text: the channel knows which), created after we started this send and carrying
+        a provider id we never recorded, can only be this part.
         """
         since = sending_since - RECONCILE_CLOCK_SLACK
         recent = await self._outbound.recent_sends(message.channel, message.recipient_id, since)
         if recent is None:
             return None
         for record in sorted(recent, key=lambda r: r.created_at):
-            if record.body.strip() == message.text.strip() and record.created_at >= since:
+            if record.created_at >= since and await self._outbound.is_same_message(message, record):
                 if not await self._store.provider_id_known(message.channel, record.provider_message_id):
                     return record.provider_message_id
         return None

@@ -30,6 +30,14 @@ from channels.base import (
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
+class ChatMigratedError(PermanentChannelError):
+    """The group became a supergroup: ``new_chat_id`` is where to post now (see :mod:`channels.telegram.staff_chat`)."""
+
+    def __init__(self, message: str, *, new_chat_id: int) -> None:
+        super().__init__(message, code="chat_migrated")
+        self.new_chat_id = new_chat_id
+
+
 class TopicNotFound(PermanentChannelError):
     """The staff group's forum topic was deleted; the escalation feature opens a new one."""
 
@@ -51,7 +59,7 @@ def map_telegram_error(exc: TelegramError) -> ChannelError:
     if isinstance(exc, Forbidden):
         return RecipientUnreachable(description, code="forbidden")
     if isinstance(exc, ChatMigrated):
-        return PermanentChannelError(description, code="chat_migrated")
+        return ChatMigratedError(description, new_chat_id=int(exc.new_chat_id))
     if isinstance(exc, BadRequest):  # BadRequest subclasses NetworkError: test it first
         if "message thread not found" in lowered:
             return TopicNotFound(description, code="topic_not_found")

@@ -28,6 +28,8 @@ Commands (``/start``, ``/help``, ``/human``, ``/language``, ``/reset``, ``/my_da
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from telegram import CallbackQuery, Message, Update, User
 
 from channels.messages import Attachment, AttachmentKind, Channel, InboundMessage, utcnow
@@ -41,8 +43,16 @@ def provider_id(update_id: int) -> str:
     return f"update:{update_id}"
 
 
-def normalize_update(update: Update, *, staff_chat_id: int | None) -> InboundMessage | None:
-    """The message this update carries for us, or None when it is not ours to answer."""
+def normalize_update(update: Update, *, staff_chat_id: int | Collection[int] | None) -> InboundMessage | None:
+    """The message this update carries for us, or None when it is not ours to answer.
+
+    ``staff_chat_id`` is the staff group's id, or every id it has had (a group that became a
+    supergroup keeps sending from the new one; see :mod:`channels.telegram.staff_chat`).
+    """
+    if staff_chat_id is None:
+        staff_chat_id = frozenset()
+    elif isinstance(staff_chat_id, int):
+        staff_chat_id = frozenset({staff_chat_id})
     if update.message is not None:
         return _from_message(update.update_id, update.message, staff_chat_id, edited=False)
     if update.edited_message is not None:
@@ -63,8 +73,8 @@ def parse_command(text: str) -> tuple[str, str] | None:
     return name, args.strip()
 
 
-def _chat_metadata(chat_id: int, chat_type: str, staff_chat_id: int | None) -> dict[str, str] | None:
-    if staff_chat_id is not None and chat_id == staff_chat_id:
+def _chat_metadata(chat_id: int, chat_type: str, staff_chat_id: Collection[int]) -> dict[str, str] | None:
+    if chat_id in staff_chat_id:
         return {"staff": "true"}
     if chat_type == "private":
         return {}
@@ -76,7 +86,7 @@ def _sender_name(user: User | None) -> str | None:
 
 
 def _from_message(
-    update_id: int, message: Message, staff_chat_id: int | None, *, edited: bool
+    update_id: int, message: Message, staff_chat_id: Collection[int], *, edited: bool
 ) -> InboundMessage | None:
     metadata = _chat_metadata(message.chat.id, message.chat.type, staff_chat_id)
     if metadata is None:
@@ -166,7 +176,7 @@ def _file(
     return Attachment(kind=kind, mime_type=mime_type, size=size, url=f"{FILE_URL_SCHEME}{file_id}", name=name)
 
 
-def _from_callback(update_id: int, query: CallbackQuery, staff_chat_id: int | None) -> InboundMessage | None:
+def _from_callback(update_id: int, query: CallbackQuery, staff_chat_id: Collection[int]) -> InboundMessage | None:
     if query.message is None or query.data is None:
         return None  # inline-mode buttons and games: not ours
     chat = query.message.chat

@@ -24,7 +24,7 @@ from telegram.error import TelegramError
 
 from channels.base import PermanentChannelError, TransientChannelError
 from channels.messages import Channel, DeliveryReceipt, OutboundMessage
-from channels.splitting import split_text, text_length
+from channels.splitting import clip_text, split_text, text_length
 from channels.telegram import texts
 from channels.telegram.errors import map_telegram_error
 from channels.telegram.keyboard import KEYBOARD_KEY, Keyboard, decode_keyboard, feedback_keyboard, to_markup
@@ -33,6 +33,9 @@ from channels.telegram.ratelimit import RateLimiter, RateLimitUnavailable
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4096  # Bot API limit, counted in UTF-16 code units after entity parsing
+MAX_CAPTION_CHARS = 1024  # captions, counted the same way
+MAX_CALLBACK_ANSWER_CHARS = 200  # answerCallbackQuery text
+_ANSWERED_ALREADY = ("query is too old", "query id is invalid")
 
 
 def split_for_telegram(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -110,10 +113,19 @@ class TelegramSender:
             raise map_telegram_error(exc) from exc
 
     async def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
-        """Stop the button's loading spinner; Telegram expects this within a few seconds of the press."""
+        """Stop the button's loading spinner; Telegram expects this within a few seconds of the press.
+
+        A query can be answered once (a retried job answers again: Telegram says the query is
+        invalid, which means it is done) and with at most 200 characters of text.
+        """
+        if text and len(text) > MAX_CALLBACK_ANSWER_CHARS:
+            text = clip_text(text, MAX_CALLBACK_ANSWER_CHARS)
         try:
             await self._bot.answer_callback_query(callback_query_id=callback_query_id, text=text)
         except TelegramError as exc:
+            if any(hint in str(exc).lower() for hint in _ANSWERED_ALREADY):
+                log.info("callback query answered already or expired", extra={"error": str(exc)[:120]})
+                return
             raise map_telegram_error(exc) from exc
 
     async def set_commands(self) -> None:

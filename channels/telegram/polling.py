@@ -22,6 +22,7 @@ from channels.base import Ingress
 from channels.telegram.errors import map_telegram_error, retry_after_seconds
 from channels.edge import MalformedInbound, checked_inbound
 from channels.telegram.normalize import normalize_update
+from channels.telegram.staff_chat import StaffChat
 from channels.telegram.webhook import MAX_TEXT_CHARS
 from channels.telegram.webhook import ALLOWED_UPDATES, delete_webhook
 
@@ -80,7 +81,7 @@ class TelegramPoller:
         bot: Bot,
         ingress: Ingress,
         offset_store: OffsetStore,
-        staff_chat_id: int | None,
+        staff_chat: StaffChat | int | None,
         *,
         poll_timeout: int = 30,
         initial_backoff: float = 1.0,
@@ -90,7 +91,7 @@ class TelegramPoller:
         self._bot = bot
         self._ingress = ingress
         self._offsets = offset_store
-        self._staff_chat_id = staff_chat_id
+        self._staff_chat = StaffChat(staff_chat) if isinstance(staff_chat, int) else staff_chat
         self._poll_timeout = poll_timeout
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
@@ -158,7 +159,9 @@ class TelegramPoller:
 
     async def _process(self, updates: tuple[Update, ...]) -> None:
         for update in updates:
-            message = normalize_update(update, staff_chat_id=self._staff_chat_id)
+            moved = self._staff_chat is not None and await self._staff_chat.observe(update)
+            message = None if moved else normalize_update(
+                update, staff_chat_id=self._staff_chat.ids if self._staff_chat else None)
             if message is not None:
                 try:  # the same edge checks as the webhook: control characters dropped, text capped
                     message = checked_inbound(message, max_text_chars=MAX_TEXT_CHARS)

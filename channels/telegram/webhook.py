@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import Bot, Update
@@ -24,25 +25,27 @@ from channels.base import Ingress
 from channels.edge import MalformedInbound, checked_inbound, load_json
 from channels.telegram.errors import map_telegram_error
 from channels.telegram.normalize import normalize_update
+from channels.telegram.staff_chat import StaffChat
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports Telegram delivers webhooks to
 _SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what setWebhook accepts as secret_token
 MAX_TEXT_CHARS = 4096  # the longest message text Telegram delivers
 MAX_UPDATE_BYTES = 1024 * 1024
 
 
 class TelegramWebhook:
-    def __init__(self, ingress: Ingress, bot: Bot, secret: str, staff_chat_id: int | None) -> None:
+    def __init__(self, ingress: Ingress, bot: Bot, secret: str, staff_chat: StaffChat | int | None) -> None:
         if not secret:
             raise ValueError("a webhook secret is required (SUPPORTLAH_TELEGRAM_WEBHOOK_SECRET)")
         self._ingress = ingress
         self._bot = bot
         self._secret = secret.encode("utf-8")
-        self._staff_chat_id = staff_chat_id
+        self._staff_chat = StaffChat(staff_chat) if isinstance(staff_chat, int) else staff_chat
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(WEBHOOK_PATH, self.handle)]
@@ -59,7 +62,13 @@ class TelegramWebhook:
             data = load_json(raw)
             update_problem(data)
             update = _parse(data, self._bot)
-            message = normalize_update(update, staff_chat_id=self._staff_chat_id)
+        except MalformedInbound as exc:
+            log.warning("unusable telegram update ignored", extra={"reason": str(exc)[:200]})
+            return web.json_response({"ok": True, "ignored": True, "reason": str(exc)[:200]})
+        if self._staff_chat is not None and await self._staff_chat.observe(update):
+            return web.json_response({"ok": True, "ignored": True})  # the group moved: followed, nothing to answer
+        try:
+            message = normalize_update(update, staff_chat_id=self._staff_chat.ids if self._staff_chat else None)
             if message is not None:
                 message = checked_inbound(message, max_text_chars=MAX_TEXT_CHARS)
         except MalformedInbound as exc:
@@ -151,6 +160,10 @@ async def set_webhook(bot: Bot, url: str, secret: str, *, drop_pending_updates: 
     """Point Telegram at ``url`` (normally ``{public_url}/webhooks/telegram``) with our secret."""
     if not url.startswith("https://"):
         raise ValueError("Telegram only delivers webhooks to https:// URLs")
+    port = urlsplit(url).port or 443
+    if port not in WEBHOOK_PORTS:
+        raise ValueError(f"Telegram only delivers webhooks to ports 443, 80, 88 or 8443, not {port}: "
+                         "put a reverse proxy on one of them in front of SUPPORTLAH_PUBLIC_URL")
     if not _SECRET_FORMAT.fullmatch(secret):
         raise ValueError("the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
     try:

@@ -15,8 +15,8 @@ class TwilioConfigError(ValueError):
     """Twilio is half-configured; the message names the missing setting."""
 
 
-class MessageLog(WindowLookup, DeliveryStatusSink, Protocol):
-    """What the channel needs from the message store: window lookups and delivery callbacks."""
+class MessageLog(WindowLookup, Protocol):
+    """What the channel needs from the message store: window lookups."""
 
 
 @dataclass
@@ -25,10 +25,13 @@ class TwilioChannel:
     media: MediaFetcher
     auth_token: str
     public_url: str
-    status_sink: DeliveryStatusSink
+    status_callback_url: str
+    shared_keys: dict[str, str]
 
-    def webhooks(self, ingress: Ingress) -> TwilioWebhooks:
-        return TwilioWebhooks(ingress, self.auth_token, self.public_url, self.media, self.status_sink)
+    def webhooks(self, ingress: Ingress, status_sink: DeliveryStatusSink) -> TwilioWebhooks:
+        """``status_sink`` applies delivery reports (the worker layer's tracker, built by the root)."""
+        return TwilioWebhooks(ingress, self.auth_token, self.public_url, self.media, status_sink,
+                              status_callback_url=self.status_callback_url, shared_keys=self.shared_keys)
 
     async def close(self) -> None:
         try:
@@ -49,12 +52,13 @@ def twilio_channel_from_settings(settings: Settings, store: MessageLog) -> Twili
         raise TwilioConfigError("set SUPPORTLAH_TWILIO_WHATSAPP_FROM and/or SUPPORTLAH_TWILIO_SMS_FROM")
     sid, token = settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
     public_url = settings.public_url.rstrip("/")
+    status_callback_url = settings.twilio_status_callback_url or public_url + STATUS_PATH
     sender = TwilioSender(
         sid,
         token,
         settings.twilio_whatsapp_from,
         settings.twilio_api_base_url,
-        settings.twilio_status_callback_url or public_url + STATUS_PATH,
+        status_callback_url,
         settings.twilio_template_content_sid,
         store,
         sms_from=settings.twilio_sms_from,
@@ -63,4 +67,6 @@ def twilio_channel_from_settings(settings: Settings, store: MessageLog) -> Twili
     media = MediaFetcher(
         sid, token, settings.twilio_media_dir or settings.data_dir / "media", settings.twilio_media_max_bytes
     )
-    return TwilioChannel(sender=sender, media=media, auth_token=token, public_url=public_url, status_sink=store)
+    shared_keys = {key_id: secret.get_secret_value() for key_id, secret in settings.twilio_webhook_shared_keys.items()}
+    return TwilioChannel(sender=sender, media=media, auth_token=token, public_url=public_url,
+                         status_callback_url=status_callback_url, shared_keys=shared_keys)

@@ -11,16 +11,23 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (
+    HMAC_SHA1,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 
-from channels.base import Ingress
+from channels.base import DeliveryReport, Ingress
 from channels.edge import MalformedInbound, checked_inbound
 from channels.messages import Attachment, AttachmentKind, Channel, InboundMessage
 from channels.media import attachment_kind_for
 from channels.twilio.media import MediaFetcher
+from channels.twilio.outbound import delivery_problem
 
 __all__ = ["DeliveryStatusSink", "MalformedPayload", "TwilioWebhooks", "parse_inbound_form"]
 
@@ -35,12 +42,10 @@ MAX_BODY_CHARS = 1600  # the longest message body Twilio delivers
 
 
 class DeliveryStatusSink(Protocol):
-    """Records provider delivery states (queued, sent, delivered, read, failed, undelivered)."""
+    """Records provider delivery reports (queued, sent, delivered, read, failed, undelivered)."""
 
-    async def record_status(
-        self, channel: Channel, provider_message_id: str, status: str, error_code: str | None
-    ) -> object:
-        """Apply one callback; the return value is ignored (the store reports whether it knew the sid)."""
+    async def record_delivery(self, report: DeliveryReport) -> bool:
+        """Apply (or, for a message id not recorded yet, keep) one report; True if its part is known."""
 
 
 class MalformedPayload(MalformedInbound):
@@ -57,10 +62,17 @@ class TwilioWebhooks:
         public_url: str,
         media: MediaFetcher,
         status_sink: DeliveryStatusSink,
+        *,
+        status_callback_url: str | None = None,
+        shared_keys: dict[str, str] | None = None,
     ) -> None:
         self._ingress = ingress
         self._validator = RequestValidator(auth_token)
+        # Webhooks signed with a SharedKey name it in X-Twilio-Webhooks-Signature-Settings (key=<id>).
+        self._shared_keys = {key_id: RequestValidator(secret) for key_id, secret in (shared_keys or {}).items()}
         self._public_url = public_url.rstrip("/")
+        # Twilio signs a status callback over the URL we gave it, which may be on another host or prefix.
+        self._status_url = status_callback_url or self._public_url + STATUS_PATH
         self.media = media  # exposed so the composition root hands one fetcher to both webhook and worker
         self._status_sink = status_sink
 
@@ -94,15 +106,18 @@ class TwilioWebhooks:
         if not sid or not status:
             raise web.HTTPBadRequest(text="status callback needs MessageSid and MessageStatus")
         error_code = form.get("ErrorCode", "").strip() or None
-        known = await self._status_sink.record_status(Channel.WHATSAPP, sid, status, error_code)
+        failed = status in ("failed", "undelivered")
+        report = DeliveryReport(Channel.WHATSAPP, sid, status, error_code,
+                                delivery_problem(error_code) if failed else None)
+        known = await self._status_sink.record_delivery(report)  # kept for later when the sid is not known yet
         logger.info(
             "twilio.status",
-            extra={"provider_message_id": sid, "status": status, "error_code": error_code, "known": known is not False},
+            extra={"provider_message_id": sid, "status": status, "error_code": error_code, "known": known},
         )
         return web.Response(status=204)
 
     async def _verified_form(self, request: web.Request) -> MultiDictProxy[str]:
-        """Parse the form and check Twilio's signature over the public URL (not the proxy's view of it)."""
+        """Parse the form and check Twilio's signature over the URL Twilio called (not the proxy's view of it)."""
         try:
             form = await request.post()
         except (UnicodeDecodeError, LookupError, ValueError) as exc:  # bad bytes, unknown charset
@@ -110,17 +125,39 @@ class TwilioWebhooks:
             raise web.HTTPBadRequest(text=f"unreadable form: {type(exc).__name__}") from exc
         text_form = MultiDictProxy(MultiDict(_text_only(form)))
         signature = request.headers.get(SIGNATURE_HEADER, "")
-        url = self._public_url + request.path_qs
-        if not signature or not self._signed(url, text_form, signature):
+        url = self._called_url(request)
+        if not signature or not self._signed(url, text_form, signature, request.headers.get(SIGNATURE_SETTINGS_HEADER)):
             logger.warning("twilio.bad_signature", extra={"path": request.path, "has_signature": bool(signature)})
             raise web.HTTPForbidden(text="invalid Twilio signature")
         return text_form
 
-    def _signed(self, url: str, form: MultiDictProxy[str], signature: str) -> bool:
-        """One HMAC over the URL exactly as configured is the common case; only on a mismatch
-        do we pay for the SDK's full check, which also tries the URL with/without its port."""
-        expected = self._validator.compute_signature(url, form)
-        return hmac.compare_digest(expected, signature) or self._validator.validate(url, form, signature)
+    def _called_url(self, request: web.Request) -> str:
+        """The URL Twilio signed: the configured status-callback URL for callbacks (its own host and
+        path, with the query Twilio sent), the public URL + path for everything else."""
+        if request.path != STATUS_PATH:
+            return self._public_url + request.path_qs
+        scheme, netloc, path, query, _ = urlsplit(self._status_url)
+        return urlunsplit((scheme, netloc, path, request.query_string or query, ""))
+
+    def _signed(self, url: str, form: MultiDictProxy[str], signature: str, settings: str | None) -> bool:
+        """Every variant the SDK's RequestValidator accepts: HMAC-SHA1 with the auth token, or the
+        algorithm and SharedKey named in X-Twilio-Webhooks-Signature-Settings. One HMAC over the URL
+        exactly as configured is the common case; only on a mismatch do we pay for the SDK's full
+        check, which also tries the URL with/without its port."""
+        algorithm = get_signature_algorithm(settings)
+        validator = self._validator
+        if settings:
+            key_id = next((part.partition("=")[2].strip() for part in settings.split(",")
+                           if part.partition("=")[0].strip() == "key"), "")
+            validator = self._shared_keys.get(key_id) or (self._validator if algorithm == HMAC_SHA1 else None)
+            if validator is None:
+                logger.warning("twilio.unknown_signing_key", extra={"algorithm": algorithm})
+                return False
+        try:
+            expected = validator.compute_signature(url, form, algorithm)
+        except ValueError:  # an algorithm this SDK does not know: validate() logs and refuses it
+            return validator.validate(url, form, signature, algorithm)
+        return hmac.compare_digest(expected, signature) or validator.validate(url, form, signature, algorithm)
 
 
 def parse_inbound_form(form: MultiDictProxy[str]) -> InboundMessage:

@@ -5,6 +5,17 @@ replies with :func:`split_for_whatsapp` and records each part with its own
 idempotency key, so this class never splits, truncates or retries by itself.
 WhatsApp only allows free-form text within 24 hours of the customer's last
 message; outside that window we send the configured approved template instead.
+
+Twilio *accepts* a free-form message outside the window (201 ``queued``) and reports
+63016 later, in the status callback, like every delivery-time error: our window
+estimate decides what we try first, the provider's report decides what happened
+(:func:`delivery_problem`; the resend as a template is the worker's job). A part that
+carries ``send_as=template`` goes out as the template whatever the estimate says.
+
+The template's single variable must be valid for WhatsApp (no newline, no tab, no run
+of more than four spaces; Twilio answers 21656 otherwise) and short enough that the
+rendered body stays within WhatsApp's 1,024 characters, so :func:`template_variable`
+folds and cuts the reply; the template's own text comes from its Content resource.
 """
 from __future__ import annotations
 
@@ -12,10 +23,12 @@ import asyncio
 import contextvars
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -23,8 +36,12 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from channels.base import (
+    SEND_AS,
+    TEMPLATE,
     AmbiguousSendError,
     ChannelError,
+    DeliveryProblem,
+    DeliveryReport,
     OutsideWindowError,
     PermanentChannelError,
     ProviderRecord,
@@ -34,20 +51,58 @@ from channels.base import (
 from channels.messages import Channel, DeliveryReceipt, OutboundMessage, utcnow
 from channels.twilio.splitting import WHATSAPP_MAX_CHARS, split_for_whatsapp, text_length
 
-__all__ = ["MessageTooLongError", "TwilioSender", "WindowLookup", "split_for_whatsapp"]
+__all__ = ["MessageTooLongError", "TwilioSender", "WindowLookup", "delivery_problem", "split_for_whatsapp",
+           "template_variable"]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WHATSAPP_PREFIX = "whatsapp:"
 SESSION_WINDOW = timedelta(hours=24)
-TEMPLATE_VARIABLE_MAX_CHARS = 900
+TEMPLATE_VARIABLE_MAX_CHARS = 1600  # Twilio: a variable value can be up to 1,600 characters
+TEMPLATE_BODY_MAX_CHARS = 1024  # WhatsApp: a template body with its variables substituted
+TEMPLATE_PLACEHOLDER = "{{1}}"
+_UNFOLDED = re.compile(r"\s*[\r\n\t\v\f]\s*| {5,}")  # what WhatsApp refuses in a variable (21656)
 
-OUTSIDE_WINDOW_CODE = 63016
-# The contact itself cannot be reached: invalid/non-mobile number, unsubscribed (STOP),
-# not on WhatsApp, invalid recipient. Retrying never helps; staff should see it.
-UNREACHABLE_CODES = frozenset({21211, 21214, 21610, 21612, 21614, 63003, 63024})
-# Channel-level throttling that Twilio reports with a 4xx status.
-RATE_LIMIT_CODES = frozenset({20429, 63018})
+# Each code as Twilio's error pages describe it. Request errors come back on the create call:
+OUTSIDE_WINDOW_CODE = 63016  # (delivery-time: only ever in a status callback)
+# the contact itself cannot be reached: invalid/non-mobile number, unsubscribed (STOP), not SMS-capable.
+UNREACHABLE_CODES = frozenset({21211, 21214, 21610, 21612, 21614})
+RATE_LIMIT_CODES = frozenset({20429})  # Too Many Requests (HTTP 429)
+NOT_FOUND_CODE = "20404"
+# Delivery-time errors, reported in the status callback after a 201:
+UNDELIVERABLE_CODES = frozenset({63003, 63024})  # channel could not find the To address; invalid recipient
+DELIVERY_RATE_LIMIT_CODES = frozenset({63018, 14107})  # rate limit exceeded for the channel / between two numbers
+
+
+def delivery_problem(error_code: str | None) -> DeliveryProblem:
+    """What a failed/undelivered status callback's ``ErrorCode`` means for us."""
+    try:
+        code = int(error_code or "")
+    except ValueError:
+        return DeliveryProblem.OTHER
+    if code == OUTSIDE_WINDOW_CODE:
+        return DeliveryProblem.OUTSIDE_WINDOW
+    if code in UNDELIVERABLE_CODES or code in UNREACHABLE_CODES:
+        return DeliveryProblem.UNREACHABLE
+    if code in DELIVERY_RATE_LIMIT_CODES or code in RATE_LIMIT_CODES:
+        return DeliveryProblem.RATE_LIMITED
+    return DeliveryProblem.OTHER
+
+
+def template_variable(text: str, max_chars: int) -> str:
+    """``text`` as a valid WhatsApp template variable of at most ``max_chars`` characters.
+
+    Line breaks, tabs and runs of spaces become one space (WhatsApp refuses them in a
+    variable); a longer text is cut at a word boundary and ends with an ellipsis.
+    """
+    folded = _UNFOLDED.sub(" ", text).strip()
+    if len(folded) <= max_chars:
+        return folded
+    cut = folded[: max(max_chars - 1, 1)]
+    if " " in cut[len(cut) // 2:]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip() + "…"
 
 
 class WindowLookup(Protocol):
@@ -99,6 +154,12 @@ class TwilioSender:
         )
         self._client: Client | None = None
         self._http: AsyncTwilioHttpClient | None = None
+        self._template_body: str | None = None
+
+    @property
+    def has_template(self) -> bool:
+        """Whether a reply refused for a closed window can be resent as the approved template."""
+        return self._template_content_sid is not None
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         text = message.text.strip()
@@ -114,14 +175,31 @@ class TwilioSender:
             return await self._send_sms(recipient, text)
         if not self._from_whatsapp:
             raise PermanentChannelError("no WhatsApp sender configured (SUPPORTLAH_TWILIO_WHATSAPP_FROM)")
+        if message.metadata.get(SEND_AS) == TEMPLATE:
+            logger.info("twilio.window_closed_by_provider", extra={"outbound_id": message.id})
+            return await self._send_template(recipient, text)
         if not await self._window_open(message.channel, recipient):
             logger.info("twilio.window_closed", extra={"outbound_id": message.id})
             return await self._send_template(recipient, text)
-        try:
-            return await self._create(to=recipient, from_=self._from_whatsapp, body=text)
-        except OutsideWindowError:
-            logger.info("twilio.window_closed_by_provider", extra={"outbound_id": message.id})
-            return await self._send_template(recipient, text)
+        return await self._create(to=recipient, from_=self._from_whatsapp, body=text)
+
+    async def is_same_message(self, message: OutboundMessage, record: ProviderRecord) -> bool:
+        """Could ``record`` (from :meth:`recent_sends`) be this part? Twilio's ``body`` is our text for
+        a free-form send and the rendered template (our folded, cut text in it) for a template send."""
+        body, text = record.body.strip(), message.text.strip()
+        if body == text:
+            return True
+        if not (self.has_template and message.recipient_id.startswith(WHATSAPP_PREFIX)):
+            return False
+        return body == (await self._render_template(text)).strip()
+
+    async def delivery_report(self, provider_message_id: str) -> DeliveryReport:
+        """The message resource as Twilio holds it now: for a part whose status callback never came."""
+        found = await self._call("a message fetch", self._ensure_client().messages(provider_message_id).fetch_async())
+        status = str(found.status or "queued")
+        error_code = str(found.error_code) if found.error_code else None
+        problem = delivery_problem(error_code) if status in ("failed", "undelivered") else None
+        return DeliveryReport(Channel.WHATSAPP, provider_message_id, status, error_code, problem)
 
     async def reachable(self) -> bool:
         """Readiness probe: Twilio answers for our account (GET Accounts/{sid}.json)."""
@@ -135,15 +213,8 @@ class TwilioSender:
         Used only to reconcile a part a dead worker left in flight, so one page is plenty.
         """
         sender = self._from_whatsapp if recipient_id.startswith(WHATSAPP_PREFIX) else self._sms_from
-        try:
-            async with asyncio.timeout(self._timeout_seconds):
-                found = await self._ensure_client().messages.list_async(to=recipient_id, from_=sender, limit=50)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise _map_api_error(exc, None) from exc
-        except TimeoutError as exc:
-            raise TransientChannelError("Twilio did not answer a message list in time", code="timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
+        found = await self._call("a message list",
+                                 self._ensure_client().messages.list_async(to=recipient_id, from_=sender, limit=50))
         return [
             ProviderRecord(provider_message_id=m.sid, body=m.body or "", created_at=m.date_created)
             for m in found
@@ -167,13 +238,44 @@ class TwilioSender:
                 "(SUPPORTLAH_TWILIO_TEMPLATE_CONTENT_SID)",
                 code=str(OUTSIDE_WINDOW_CODE),
             )
-        variables = json.dumps({"1": text[:TEMPLATE_VARIABLE_MAX_CHARS]}, ensure_ascii=False)
+        variables = json.dumps({"1": await self._variable_for(text)}, ensure_ascii=False)
         return await self._create(
             to=recipient,
             from_=self._from_whatsapp,
             content_sid=self._template_content_sid,
             content_variables=variables,
         )
+
+    async def _variable_for(self, text: str) -> str:
+        """The reply folded and cut so that the rendered template fits WhatsApp's 1,024 characters."""
+        template = await self._fetch_template_body()
+        room = TEMPLATE_BODY_MAX_CHARS - len(template.replace(TEMPLATE_PLACEHOLDER, ""))
+        return template_variable(text, max(1, min(room, TEMPLATE_VARIABLE_MAX_CHARS)))
+
+    async def _render_template(self, text: str) -> str:
+        """The body Twilio will report for this text sent as the template."""
+        template = await self._fetch_template_body()
+        return template.replace(TEMPLATE_PLACEHOLDER, await self._variable_for(text))
+
+    async def _fetch_template_body(self) -> str:
+        """The template's text from its Content resource (fetched once: templates are immutable once approved)."""
+        if self._template_body is not None:
+            return self._template_body
+        sid = self._template_content_sid or ""
+        try:
+            content = await self._call("a content fetch", self._ensure_client().content.v1.contents(sid).fetch_async())
+        except PermanentChannelError as exc:
+            if exc.code != NOT_FOUND_CODE:
+                raise
+            raise PermanentChannelError(f"template {sid} does not exist (SUPPORTLAH_TWILIO_TEMPLATE_CONTENT_SID)",
+                                        code="21655") from exc
+        bodies = [kind.get("body") for kind in (content.types or {}).values() if isinstance(kind, dict)]
+        body = next((b for b in bodies if isinstance(b, str) and TEMPLATE_PLACEHOLDER in b), None)
+        if body is None:
+            raise PermanentChannelError(f"template {sid} has no body with a {TEMPLATE_PLACEHOLDER} variable",
+                                        code="template_unusable")
+        self._template_body = body
+        return body
 
     async def _window_open(self, channel: Channel, recipient: str) -> bool:
         last = await self._window.last_inbound_at(channel, recipient)
@@ -185,22 +287,38 @@ class TwilioSender:
         meta = _ResponseMeta()
         token = self._response_meta.set(meta)
         try:
-            async with asyncio.timeout(self._timeout_seconds):
-                resource = await self._ensure_client().messages.create_async(**params)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise _map_api_error(exc, meta.retry_after) from exc
-        except TimeoutError as exc:  # the request went out: Twilio may have accepted it
-            message = f"Twilio did not answer within {self._timeout_seconds}s"
-            raise AmbiguousSendError(message, code="timeout") from exc
-        except aiohttp.ClientConnectorError as exc:  # no connection, so no request: safe to send again
-            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
-        except (aiohttp.ClientError, OSError) as exc:  # dropped after the request was written
-            raise AmbiguousSendError(f"Twilio connection lost before its answer: {type(exc).__name__}",
-                                     code="no_response") from exc
+            resource = await self._call("a message create", self._ensure_client().messages.create_async(**params),
+                                        meta, creates=True)
         finally:
             self._response_meta.reset(token)
         logger.info("twilio.sent", extra={"provider_message_id": resource.sid, "status": resource.status})
         return DeliveryReceipt(provider_message_id=resource.sid, status=str(resource.status or "queued"))
+
+    async def _call(self, what: str, request: Awaitable[T], meta: _ResponseMeta | None = None, *,
+                    creates: bool = False) -> T:
+        """One Twilio request within the timeout, its failures mapped to our ChannelError family.
+
+        ``creates``: the request sends something. A timeout or a connection dropped after the request
+        went out then leaves its fate unknown (Twilio may have accepted it): ``AmbiguousSendError``, so
+        the part is reconciled before any resend. Only a connection that never opened is safe to retry.
+        """
+        try:
+            async with asyncio.timeout(self._timeout_seconds):
+                return await request
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _map_api_error(exc, meta.retry_after if meta else None) from exc
+        except TimeoutError as exc:
+            message = f"Twilio did not answer {what} within {self._timeout_seconds}s"
+            if creates:
+                raise AmbiguousSendError(message, code="timeout") from exc
+            raise TransientChannelError(message, code="timeout") from exc
+        except aiohttp.ClientConnectorError as exc:  # no connection, so no request: safe to send again
+            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            if creates:  # dropped after the request was written
+                raise AmbiguousSendError(f"Twilio connection lost before its answer: {type(exc).__name__}",
+                                         code="no_response") from exc
+            raise TransientChannelError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from exc
 
     def _ensure_client(self) -> Client:
         """Build the SDK client on first use, inside the running loop (aiohttp needs one)."""
@@ -211,6 +329,7 @@ class TwilioSender:
             self._client = Client(self._account_sid, self._auth_token, http_client=self._http)
             if self._api_base_url:
                 self._client.api.base_url = self._api_base_url.rstrip("/")
+                self._client.content.base_url = self._api_base_url.rstrip("/")
         return self._client
 
     async def _remember_response(self, _session: Any, _ctx: Any, params: aiohttp.TraceRequestEndParams) -> None:

@@ -10,9 +10,14 @@ documented envelope: ``{"ok": true, "result": …}`` or
 
 It checks what Telegram checks for the calls we make: required and known parameters,
 HTML parse-mode markup (unescaped ``<``/``&`` is refused just like Telegram refuses
-it), message length (4,096 UTF-16 units of visible text), callback data (≤ 64 bytes),
-command names, forum topics (sending into an unknown or deleted topic is
-"message thread not found"), and getUpdates while a webhook is set (409).
+it), message length (4,096 UTF-16 units of visible text), captions (1,024 UTF-16 units),
+callback data (≤ 64 bytes), command names, forum topics (sending into an unknown or
+deleted topic is "message thread not found"), getUpdates while a webhook is set (409),
+edits that change nothing ("message is not modified", TOPIC_NOT_MODIFIED), a callback
+query answered twice or with more than 200 characters, uploaded photo bytes that are
+not an image (IMAGE_PROCESS_FAILED), webhooks on a port other than 443, 80, 88 or 8443,
+and calls to a group that became a supergroup (:meth:`FakeTelegramAPI.migrate_chat`:
+400 with ``parameters.migrate_to_chat_id``, as PTB's ``ChatMigrated`` reads it).
 
 Anything unexpected (unknown method, wrong token, unknown parameter, wrong HTTP verb)
 is answered 404/400 *and* appended to :attr:`FakeTelegramAPI.errors`; tests assert
@@ -34,6 +39,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -81,6 +87,11 @@ _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z-]*)(\s[^<>]*)?>")
 _ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 MAX_TEXT_UTF16 = 4096
+MAX_CAPTION_UTF16 = 1024
+MAX_CALLBACK_ANSWER_CHARS = 200
+WEBHOOK_PORTS = (443, 80, 88, 8443)
+# What Telegram recognises as a photo: JPEG, PNG, GIF, WEBP (by their first bytes).
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"RIFF")
 # Emoji a bot may react with (Bot API ReactionTypeEmoji).
 REACTION_EMOJI = frozenset(
     "👍 👎 ❤ 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 ❤‍🔥 🌚 🌭 💯 🤣 ⚡ 🍌 🏆 💔 🤨 😐 🍓 🍾 💋 🖕 "
@@ -182,6 +193,7 @@ class FakeTelegramAPI:
         self.url = ""
         self._faults: list[_Fault] = []
         self._blocked: set[int] = set()
+        self._migrated: dict[int, int] = {}  # old group id -> the supergroup it became
         self._topics: dict[tuple[int, int], dict[str, Any]] = {}
         self._not_forums: set[int] = set()
         self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
@@ -233,6 +245,13 @@ class FakeTelegramAPI:
     def drop_next(self, method: str, count: int = 1) -> None:
         """The next ``count`` calls of ``method`` have their connection closed without any response."""
         self._faults.append(_Fault(method, count, drop=True))
+
+    def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """The group became a supergroup (turning on Topics does this): calls to the old id are refused."""
+        self._migrated[old_chat_id] = new_chat_id
+        for (chat, thread), topic in list(self._topics.items()):
+            if chat == old_chat_id:  # a group's topics live on in the supergroup
+                self._topics[(new_chat_id, thread)] = self._topics.pop((chat, thread))
 
     def block_chat(self, chat_id: int) -> None:
         """The user blocked the bot: every send to ``chat_id`` is 403."""
@@ -303,6 +322,11 @@ class FakeTelegramAPI:
         if fault is not None:
             call.status = fault.status
             return self._error(fault.status, fault.description, fault.parameters)
+        for key in ("chat_id", "from_chat_id"):
+            if params.get(key) in self._migrated:
+                call.status = 400
+                return self._error(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                                   {"migrate_to_chat_id": self._migrated[params[key]]})
         try:
             result = await getattr(self, f"_m_{method}")(params, files)
         except BadRequest as exc:
@@ -416,7 +440,16 @@ class FakeTelegramAPI:
             raise BadRequest("TOPIC_CLOSED")
         return chat_id, thread_id
 
-    def _visible(self, text: str, parse_mode: str | None) -> str:
+    def _caption(self, params: dict[str, Any]) -> str | None:
+        caption = params.get("caption")
+        if not caption:
+            return None
+        visible = self._visible(caption, params.get("parse_mode"), limit=MAX_CAPTION_UTF16,
+                                too_long="message caption is too long")
+        return visible
+
+    def _visible(self, text: str, parse_mode: str | None, *, limit: int = MAX_TEXT_UTF16,
+                 too_long: str = "message is too long") -> str:
         if parse_mode is None:
             visible = text
         elif parse_mode == "HTML":
@@ -428,8 +461,8 @@ class FakeTelegramAPI:
             raise BadRequest(f"unsupported parse_mode {parse_mode!r} in this fake")
         if not visible.strip():
             raise BadRequest("message text is empty")
-        if _utf16_len(visible) > MAX_TEXT_UTF16:
-            raise BadRequest("message is too long")
+        if _utf16_len(visible) > limit:
+            raise BadRequest(too_long)
         return visible
 
     @staticmethod
@@ -479,6 +512,10 @@ class FakeTelegramAPI:
         return True
 
     async def _m_answerCallbackQuery(self, params: dict, files: dict) -> bool:
+        if params["callback_query_id"] in self.answered_callbacks:
+            raise BadRequest("query is too old and response timeout expired or query ID is invalid")
+        if len(params.get("text") or "") > MAX_CALLBACK_ANSWER_CHARS:
+            raise BadRequest("MESSAGE_TOO_LONG")
         self.answered_callbacks.append(params["callback_query_id"])
         self.callback_answers.append((params["callback_query_id"], params.get("text")))
         return True
@@ -498,6 +535,12 @@ class FakeTelegramAPI:
     async def _m_setWebhook(self, params: dict, files: dict) -> bool:
         if not params["url"].startswith("https://"):
             raise BadRequest("bad webhook: An HTTPS URL must be provided for webhook")
+        try:
+            port = urlsplit(params["url"]).port or 443
+        except ValueError:
+            port = -1
+        if port not in WEBHOOK_PORTS:
+            raise BadRequest("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
         self.webhook = params
         return True
 
@@ -540,6 +583,9 @@ class FakeTelegramAPI:
             raise BadRequest("message identifier is not specified")
         for sent in self.sent:
             if sent.chat_id == params["chat_id"] and sent.message_id == params["message_id"]:
+                if (visible, params.get("reply_markup")) == (sent.text, sent.reply_markup):
+                    raise BadRequest("message is not modified: specified new message content and reply markup "
+                                     "are exactly the same as a content and reply markup of the current message")
                 sent.text, sent.raw_text = visible, params["text"]
                 sent.reply_markup = params.get("reply_markup")  # an edit without one removes the keyboard
                 message = self._message(sent.chat_id, sent.thread_id, text=visible)
@@ -563,6 +609,8 @@ class FakeTelegramAPI:
         if key not in self._topics:
             raise BadRequest("message thread not found")
         if "name" in params:
+            if params["name"] == self._topics[key]["name"]:
+                raise BadRequest("TOPIC_NOT_MODIFIED")
             self._topics[key]["name"] = params["name"]
         return True
 
@@ -570,24 +618,33 @@ class FakeTelegramAPI:
         key = (params["chat_id"], params["message_thread_id"])
         if key not in self._topics:
             raise BadRequest("message thread not found")
+        if self._topics[key]["closed"]:
+            raise BadRequest("TOPIC_NOT_MODIFIED")
         self._topics[key]["closed"] = True
         return True
 
     async def _m_sendPhoto(self, params: dict, files: dict) -> dict:
         chat_id, thread_id = self._check_recipient(params)
-        caption = params.get("caption")
+        caption = self._caption(params)
+        reference = params.get("photo")
+        attached = reference[len("attach://"):] if isinstance(reference, str) and reference.startswith("attach://") else None
+        upload = files.get(attached) if attached else files.get("photo")
+        if upload is not None and not upload.startswith(_IMAGE_MAGIC):
+            raise BadRequest("IMAGE_PROCESS_FAILED")
+        if upload is not None and len(upload) > 10 * 1024 * 1024:
+            raise BadRequest("PHOTO_INVALID_DIMENSIONS")
         content: dict[str, Any] = {"photo": [{"file_id": f"photo{len(self.calls)}", "file_unique_id": "p",
                                               "width": 640, "height": 480}]}
         if caption:
-            content["caption"] = self._visible(caption, params.get("parse_mode"))
+            content["caption"] = caption
         return self._message(chat_id, thread_id, **content)
 
     async def _m_sendDocument(self, params: dict, files: dict) -> dict:
         chat_id, thread_id = self._check_recipient(params)
-        caption = params.get("caption")
+        caption = self._caption(params)
         content: dict[str, Any] = {"document": {"file_id": f"doc{len(self.calls)}", "file_unique_id": "d"}}
         if caption:
-            content["caption"] = self._visible(caption, params.get("parse_mode"))
+            content["caption"] = caption
         return self._message(chat_id, thread_id, **content)
 
     async def _m_copyMessage(self, params: dict, files: dict) -> dict:
