@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.paths import PROFILE_FILE
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -42,7 +44,8 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=4000, ge=1)
 
     # --- business profile ---------------------------------------------------
-    business_name: str = "ChillPro Aircon & Home Services"
+    business_name: str = Field(default="our team", min_length=1,
+                               description="Shown in the chat and greetings; `supportlah init` writes it to the data dir.")
     business_timezone: str = "Asia/Singapore"
 
     # --- retrieval ----------------------------------------------------------
@@ -78,7 +81,16 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(default=30, ge=0, description="Running jobs may finish this long on shutdown.")
 
     # --- channels -----------------------------------------------------------
-    web_allowed_origins: list[str] = Field(default_factory=list)
+    web_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) allowed to open the chat: the page's WebSocket and the "
+        "embeddable widget's calls. Empty: any.")
+    web_greeting: str | None = Field(default=None, description="The chat's first words; unset: a greeting with the "
+                                                                "business name.")
+    web_example_questions: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Questions the chat offers when it opens (a JSON list, or separated by |); empty: drawn from "
+        "the knowledge base's headings.")
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_whatsapp_from: str | None = None
@@ -250,6 +262,19 @@ class Settings(BaseSettings):
     rerank_max_tokens_per_doc: int = Field(default=1024, ge=16)
     qdrant_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    @field_validator("web_example_questions", mode="before")
+    @classmethod
+    def _questions(cls, v: object) -> object:
+        """Questions hold commas, so a plain value is split on "|"; a JSON list also works."""
+        if isinstance(v, str):
+            stripped = v.strip()
+            if stripped.startswith("["):
+                import json
+
+                return json.loads(stripped)
+            return [item.strip() for item in stripped.split("|") if item.strip()]
+        return v
+
     @field_validator("business_languages", mode="before")
     @classmethod
     def _business_languages(cls, v: object) -> object:
@@ -258,7 +283,7 @@ class Settings(BaseSettings):
         return v
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(default=None, description="JSON log lines; unset: JSON unless stderr is a terminal.")
 
     @field_validator("chunk_overlap")
     @classmethod
@@ -301,8 +326,14 @@ class SettingsError(Exception):
 def load_settings(**overrides: object) -> Settings:
     from pydantic import ValidationError
 
+    env_file = overrides.pop("_env_file", ".env")
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
+        profile = settings.data_dir / PROFILE_FILE
+        if profile.is_file():
+            extra = () if env_file is None else (env_file,) if isinstance(env_file, (str, Path)) else tuple(env_file)
+            settings = Settings(_env_file=(profile, *extra), **overrides)  # type: ignore[arg-type]
+        return settings
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
