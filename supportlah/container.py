@@ -10,7 +10,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from redis.asyncio import Redis
 
@@ -20,16 +20,10 @@ from agent.intents import IntentDetector
 from agent.language import LanguageDetector
 from agent.llm_fallbacks import FallbackCounter
 from agent.texts import text as canned_text
-from agent.transcription import OpenAITranscriber
 from agent.types import AgentRequest, Reply
 from channels.base import OutboundSender
 from channels.cli import TerminalSender
 from channels.messages import Channel
-from channels.telegram.channel import TelegramChannel, TelegramConfigError, telegram_channel_from_settings
-from channels.telegram.media import TelegramMediaFetcher
-from channels.telegram.outbound import split_for_telegram
-from channels.twilio.channel import TwilioChannel, TwilioConfigError, twilio_channel_from_settings
-from channels.twilio.splitting import split_for_whatsapp
 from channels.web.hub import LocalBus, RedisBus, WebHub
 from channels.web.sender import WebChatSender
 from config.settings import Settings
@@ -56,6 +50,10 @@ from workers.media import AttachmentFetcher, MediaHook
 from workers.outbound import OutboundRouter
 from workers.processor import MessageProcessor
 from workers.queue import ConversationLocks, Queue, SendGuard
+
+if TYPE_CHECKING:
+    from channels.telegram.channel import TelegramChannel
+    from channels.twilio.channel import TwilioChannel
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +169,12 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
     outbound = OutboundRouter(senders)
     telegram, twilio = await _vendor_channels(settings, store, redis, closers)
     if telegram is not None:
+        from channels.telegram.outbound import split_for_telegram
+
         outbound.add(telegram.sender, split_for_telegram)
     if twilio is not None:
+        from channels.twilio.splitting import split_for_whatsapp
+
         outbound.add(twilio.sender, split_for_whatsapp)
 
     locks, guard = _coordination(settings, redis)
@@ -228,12 +230,23 @@ async def build(settings: Settings, *, start_queue: bool = True) -> Container:
 async def _vendor_channels(
     settings: Settings, store: MessageStore, redis: Redis | None, closers: list
 ) -> tuple[TelegramChannel | None, TwilioChannel | None]:
-    """The Telegram and Twilio channels, each on only when its credentials are set."""
-    try:
-        telegram = telegram_channel_from_settings(settings, redis)
-        twilio = twilio_channel_from_settings(settings, store)
-    except (TelegramConfigError, TwilioConfigError) as exc:
-        raise StartupError(str(exc)) from exc
+    """The Telegram and Twilio channels, each on only when its credentials are set (and its SDK imported
+    only then: a command that needs neither starts without them)."""
+    telegram = twilio = None
+    if settings.telegram_bot_token is not None:
+        from channels.telegram.channel import TelegramConfigError, telegram_channel_from_settings
+
+        try:
+            telegram = telegram_channel_from_settings(settings, redis)
+        except TelegramConfigError as exc:
+            raise StartupError(str(exc)) from exc
+    if settings.twilio_account_sid or settings.twilio_auth_token is not None:
+        from channels.twilio.channel import TwilioConfigError, twilio_channel_from_settings
+
+        try:
+            twilio = twilio_channel_from_settings(settings, store)
+        except TwilioConfigError as exc:
+            raise StartupError(str(exc)) from exc
     if telegram is not None:
         closers.append(telegram.close)
         try:
@@ -251,10 +264,14 @@ def _media_hook(settings: Settings, store: MessageStore, telegram: TelegramChann
     if twilio is not None:
         fetchers[Channel.WHATSAPP] = twilio.media
     if telegram is not None:
+        from channels.telegram.media import TelegramMediaFetcher
+
         fetchers[Channel.TELEGRAM] = TelegramMediaFetcher(
             telegram.bot, settings.twilio_media_dir or settings.data_dir / "media", settings.telegram_media_max_bytes)
     transcriber = None
     if settings.stt_base_url:
+        from agent.transcription import OpenAITranscriber
+
         transcriber = OpenAITranscriber(base_url=settings.stt_base_url, model=settings.stt_model,
                                         api_key=settings.stt_api_key.get_secret_value() if settings.stt_api_key else "")
         closers.append(transcriber.close)

@@ -72,6 +72,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Only our settings: a developer's SUPPORTLAH_* (say, an LLM URL) must not leak in.
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPORTLAH_")}
     env["SUPPORTLAH_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = str(REPO)  # the checkout under test, not the venv's installed copy
     executable = Path(sys.executable).parent / "supportlah"
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
