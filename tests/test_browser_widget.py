@@ -67,9 +67,12 @@ class DemoServer:
         _wait_until_ready(self.url, self.process, self.log_path)
 
     def interrupt(self) -> None:
-        """Ctrl-C, as an owner stops it in a terminal."""
+        """Ctrl-C, as an owner stops it in a terminal (returns at once; ``wait`` for the exit)."""
         assert self.process is not None
         self.process.send_signal(signal.SIGINT)
+
+    def wait(self) -> None:
+        assert self.process is not None
         self.process.wait(timeout=30)
 
     def kill(self) -> None:
@@ -168,11 +171,23 @@ def test_the_page_says_reconnecting_at_once_when_the_server_stops_and_online_whe
     page.goto(f"{chat.url}/")
     status = page.locator("#connection-status")
     expect(status).to_have_attribute("data-state", "online")
+    page.evaluate("""() => {
+        window.__states = [];
+        const status = document.getElementById('connection-status');
+        new MutationObserver(() => window.__states.push([status.dataset.state, performance.now()]))
+            .observe(status, {attributes: true, attributeFilter: ['data-state']});
+    }""")
+    interrupted_at = page.evaluate("performance.now()")
     chat.interrupt()
     try:
-        expect(status).to_have_attribute("data-state", "reconnecting", timeout=2_000)  # not "Online" for 46 s
+        # Not "Online" for 46 s: the server closes the socket as it stops and the page says so at once.
+        expect(status).not_to_have_attribute("data-state", "online", timeout=2_000)
+        states = page.evaluate("window.__states")
+        assert states[0][0] == "reconnecting" and states[0][1] - interrupted_at < 2_000, states
         expect(page.locator("#typing")).to_be_hidden()
+        chat.wait()
         expect(status).to_have_attribute("data-state", "offline", timeout=20_000)  # not "sending over HTTP"
+        assert "fallback" not in [state for state, _at in page.evaluate("window.__states")]
         # A message written while the server is down waits and is sent when it is back.
         _ask(page, "What are your opening hours?")
         expect(page.locator("#typing")).to_be_hidden()

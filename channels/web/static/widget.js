@@ -32,8 +32,11 @@
 
   function mount(config) {
     const name = typeof config.business_name === "string" && config.business_name ? config.business_name : "us";
-    const host = document.createElement("div");
+    // The host element is the one thing the page's CSS can still select: an inline !important reset
+    // outranks any stylesheet rule aimed at it (`div { display: none !important }`, say).
+    const host = document.createElement("supportlah-chat");
     host.id = "supportlah-widget";
+    host.style.cssText = "all: initial !important; display: block !important; position: static !important;";
     const root = host.attachShadow({ mode: "open" });
     const style = document.createElement("style");
     style.textContent = STYLE;
