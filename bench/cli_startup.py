@@ -94,19 +94,8 @@ def report(data: dict) -> str:
     return table(["command", "median s", "p90 s", "over `python -c pass` s", "target s", "met"], rows)
 
 
-def readme_line(data: dict) -> str:
-    c = data["commands"]
-    return (f"CLI start-up (`bench/cli_startup.py`, {data['rounds']} warm rounds, same run): `python -c pass` "
-            f"{c['python -c pass']['median_s']:.2f} s, `supportlah --help` {c['--help']['median_s']:.2f} s, "
-            f"`kb list` {c['kb list']['median_s']:.2f} s, `ask` (whole pipeline, model loaded) "
-            f"{c['ask']['median_s']:.2f} s (medians; load average at start "
-            f"{data['machine']['load_average_at_start'][0]} on {data['machine']['cores']} cores).")
-
-
 def main(argv: list[str] | None = None) -> dict:
-    data = run_benchmark(NAME, parser, run, plot, report, argv)
-    print(readme_line(data))
-    return data
+    return run_benchmark(NAME, parser, run, plot, report, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from bench import ingestion, ingress, pipeline, quality, readme, retrieval_scale
+from bench import cli_startup, ingestion, ingress, pipeline, quality, readme, retrieval_scale
 
 STEPS = {
     "quality": quality.main,
@@ -21,6 +21,7 @@ STEPS = {
     "pipeline": pipeline.main,
     "retrieval_scale": retrieval_scale.main,
     "ingestion": ingestion.main,
+    "cli_startup": cli_startup.main,
 }
 
 
