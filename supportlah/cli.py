@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -35,18 +36,24 @@ def _print_json(value: object) -> None:
 
 
 # ------------------------------------------------------------------ first run
-async def _documents(settings: Settings) -> list:
-    """The catalog's documents, without building the container (no model, no vendor SDK)."""
+@contextlib.asynccontextmanager
+async def _catalog(settings: Settings):  # noqa: ANN202 - AsyncIterator[Catalog]
+    """The knowledge-base catalog alone: no container, no embedding model, no vendor SDK."""
     from memory.db import create_engine, session_factory
     from rag.catalog import Catalog
-    from supportlah.container import prepare_database
+    from supportlah.migrate import prepare_database
 
     await prepare_database(settings)
     engine = create_engine(settings.sqlalchemy_url)
     try:
-        return await Catalog(session_factory(engine)).list_documents()
+        yield Catalog(session_factory(engine))
     finally:
         await engine.dispose()
+
+
+async def _documents(settings: Settings) -> list:
+    async with _catalog(settings) as catalog:
+        return await catalog.list_documents()
 
 
 async def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
@@ -152,30 +159,39 @@ async def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
+    if args.kb_command == "list":  # list and stats read; they never load the embedding model
+        documents = await _documents(settings)
+        if args.json:
+            _print_json([_document_json(d) for d in documents])
+        elif documents:
+            print(_table(["document", "chunks", "language", "category", "path"],
+                         [[d.name, d.chunk_count, d.language or "-", d.category or "-", d.source_path]
+                          for d in documents]))
+        else:
+            print("the knowledge base is empty: add documents with `supportlah ingest PATH`")
+        return 0
+    if args.kb_command == "stats":
+        from supportlah.backends import build_index
+
+        async with _catalog(settings) as catalog:
+            stats = await catalog.stats()
+        index = build_index(settings)
+        try:
+            indexed = await index.count()
+        finally:
+            await index.close()
+        body = {"documents": stats.documents, "chunks": stats.chunks, "tokens": stats.tokens,
+                "by_category": stats.by_category, "by_language": stats.by_language, "indexed_chunks": indexed}
+        if args.json:
+            _print_json(body)
+        else:
+            print(_stats_text(body))
+        return 0
     from supportlah.container import build
 
     container = await build(settings, start_queue=False)
     try:
-        if args.kb_command == "list":
-            documents = await container.catalog.list_documents()
-            if args.json:
-                _print_json([_document_json(d) for d in documents])
-            elif documents:
-                print(_table(["document", "chunks", "language", "category", "path"],
-                             [[d.name, d.chunk_count, d.language or "-", d.category or "-", d.source_path]
-                              for d in documents]))
-            else:
-                print("the knowledge base is empty: add documents with `supportlah ingest PATH`")
-        elif args.kb_command == "stats":
-            stats = await container.catalog.stats()
-            body = {"documents": stats.documents, "chunks": stats.chunks, "tokens": stats.tokens,
-                    "by_category": stats.by_category, "by_language": stats.by_language,
-                    "indexed_chunks": await container.index.count()}
-            if args.json:
-                _print_json(body)
-            else:
-                print(_stats_text(body))
-        elif args.kb_command == "delete":
+        if args.kb_command == "delete":
             removed = await container.ingestor.delete(args.document)
             if not removed:
                 raise CliError(f"no document named {args.document!r} in the knowledge base (see `supportlah kb list`)")
@@ -536,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"supportlah: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # one clear line; the traceback goes to the debug log
-        from supportlah.container import StartupError
+        from supportlah.migrate import StartupError
 
         if isinstance(exc, StartupError):
             print(f"supportlah: {exc}", file=sys.stderr)

@@ -38,7 +38,7 @@ from rag.index import VectorIndex
 from rag.ingest import Ingestor
 from rag.retrieval import HybridRetriever
 from rag.tokens import TokenCounter
-from supportlah import migrate
+from supportlah.migrate import StartupError, prepare_database
 from supportlah.admin.wiring import Privacy, build_privacy
 from supportlah.backends import EscalationTicketLookup, build_agent, build_index, build_reranker
 from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms
@@ -56,10 +56,6 @@ if TYPE_CHECKING:
     from channels.twilio.channel import TwilioChannel
 
 log = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """The app cannot start with this configuration; the message says why."""
 
 
 class Agent(Protocol):
@@ -103,21 +99,6 @@ class Container:
                 await closer()
             except Exception:
                 log.exception("error while shutting down a component")
-
-
-async def prepare_database(settings: Settings) -> None:
-    """Embedded mode migrates itself; production refuses to run on an unmigrated database."""
-    url = settings.sqlalchemy_url
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await migrate.upgrade(url)
-        return
-    current = await migrate.current_revision(url)
-    head = migrate.head_revision(url)
-    if current != head:
-        raise StartupError(
-            f"the database is at revision {current or 'none'} but the code needs {head}: run `supportlah migrate`"
-        )
 
 
 async def build(settings: Settings, *, start_queue: bool = True) -> Container:

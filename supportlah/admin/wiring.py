@@ -184,7 +184,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 async def run_cli(settings: Settings, args: argparse.Namespace) -> int:
     from memory.db import create_engine, session_factory
-    from supportlah.container import prepare_database
+    from supportlah.migrate import prepare_database
 
     await prepare_database(settings)
     engine = create_engine(settings.sqlalchemy_url, pre_ping=settings.database_pre_ping)
