@@ -24,14 +24,14 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 log = logging.getLogger("supportlah")
-__all__ = ["main", "sample_kb_path", "CliError"]
+__all__ = ["main", "sample_kb_path", "CliError", "print_json"]
 
 
 class CliError(Exception):
     """A user-facing failure: printed without a traceback, exit code 1."""
 
 
-def _print_json(value: object) -> None:
+def print_json(value: object) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
@@ -89,7 +89,7 @@ async def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
         fresh = _reload(args)
         report = await _ingest(fresh, [Path(documents_dir)], quiet=args.quiet or args.json)
     if args.json:
-        _print_json({"data_dir": str(data_dir), "profile": str(profile), "business_name": name,
+        print_json({"data_dir": str(data_dir), "profile": str(profile), "business_name": name,
                      "languages": languages, "ingest": report.to_json() if report else None})
     else:
         print(f"{name}: data dir {data_dir} (settings in {profile})")
@@ -152,7 +152,7 @@ async def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     report = await _ingest(settings, paths, category=args.category, language=args.language,
                            quiet=args.quiet or args.json)
     if args.json:
-        _print_json(report.to_json())
+        print_json(report.to_json())
     else:
         print(report)
     return 0 if not report.failed else 1
@@ -162,7 +162,7 @@ async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     if args.kb_command == "list":  # list and stats read; they never load the embedding model
         documents = await _documents(settings)
         if args.json:
-            _print_json([_document_json(d) for d in documents])
+            print_json([_document_json(d) for d in documents])
         elif documents:
             print(_table(["document", "chunks", "language", "category", "path"],
                          [[d.name, d.chunk_count, d.language or "-", d.category or "-", d.source_path]
@@ -183,7 +183,7 @@ async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
         body = {"documents": stats.documents, "chunks": stats.chunks, "tokens": stats.tokens,
                 "by_category": stats.by_category, "by_language": stats.by_language, "indexed_chunks": indexed}
         if args.json:
-            _print_json(body)
+            print_json(body)
         else:
             print(_stats_text(body))
         return 0
@@ -196,7 +196,7 @@ async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
             if not removed:
                 raise CliError(f"no document named {args.document!r} in the knowledge base (see `supportlah kb list`)")
             if args.json:
-                _print_json({"deleted": _document_json(removed)})
+                print_json({"deleted": _document_json(removed)})
             else:
                 print(f"deleted {removed.name} ({removed.chunk_count} chunks)")
     finally:
@@ -237,7 +237,7 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await container.close()
     if args.json:
-        _print_json([{"document": h.document, "chunk_id": h.chunk_id, "score": round(h.score, 6), "text": h.text}
+        print_json([{"document": h.document, "chunk_id": h.chunk_id, "score": round(h.score, 6), "text": h.text}
                      for h in hits])
     else:
         for rank, h in enumerate(hits, 1):
@@ -259,7 +259,7 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await container.close()
     if args.json:
-        _print_json(result)
+        print_json(result)
     else:
         print(result["answer"])
         for source in result["sources"]:
@@ -331,7 +331,7 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     await migrate.upgrade(settings.sqlalchemy_url)
     revision = await migrate.current_revision(settings.sqlalchemy_url)
     if args.json:
-        _print_json({"revision": revision})
+        print_json({"revision": revision})
     else:
         print(f"database at revision {revision}")
     return 0
@@ -356,7 +356,7 @@ async def cmd_telegram(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await channel.close()
     if args.json:
-        _print_json({"webhook_url": url})
+        print_json({"webhook_url": url})
     else:
         print(f"Telegram will deliver updates to {url}")
     return 0
@@ -365,7 +365,7 @@ async def cmd_telegram(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     shown = settings.masked()
     if args.json:
-        _print_json(shown)
+        print_json(shown)
     else:
         for key, value in shown.items():
             print(f"{key}={value}")
