@@ -206,14 +206,7 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, v: object) -> object:
         """Env values are "a, b, c" (a JSON list also works)."""
-        if isinstance(v, str):
-            stripped = v.strip()
-            if stripped.startswith("["):
-                import json
-
-                return json.loads(stripped)
-            return [item.strip() for item in stripped.split(",") if item.strip()]
-        return v
+        return _listed(v, ",")
 
     # --- voice notes (speech to text, OpenAI-compatible audio API) ------------
     stt_base_url: str | None = Field(default=None, description="e.g. https://api.openai.com/v1; unset: ask to type")
@@ -266,14 +259,7 @@ class Settings(BaseSettings):
     @classmethod
     def _questions(cls, v: object) -> object:
         """Questions hold commas, so a plain value is split on "|"; a JSON list also works."""
-        if isinstance(v, str):
-            stripped = v.strip()
-            if stripped.startswith("["):
-                import json
-
-                return json.loads(stripped)
-            return [item.strip() for item in stripped.split("|") if item.strip()]
-        return v
+        return _listed(v, "|")
 
     @field_validator("business_languages", mode="before")
     @classmethod
@@ -317,6 +303,18 @@ class Settings(BaseSettings):
                 value = str(value)
             shown[f"SUPPORTLAH_{name.upper()}"] = value
         return shown
+
+
+def _listed(v: object, separator: str) -> object:
+    """A list setting from an env string: a JSON list, or items between ``separator``s."""
+    if isinstance(v, str):
+        stripped = v.strip()
+        if stripped.startswith("["):
+            import json
+
+            return json.loads(stripped)
+        return [item.strip() for item in stripped.split(separator) if item.strip()]
+    return v
 
 
 class SettingsError(Exception):
