@@ -90,7 +90,7 @@ async def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
         report = await _ingest(fresh, [Path(documents_dir)], quiet=args.quiet or args.json)
     if args.json:
         print_json({"data_dir": str(data_dir), "profile": str(profile), "business_name": name,
-                     "languages": languages, "ingest": report.to_json() if report else None})
+                    "languages": languages, "ingest": report.to_json() if report else None})
     else:
         print(f"{name}: data dir {data_dir} (settings in {profile})")
         if report is not None:
@@ -130,11 +130,11 @@ async def _prepare_demo(settings: Settings, args: argparse.Namespace) -> Setting
 
 # ------------------------------------------------------------------ knowledge base
 async def _ingest(settings: Settings, paths: list[Path], *, category: str | None = None,
-                  language: str | None = None, quiet: bool = False, start_queue: bool = False):  # noqa: ANN202
+                  language: str | None = None, quiet: bool = False):  # noqa: ANN202 - IngestSummary
     from supportlah.container import build
     from supportlah.ingest_cli import run_ingest
 
-    container = await build(settings, start_queue=start_queue)
+    container = await build(settings, start_queue=False)
     try:
         return await run_ingest(container, paths, category=category, language=language, show_progress=not quiet)
     finally:
@@ -238,7 +238,7 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
         await container.close()
     if args.json:
         print_json([{"document": h.document, "chunk_id": h.chunk_id, "score": round(h.score, 6), "text": h.text}
-                     for h in hits])
+                    for h in hits])
     else:
         for rank, h in enumerate(hits, 1):
             snippet = " ".join(h.text.split())[:160]

@@ -241,7 +241,7 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], a
     if command == "audit":
         if args.json:
             print_json([{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
-                          "detail": e.detail} for e in reversed(await audit.recent(args.limit))])
+                         "detail": e.detail} for e in reversed(await audit.recent(args.limit))])
             return 0
         for entry in reversed(await audit.recent(args.limit)):
             print(f"{entry.at:%Y-%m-%d %H:%M:%S}\t{entry.actor}\t{entry.action}\t{entry.target or '-'}\t"
