@@ -24,11 +24,19 @@ class UnknownLanguage(ValueError):
     pass
 
 
-def language(code_or_name: str) -> Language:
-    """``en``, ``EN``, ``English`` or ``中文`` all name the same language; anything else is refused."""
+def find_language(code_or_name: str) -> Language | None:
+    """``en``, ``EN``, ``English`` or ``中文`` all name the same language; None for any other."""
     wanted = code_or_name.strip().casefold()
     for candidate in LANGUAGES:
         if wanted in (candidate.code, candidate.name.casefold(), candidate.native.casefold()):
             return candidate
+    return None
+
+
+def language(code_or_name: str) -> Language:
+    """As :func:`find_language`, for input a person typed: an unknown language is refused with the list."""
+    found = find_language(code_or_name)
+    if found is not None:
+        return found
     known = ", ".join(f"{lang.code} ({lang.name})" for lang in LANGUAGES)
     raise UnknownLanguage(f"unknown language {code_or_name!r}: use one of {known}")

@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from channels.web.handlers import WebChat
-from config.languages import LANGUAGES, language
+from config.languages import LANGUAGES, find_language
 from supportlah.admin.wiring import attach_admin
 from supportlah.container import Container
 from supportlah.escalation_wiring import escalation_routes, sla_reminders
@@ -59,13 +59,8 @@ def create_app(container: Container) -> web.Application:
 
 
 def _served_languages(names: list[str]):  # noqa: ANN202 - list[Language]
-    """SUPPORTLAH_BUSINESS_LANGUAGES as table entries; names we do not know are the prompt's business."""
-    served = []
-    for name in names:
-        try:
-            served.append(language(name))
-        except ValueError:
-            continue
+    """SUPPORTLAH_BUSINESS_LANGUAGES that the chat can offer (others are for the LLM's prompt only)."""
+    served = [found for found in map(find_language, names) if found is not None]
     return served or list(LANGUAGES)
 
 

@@ -3,8 +3,9 @@
 The greeting names the business (``SUPPORTLAH_WEB_GREETING`` replaces it). The example questions
 are ``SUPPORTLAH_WEB_EXAMPLE_QUESTIONS`` when set, otherwise drawn from the knowledge base's
 headings: headings that are questions first ("Do you deliver?"), then topics ("Cakes"), taken in
-turn from each document so one long FAQ does not fill the list. A document's title (a path of one
-heading) says little and is left out.
+turn from each document so one long FAQ does not fill the list, documents in the business's first
+language before the others. Documents' titles (a path of one heading) come last: they say little,
+but a small knowledge base may have nothing else.
 """
 from __future__ import annotations
 
