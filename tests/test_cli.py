@@ -95,7 +95,8 @@ def test_bad_settings_and_bad_arguments_fail_clearly(tmp_path: Path):
     assert "super-secret" not in shown.stdout and "SUPPORTLAH_TWILIO_AUTH_TOKEN=********" in shown.stdout
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["serve"], ["ingest"], ["kb"], ["kb", "list"], ["search"],
+@pytest.mark.parametrize("command", [[], ["init"], ["demo"], ["serve"], ["admin", "list-keys"], ["tickets", "list"],
+                                     ["ingest"], ["kb"], ["kb", "list"], ["search"],
                                      ["ask"], ["chat"], ["config"], ["migrate"], ["worker"],
                                      ["telegram", "set-webhook"]])
 def test_every_subcommand_has_help(command: list[str], tmp_path: Path):
