@@ -491,8 +491,12 @@
   }
 
   // ------------------------------------------------------------------ composer
+  function characters(text) {
+    return Array.from(text).length; // code points, as the server counts (an emoji is one)
+  }
+
   function updateCounter() {
-    const length = elements.input.value.length;
+    const length = characters(elements.input.value);
     const over = length > maxChars;
     elements.counter.textContent = over
       ? `${length.toLocaleString()} / ${maxChars.toLocaleString()}: too long by ${(length - maxChars).toLocaleString()} characters`
@@ -505,7 +509,7 @@
   function submit() {
     const text = elements.input.value.trim();
     if (!text) return;
-    if (elements.input.value.length > maxChars) {
+    if (characters(elements.input.value) > maxChars) {
       showError(`Your message is longer than ${maxChars.toLocaleString()} characters; please shorten it.`);
       return;
     }
