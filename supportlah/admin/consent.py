@@ -4,8 +4,8 @@ One hook, placed before commands and the agent:
 
 * data requests come first and work with or without consent: "my data" / ``/my_data``
   answers with a readable summary (the web chat also downloads the full copy); "delete my
-  data" / ``/delete_my_data`` asks for a confirmation, and a confirmed erasure runs as soon as this job lets go of the
-  conversation (:meth:`PersonalData.erase_soon`);
+  data" / ``/delete_my_data`` asks for a confirmation, and a confirmed erasure runs as soon
+  as this job lets go of the conversation (:meth:`PersonalData.erase_soon`);
 * notice mode: the first message of a contact (or the first after the notice version
   changed) gets the notice as a part ordered *before* the answer, and the agent answers;
 * opt-in mode: until the customer agrees, every message gets the notice and agree
