@@ -271,7 +271,8 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     from supportlah.container import build
     from supportlah.conversation import ask_once
 
-    container = await build(settings, start_queue=False)
+    # The prompt comes at once; the pipeline (database, embedding model) gets ready while you type.
+    building = asyncio.create_task(build(settings, start_queue=False))
     print(f"Chatting with {settings.business_name} — type your question, Ctrl-D to quit.")
     try:
         while True:
@@ -282,12 +283,12 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
                 return 0
             if not line.strip():
                 continue
-            result = await ask_once(container, line, user=args.user)
+            result = await ask_once(await building, line, user=args.user)
             print(f"bot> {result['answer']}")
             for source in result["sources"]:
                 print(f"     source: {source['document']}")
     finally:
-        await container.close()
+        await (await building).close()
 
 
 # ------------------------------------------------------------------ servers
