@@ -283,7 +283,12 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'supportlah.db').resolve()}"
+        return f"sqlite+aiosqlite:///{self.embedded_database_path.resolve()}"
+
+    @property
+    def embedded_database_path(self) -> Path:
+        """The SQLite file of embedded mode (used when no database URL is set)."""
+        return self.data_dir / "supportlah.db"
 
     @property
     def is_production_queue(self) -> bool:
