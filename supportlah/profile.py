@@ -66,8 +66,12 @@ def write_profile(data_dir: Path, kind: DataDirKind, values: dict[str, str | lis
         "# Settings of this data dir, written by `supportlah init`. Edit freely; SUPPORTLAH_* variables",
         "# in the environment or a .env file override what is here.",
     ]
-    lines += [f"SUPPORTLAH_{name.upper()}={_env_value(value)}" for name, value in values.items()]
     path = data_dir / PROFILE_FILE
+    written = {f"SUPPORTLAH_{name.upper()}" for name in values}
+    if path.is_file():  # settings the owner added by hand stay (init --force rewrites only its own)
+        lines += [line for line in path.read_text(encoding="utf-8").splitlines()
+                  if line.strip() and not line.startswith("#") and line.split("=", 1)[0].strip() not in written]
+    lines += [f"SUPPORTLAH_{name.upper()}={_env_value(value)}" for name, value in values.items()]
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tmp.replace(path)
