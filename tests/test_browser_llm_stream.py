@@ -30,6 +30,7 @@ from tests.test_browser import (
     _wait_until_ready,
     browser,  # noqa: F401 - fixture
     playwright,  # noqa: F401 - fixture
+    stop_process,
 )
 
 pytestmark = pytest.mark.timeout(300)
@@ -86,8 +87,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
             _wait_until_ready(base, process, log_path)
             yield base, api
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_process(process)
 
 
 def test_an_llm_answer_streams_into_the_page_as_it_is_written(browser: Browser, llm_server):  # noqa: F811

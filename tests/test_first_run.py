@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from supportlah.profile import SAMPLE_BUSINESS_NAME, sample_kb_path
+from tests.test_browser import stop_process as _stop
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "supportlah.cli"]
@@ -90,15 +91,6 @@ def _start_server(args: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.25)
     process.kill()
     pytest.fail(f"{args} not ready:\n{(cwd / f'server-{port}.log').read_text()}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _post(url: str, body: dict) -> dict:
