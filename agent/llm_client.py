@@ -14,12 +14,12 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import openai
-from openai import AsyncOpenAI
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.tokens import TokenCounter
+
+if TYPE_CHECKING:  # the SDK is imported by whoever builds a client: agents without a model start faster
+    from openai import AsyncOpenAI
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,8 @@ class OpenAIChatModel:
             params["tool_choice"] = tool_choice or "auto"
         if response_format is not None:
             params["response_format"] = response_format
+        import openai  # already loaded by the client's maker; here for its error types
+
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import openai
-from openai import AsyncOpenAI
-
 
 class TranscriptionError(Exception):
     """The speech-to-text service failed; ``retryable`` says whether a later attempt may work."""
@@ -28,12 +25,16 @@ class VoiceNoteTooLong(TranscriptionError):
 
 class OpenAITranscriber:
     def __init__(self, *, base_url: str, api_key: str, model: str, timeout: float = 60.0) -> None:
+        from openai import AsyncOpenAI  # only when speech to text is configured: start-up stays quick
+
         # The worker retries whole jobs with backoff; the SDK's own retries would double that.
         self._client = AsyncOpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout, max_retries=0)
         self._model = model
 
     async def transcribe(self, path: Path, mime_type: str | None, *, language: str | None = None) -> str:
         """``language`` (ISO 639-1, the conversation's) is passed on when known; the service detects it otherwise."""
+        import openai
+
         data = await asyncio.to_thread(path.read_bytes)
         extra = {"language": language} if language else {}
         try:

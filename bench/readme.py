@@ -374,10 +374,34 @@ def voice_section(data: dict) -> list[str]:
     ]
 
 
+def cli_startup_section(data: dict) -> list[str]:
+    c = data["commands"]
+
+    def row(name: str) -> str:
+        r = c[name]
+        target = f" (target < {r['target_s']:g} s: {_verdict(r['meets_target'])})" if r["target_s"] else ""
+        return f"`{name}` {r['median_s']:.2f} s{target}"
+
+    return [
+        "### CLI start-up",
+        "",
+        f"Wall time of a command from a shell, median of {data['rounds']} warm rounds, each round running every "
+        f"command in turn in the same run: {row('python -c pass')}, {row('--help')}, {row('kb list')}, "
+        f"{row('ask')} — `ask` is the whole pipeline over the sample knowledge base (migration check, embedding "
+        f"model, retrieval, extractive answer), so it is `python -c pass` plus "
+        f"{c['ask']['over_python_s']:.2f} s. Machine: {_machine_line(data['machine'])}.",
+        "",
+        "![CLI start-up](bench/results/cli_startup.png)",
+        "",
+        "Reproduce: `python -m bench.cli_startup`",
+        "",
+    ]
+
+
 def render() -> str:
     parts = ["## Performance", ""]
     sections = [("ingress", ingress_section), ("pipeline", pipeline_section), ("retrieval_scale", scale_section),
-                ("ingestion", ingestion_section), ("voice", voice_section)]
+                ("ingestion", ingestion_section), ("voice", voice_section), ("cli_startup", cli_startup_section)]
     machines = []
     for name, section in sections:
         data = read_result(name)

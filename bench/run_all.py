@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from bench import ingestion, ingress, pipeline, quality, readme, retrieval_scale, voice
+from bench import cli_startup, ingestion, ingress, pipeline, quality, readme, retrieval_scale, voice
 
 STEPS = {
     "quality": quality.main,
@@ -22,6 +22,7 @@ STEPS = {
     "retrieval_scale": retrieval_scale.main,
     "ingestion": ingestion.main,
     "voice": voice.main,  # needs the `voice` extra (make install-voice), espeak-ng and ffmpeg
+    "cli_startup": cli_startup.main,
 }
 
 

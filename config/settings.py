@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.paths import PROFILE_FILE
+
 
 class SpeechModel(StrEnum):
     """The Whisper models the ``voice`` extra ships (see ``agent/local_transcription.py``)."""
@@ -50,7 +52,8 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=4000, ge=1)
 
     # --- business profile ---------------------------------------------------
-    business_name: str = "ChillPro Aircon & Home Services"
+    business_name: str = Field(default="our team", min_length=1,
+                               description="Shown in the chat and greetings; `supportlah init` writes it to the data dir.")
     business_timezone: str = "Asia/Singapore"
     vocabulary_file: Path | None = Field(
         default=None, description="The business's own words (config/vocabulary.py). Unset: data_dir/vocabulary.json.")
@@ -88,7 +91,16 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(default=30, ge=0, description="Running jobs may finish this long on shutdown.")
 
     # --- channels -----------------------------------------------------------
-    web_allowed_origins: list[str] = Field(default_factory=list)
+    web_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) allowed to open the chat: the page's WebSocket and the "
+        "embeddable widget's calls. Empty: any.")
+    web_greeting: str | None = Field(default=None, description="The chat's first words; unset: a greeting with the "
+                                                                "business name.")
+    web_example_questions: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Questions the chat offers when it opens (a JSON list, or separated by |); empty: drawn from "
+        "the knowledge base's headings.")
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_whatsapp_from: str | None = None
@@ -211,14 +223,7 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, v: object) -> object:
         """Env values are "a, b, c" (a JSON list also works)."""
-        if isinstance(v, str):
-            stripped = v.strip()
-            if stripped.startswith("["):
-                import json
-
-                return json.loads(stripped)
-            return [item.strip() for item in stripped.split(",") if item.strip()]
-        return v
+        return _listed(v, ",")
 
     # --- voice notes (speech to text, OpenAI-compatible audio API) ------------
     stt_base_url: str | None = Field(default=None, description="e.g. https://api.openai.com/v1; unset: ask to type")
@@ -278,6 +283,12 @@ class Settings(BaseSettings):
     rerank_max_tokens_per_doc: int = Field(default=1024, ge=16)
     qdrant_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    @field_validator("web_example_questions", mode="before")
+    @classmethod
+    def _questions(cls, v: object) -> object:
+        """Questions hold commas, so a plain value is split on "|"; a JSON list also works."""
+        return _listed(v, "|")
+
     @field_validator("business_languages", mode="before")
     @classmethod
     def _business_languages(cls, v: object) -> object:
@@ -286,7 +297,7 @@ class Settings(BaseSettings):
         return v
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(default=None, description="JSON log lines; unset: JSON unless stderr is a terminal.")
 
     @field_validator("chunk_overlap")
     @classmethod
@@ -304,7 +315,12 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'supportlah.db').resolve()}"
+        return f"sqlite+aiosqlite:///{self.embedded_database_path.resolve()}"
+
+    @property
+    def embedded_database_path(self) -> Path:
+        """The SQLite file of embedded mode (used when no database URL is set)."""
+        return self.data_dir / "supportlah.db"
 
     @property
     def is_production_queue(self) -> bool:
@@ -326,6 +342,18 @@ class Settings(BaseSettings):
         return shown
 
 
+def _listed(v: object, separator: str) -> object:
+    """A list setting from an env string: a JSON list, or items between ``separator``s."""
+    if isinstance(v, str):
+        stripped = v.strip()
+        if stripped.startswith("["):
+            import json
+
+            return json.loads(stripped)
+        return [item.strip() for item in stripped.split(separator) if item.strip()]
+    return v
+
+
 class SettingsError(Exception):
     """A setting has a bad value; the message names the variable."""
 
@@ -333,8 +361,14 @@ class SettingsError(Exception):
 def load_settings(**overrides: object) -> Settings:
     from pydantic import ValidationError
 
+    env_file = overrides.pop("_env_file", ".env")
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
+        profile = settings.data_dir / PROFILE_FILE
+        if profile.is_file():
+            extra = () if env_file is None else (env_file,) if isinstance(env_file, (str, Path)) else tuple(env_file)
+            settings = Settings(_env_file=(profile, *extra), **overrides)  # type: ignore[arg-type]
+        return settings
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

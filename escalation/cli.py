@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 async def cmd_tickets(settings: Settings, args: argparse.Namespace) -> int:
     """Handler for ``supportlah tickets``: prints to stdout; an unknown number is exit code 1."""
-    from supportlah.container import prepare_database
+    from supportlah.migrate import prepare_database
 
     await prepare_database(settings)
     engine = create_engine(settings.sqlalchemy_url)

@@ -17,12 +17,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from telegram import Bot
-from telegram.error import TelegramError
 
 from channels.messages import utcnow
+
+if TYPE_CHECKING:
+    from telegram import Bot
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ class StaffMediaHandler:
         return [web.get(ROUTE, self.handle)]
 
     async def handle(self, request: web.Request) -> web.Response:
+        from telegram.error import TelegramError  # the SDK loads with the staff group, not with every import
+
         file = self._links.read(request.match_info["token"])
         if file is None:
             return web.json_response({"error": "unknown or expired link"}, status=404)

@@ -8,14 +8,15 @@ is delivered with ``copyMessage`` from the staff group (media and caption intact
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from telegram import Bot
-from telegram.error import TelegramError
 
 from channels.base import OutboundSender, PermanentChannelError, TransientChannelError
 from channels.messages import Channel, DeliveryReceipt, OutboundMessage
-from channels.telegram.errors import map_telegram_error
 from channels.telegram.ratelimit import RateLimiter, RateLimitUnavailable
+
+if TYPE_CHECKING:
+    from telegram import Bot
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ class TelegramRelaySender:
             await self._limiter.acquire(chat_id)
         except RateLimitUnavailable as exc:
             raise TransientChannelError(str(exc), code="rate_limiter_unavailable") from exc
+        from telegram.error import TelegramError  # the SDK loads with the staff group, not with every import
+
+        from channels.telegram.errors import map_telegram_error
+
         try:
             copied = await self._bot.copy_message(chat_id=chat_id, from_chat_id=from_chat, message_id=source_id)
         except TelegramError as exc:

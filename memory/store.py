@@ -465,7 +465,7 @@ class MessageStore:
             )
             outbound = await session.execute(
                 select(OutboundPart.role, OutboundPart.text, OutboundPart.created_at, OutboundPart.sources,
-                       OutboundPart.inbound_message_id, OutboundPart.state)
+                       OutboundPart.inbound_message_id, OutboundPart.state, OutboundPart.meta)
                 .where(OutboundPart.conversation_id == conversation_id, OutboundPart.state != PartState.FAILED,
                        OutboundPart.channel != Channel.STAFF.value)  # staff-group posts are not the customer's
                 .order_by(OutboundPart.created_at.desc(), OutboundPart.part_index.desc())
@@ -475,9 +475,11 @@ class MessageStore:
                 {"role": "user", "text": text, "at": at.isoformat(), "message_id": mid, "sources": []}
                 for text, at, mid in inbound
             ]
+            # A hand-off keeps its "passed to our team" mark when the page shows the transcript again.
             items += [
-                {"role": role, "text": text, "at": at.isoformat(), "message_id": mid, "sources": sources or []}
-                for role, text, at, sources, mid, _state in outbound
+                {"role": role, "text": text, "at": at.isoformat(), "message_id": mid, "sources": sources or [],
+                 "escalate": (meta or {}).get("escalate") == "true", "language": (meta or {}).get("language")}
+                for role, text, at, sources, mid, _state, meta in outbound
             ]
         items.sort(key=lambda item: (item["at"], item["role"] != "user"))
         return items[-limit:]

@@ -192,6 +192,17 @@ class Catalog:
                     found.setdefault(content, []).append(chunk_id)
         return found
 
+    async def headings(self, limit: int = 2000) -> list[tuple[str, str | None, str]]:
+        """(document name, its language, heading path) of each chunk with one, in reading order:
+        what the knowledge base covers."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Document.name, Document.language, Chunk.heading)
+                .join(Document, Document.id == Chunk.document_id)
+                .where(Chunk.heading != "").order_by(Document.name, Chunk.position).limit(limit)
+            )
+            return [(name, language, heading) for name, language, heading in rows]
+
     async def stats(self) -> CatalogStats:
         async with self._sessions() as session:
             documents, chunks, tokens = (

@@ -14,14 +14,12 @@ import statistics
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-
-import docx
-from bs4 import BeautifulSoup, NavigableString, Tag
-from bs4.element import PreformattedString
-from docx.table import Table
-from pypdf import PdfReader
+from typing import TYPE_CHECKING
 
 from rag.blocks import Block, BlockKind
+
+if TYPE_CHECKING:
+    from bs4 import Tag
 
 __all__ = [
     "SUPPORTED_SUFFIXES", "Block", "BlockKind", "DocumentLoadError", "UnsupportedDocument",
@@ -276,6 +274,10 @@ def _looks_like_boilerplate(tag: Tag) -> bool:
 
 
 def _parse_html(data: bytes) -> list[Block]:
+    # Parsers are imported by the loader that needs them: a question never pays for PDF and DOCX code.
+    from bs4 import BeautifulSoup, NavigableString, Tag
+    from bs4.element import PreformattedString
+
     soup = BeautifulSoup(data, "html.parser")
     for tag in soup.find_all(_DROP_TAGS):
         if not tag.decomposed:
@@ -370,6 +372,8 @@ _SENTENCE_END = tuple(".!?:;。！？")
 
 
 def _parse_pdf(data: bytes) -> list[Block]:
+    from pypdf import PdfReader
+
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and not reader.decrypt(""):
         raise ValueError("the PDF is password-protected")
@@ -435,6 +439,9 @@ _DOCX_HEADING = re.compile(r"^heading\s*(\d)$", re.I)
 
 
 def _parse_docx(data: bytes) -> list[Block]:
+    import docx
+    from docx.table import Table
+
     document = docx.Document(io.BytesIO(data))
     blocks: list[Block] = []
     headings = _HeadingStack()

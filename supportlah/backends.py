@@ -15,18 +15,14 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-import cohere
-import httpx
-from openai import AsyncOpenAI
-from qdrant_client import AsyncQdrantClient
+from typing import TYPE_CHECKING
+
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from agent.glossary import Glossary
 from agent.intents import IntentDetector
 from agent.language import detect_language
-from agent.llm import Agent, LLMAgent, LLMAgentConfig, Retriever
-from agent.llm_client import OpenAIChatModel
 from agent.llm_fallbacks import FallbackCounter
 from agent.llm_usage import CostRates, UsageStore
 from agent.prompting import BusinessProfile, PromptBuilder
@@ -36,13 +32,15 @@ from config.settings import Settings
 from escalation.hours import BusinessHours
 from escalation.tickets import TicketRepository
 from memory.context import ContextAssembler, ContextBudgets
-from rag.cohere_rerank import CohereReranker
 from rag.edge_index import EdgeIndex
 from rag.index import VectorIndex
-from rag.qdrant_server import QdrantServerIndex
 from rag.rerank import LocalReranker, Reranker
 from rag.tokens import TokenCounter
 from supportlah.memory_wiring import context_budgets
+
+if TYPE_CHECKING:
+    from agent.llm import Agent, Retriever
+    from agent.llm_client import OpenAIChatModel
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,11 @@ MIN_QUESTION_TOKENS = 100
 
 
 def build_index(settings: Settings, *, fallbacks: FallbackCounter | None = None) -> VectorIndex:
-    if settings.qdrant_url:
+    if settings.qdrant_url:  # vendor SDKs are imported only when configured: the CLI starts faster
+        from qdrant_client import AsyncQdrantClient
+
+        from rag.qdrant_server import QdrantServerIndex
+
         client = AsyncQdrantClient(
             url=settings.qdrant_url,
             api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
@@ -75,6 +77,11 @@ def build_reranker(settings: Settings, *, closers: list, masker: PIIMasker | Non
         log.info("no SUPPORTLAH_COHERE_API_KEY: the local reranker orders candidates")
         _note(fallbacks, "reranker", "not_configured")
         return local
+    import cohere
+    import httpx
+
+    from rag.cohere_rerank import CohereReranker
+
     http = httpx.AsyncClient(timeout=settings.rerank_timeout_seconds)
     closers.append(http.aclose)
     options = {"base_url": settings.cohere_base_url} if settings.cohere_base_url else {}
@@ -90,6 +97,10 @@ def build_chat_model(settings: Settings, counter: TokenCounter) -> OpenAIChatMod
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
     if not settings.llm_base_url and not key:
         return None
+    from openai import AsyncOpenAI
+
+    from agent.llm_client import OpenAIChatModel
+
     # Servers without keys (Ollama, vLLM) ignore the header; the SDK insists on one.
     client = AsyncOpenAI(base_url=settings.llm_base_url or None, api_key=key or "unused", max_retries=0,
                          timeout=settings.llm_timeout_seconds)
@@ -139,6 +150,8 @@ def build_agent(
         log.info("no SUPPORTLAH_LLM_BASE_URL / SUPPORTLAH_LLM_API_KEY: the extractive agent answers")
         _note(fallbacks, "answerer", "not_configured")
         return extractive_agent
+    from agent.llm import LLMAgent, LLMAgentConfig
+
     closers.append(model.close)
     prompts = PromptBuilder(ContextAssembler(counter, prompt_budgets(settings)),
                             context_tokens=settings.llm_context_tokens,

@@ -11,7 +11,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from redis.asyncio import Redis
 
@@ -30,17 +30,10 @@ from agent.local_transcription import (
     voice_extra_installed,
 )
 from agent.texts import text as canned_text
-from agent.transcription import OpenAITranscriber
 from agent.types import AgentRequest, Reply
 from channels.base import OutboundSender
 from channels.cli import TerminalSender
 from channels.messages import Channel
-from channels.telegram.channel import TelegramChannel, TelegramConfigError, telegram_channel_from_settings
-from channels.telegram.media import TelegramMediaFetcher
-from channels.telegram.outbound import split_for_telegram
-from channels.twilio.channel import TwilioChannel, TwilioConfigError, twilio_channel_from_settings
-from channels.twilio.outbound import delivery_problem
-from channels.twilio.splitting import split_for_whatsapp
 from channels.web.hub import LocalBus, RedisBus, WebHub
 from channels.web.sender import WebChatSender
 from config.settings import Settings
@@ -56,7 +49,7 @@ from rag.index import VectorIndex
 from rag.ingest import Ingestor
 from rag.retrieval import HybridRetriever
 from rag.tokens import TokenCounter
-from supportlah import migrate
+from supportlah.migrate import StartupError, prepare_database
 from supportlah.admin.wiring import Privacy, build_privacy
 from supportlah.backends import EscalationTicketLookup, build_agent, build_index, build_reranker
 from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms
@@ -70,11 +63,11 @@ from workers.outbound import OutboundRouter
 from workers.processor import MessageProcessor
 from workers.queue import ConversationLocks, Queue, SendGuard
 
+if TYPE_CHECKING:
+    from channels.telegram.channel import TelegramChannel
+    from channels.twilio.channel import TwilioChannel
+
 log = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """The app cannot start with this configuration; the message says why."""
 
 
 class Agent(Protocol):
@@ -126,21 +119,6 @@ class Container:
                 await closer()
             except Exception:
                 log.exception("error while shutting down a component")
-
-
-async def prepare_database(settings: Settings) -> None:
-    """Embedded mode migrates itself; production refuses to run on an unmigrated database."""
-    url = settings.sqlalchemy_url
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await migrate.upgrade(url)
-        return
-    current = await migrate.current_revision(url)
-    head = migrate.head_revision(url)
-    if current != head:
-        raise StartupError(
-            f"the database is at revision {current or 'none'} but the code needs {head}: run `supportlah migrate`"
-        )
 
 
 async def build(settings: Settings, *, start_queue: bool = True, confidence: Confidence | None = None) -> Container:
@@ -200,8 +178,12 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
     outbound = OutboundRouter(senders)
     telegram, twilio = await _vendor_channels(settings, store, redis, closers)
     if telegram is not None:
+        from channels.telegram.outbound import split_for_telegram
+
         outbound.add(telegram.sender, split_for_telegram)
     if twilio is not None:
+        from channels.twilio.splitting import split_for_whatsapp
+
         outbound.add(twilio.sender, split_for_whatsapp)
 
     locks, guard = _coordination(settings, redis)
@@ -250,6 +232,8 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
     closers.append(queue.close)
     deliveries = None
     if twilio is not None:  # delivery is what Twilio reports later, not what it answered on the send
+        from channels.twilio.outbound import delivery_problem
+
         deliveries = DeliveryTracker(store, queue, can_resend_as_template=twilio.sender.has_template,
                                      classifiers={Channel.WHATSAPP: delivery_problem},
                                      notice=escalation.delivery_notice)
@@ -268,12 +252,23 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
 async def _vendor_channels(
     settings: Settings, store: MessageStore, redis: Redis | None, closers: list
 ) -> tuple[TelegramChannel | None, TwilioChannel | None]:
-    """The Telegram and Twilio channels, each on only when its credentials are set."""
-    try:
-        telegram = telegram_channel_from_settings(settings, redis, store)
-        twilio = twilio_channel_from_settings(settings, store)
-    except (TelegramConfigError, TwilioConfigError) as exc:
-        raise StartupError(str(exc)) from exc
+    """The Telegram and Twilio channels, each on only when its credentials are set (and its SDK imported
+    only then: a command that needs neither starts without them)."""
+    telegram = twilio = None
+    if settings.telegram_bot_token is not None:
+        from channels.telegram.channel import TelegramConfigError, telegram_channel_from_settings
+
+        try:
+            telegram = telegram_channel_from_settings(settings, redis, store)
+        except TelegramConfigError as exc:
+            raise StartupError(str(exc)) from exc
+    if settings.twilio_account_sid or settings.twilio_auth_token is not None:
+        from channels.twilio.channel import TwilioConfigError, twilio_channel_from_settings
+
+        try:
+            twilio = twilio_channel_from_settings(settings, store)
+        except TwilioConfigError as exc:
+            raise StartupError(str(exc)) from exc
     if telegram is not None:
         closers.append(telegram.close)
         try:
@@ -291,10 +286,14 @@ async def _media_hook(settings: Settings, store: MessageStore, telegram: Telegra
     if twilio is not None:
         fetchers[Channel.WHATSAPP] = twilio.media
     if telegram is not None:
+        from channels.telegram.media import TelegramMediaFetcher
+
         fetchers[Channel.TELEGRAM] = TelegramMediaFetcher(
             telegram.bot, settings.twilio_media_dir or settings.data_dir / "media", settings.telegram_media_max_bytes)
     transcriber: Transcriber | None = None
     if settings.stt_base_url:
+        from agent.transcription import OpenAITranscriber
+
         transcriber = OpenAITranscriber(base_url=settings.stt_base_url, model=settings.stt_model,
                                         api_key=settings.stt_api_key.get_secret_value() if settings.stt_api_key else "")
         closers.append(transcriber.close)

@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from agent.intents import DEFAULT_SENSITIVE_TERMS
-from channels.telegram.channel import TelegramChannel
-from channels.telegram.client import limits_from_settings
-from channels.telegram.outbound import split_for_telegram
-from channels.telegram.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
-from channels.telegram.staff_chat import StaffChat
 from config.settings import Settings
 from escalation.config import EscalationConfig
 from escalation.delivery_notice import StaffDeliveryNotice
@@ -30,15 +25,20 @@ from escalation.desk import StaffDesk
 from escalation.drafts import Drafter
 from escalation.hook import EscalationHook
 from escalation.hours import BusinessHours
-from escalation.media import MediaLinks, StaffMediaHandler, signing_key
 from escalation.parts import PartFactory
 from escalation.reminders import SlaReminders
-from escalation.staff_sender import MediaSource, StaffSender
-from escalation.telegram_relay import TelegramRelaySender
 from escalation.tickets import TicketRepository
-from escalation.topics import TopicKeeper
 from memory.store import MessageStore
 from workers.outbound import OutboundRouter
+
+if TYPE_CHECKING:  # the staff group's pieces use the Telegram SDK: imported only when Telegram is on
+    from aiohttp import web
+
+    from channels.telegram.channel import TelegramChannel
+    from channels.telegram.ratelimit import RateLimiter
+    from escalation.media import StaffMediaHandler
+    from escalation.staff_sender import MediaSource, StaffSender
+    from escalation.topics import TopicKeeper
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,13 @@ def build_escalation(settings: Settings, *, sessions: async_sessionmaker, store:
     parts = PartFactory(config.staff_chat_id, outbound.split)
     staff_sender = topics = media = links = None
     if telegram is not None:
+        from channels.telegram.outbound import split_for_telegram
+        from channels.telegram.staff_chat import StaffChat
+        from escalation.media import MediaLinks, StaffMediaHandler, signing_key
+        from escalation.staff_sender import StaffSender
+        from escalation.telegram_relay import TelegramRelaySender
+        from escalation.topics import TopicKeeper
+
         limiter = _limiter(settings, redis)
         outbound.add(TelegramRelaySender(telegram.sender, telegram.bot, limiter))  # same splitter as before
         links = MediaLinks(signing_key(settings.telegram_bot_token.get_secret_value()), settings.public_url)
@@ -118,5 +125,8 @@ def sensitive_terms(settings: Settings) -> tuple[str, ...]:
 def _limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
     """Staff-group and relay sends obey Telegram's limits; with Redis the buckets are the ones
     ``TelegramSender`` uses (same keys), so all processes and both senders share them."""
+    from channels.telegram.client import limits_from_settings
+    from channels.telegram.ratelimit import LocalRateLimiter, RedisRateLimiter
+
     limits = limits_from_settings(settings)
     return RedisRateLimiter(redis, settings.redis_prefix, limits) if redis is not None else LocalRateLimiter(limits)

@@ -5,8 +5,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from rag.ingest import IngestReport
 from supportlah.container import Container
 
@@ -34,18 +32,34 @@ class IngestSummary:
                 lines.append(f"  skipped: {f.path}: {f.reason}")
         return "\n".join(lines)
 
+    def to_json(self) -> dict:
+        r = self.report
+        return {"seconds": round(r.seconds, 3), "added": len(r.added), "updated": len(r.updated),
+                "skipped": len(r.skipped), "failed": len(r.failed), "chunks_added": r.chunks_added,
+                "chunks_removed": r.chunks_removed, "chunks_embedded": r.chunks_embedded,
+                "chunks_reused": r.chunks_reused,
+                "files": [{"path": f.path, "status": f.status, "reason": f.reason, "chunks": f.chunks}
+                          for f in r.files]}
+
 
 async def run_ingest(container: Container, paths: list[Path], *, category: str | None = None,
                      language: str | None = None, show_progress: bool = True) -> IngestSummary:
-    bar = tqdm(total=0, unit="file", disable=not show_progress, file=sys.stderr, leave=False)
+    bars: list = []  # made at the first file, when the total is known: no empty "0file" bar is drawn
 
     def progress(done: int, total: int, name: str) -> None:
+        if not bars:
+            from tqdm import tqdm
+
+            bars.append(tqdm(total=total, unit="file", file=sys.stderr, leave=False))
+        bar = bars[0]
         bar.total = total
         bar.set_postfix_str(name[:40])
         bar.update(done - bar.n)
 
     try:
-        report = await container.ingestor.ingest(paths, category=category, language=language, progress=progress)
+        report = await container.ingestor.ingest(paths, category=category, language=language,
+                                                 progress=progress if show_progress else None)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     return IngestSummary(report)

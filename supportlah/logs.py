@@ -1,4 +1,7 @@
-"""Structured JSON logs with a correlation id, and no customer PII at info level.
+"""Structured logs with a correlation id, and no customer PII at info level.
+
+JSON lines for machines (stderr is not a terminal, or ``SUPPORTLAH_LOG_JSON=true``); the same
+fields as one readable line on a terminal.
 
 The correlation id is the inbound message id: the ingress and the worker set it in a
 context variable (``config.correlation``) and every line logged while handling that
@@ -48,6 +51,18 @@ def _mask_value(value: object) -> object:
     return mask_pii(str(value))
 
 
+def _fields(record: logging.LogRecord) -> dict[str, object]:
+    """The record's extras and correlation id, masked: what both formats show after the event."""
+    fields: dict[str, object] = {}
+    current = correlation_id.get()
+    if current is not None:
+        fields["correlation_id"] = current
+    for key, value in vars(record).items():
+        if key not in _RESERVED and not key.startswith("_"):
+            fields[key] = _mask_value(value)
+    return fields
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, object] = {
@@ -55,25 +70,44 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": mask_pii(record.getMessage()),
+            **_fields(record),
         }
-        current = correlation_id.get()
-        if current is not None:
-            payload["correlation_id"] = current
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
-                payload[key] = _mask_value(value)
         if record.exc_info:
             payload["exc"] = mask_pii(self.formatException(record.exc_info))
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+class ConsoleFormatter(logging.Formatter):
+    """``08:45:19 INFO  supportlah.backends  event  key=value …`` for a person at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        extras = " ".join(f"{key}={json.dumps(value, default=str, ensure_ascii=False)}"
+                          for key, value in _fields(record).items())
+        line = f"{when} {record.levelname:<5} {record.name}  {mask_pii(record.getMessage())}"
+        if extras:
+            line += f"  {extras}"
+        if record.exc_info:
+            line += "\n" + mask_pii(self.formatException(record.exc_info))
+        return line
+
+
+def wants_json(setting: bool | None, stream: object) -> bool:
+    """JSON when asked for, or when nobody is reading (a file, a pipe, a log collector)."""
+    if setting is not None:
+        return setting
+    isatty = getattr(stream, "isatty", None)
+    return not (callable(isatty) and isatty())
+
+
 def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_output else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_output else ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "httpx", "httpcore", "asyncio", "arq.worker", "arq.jobs"):
+    for noisy in ("aiohttp.access", "httpx", "httpcore", "asyncio", "arq.worker", "arq.jobs",
+                  "alembic.runtime.plugins"):  # "setup plugin alembic.autogenerate.…" on every start
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # These log SQL parameters or request bodies (message text, names, phone numbers) even at INFO or
     # DEBUG; nothing in them is worth that, whatever level the app runs at.

@@ -1,9 +1,12 @@
-"""Run Alembic migrations from code (``supportlah migrate`` and embedded auto-migrate)."""
+"""Run Alembic migrations from code (``supportlah migrate`` and embedded auto-migrate), and the start-up
+check every command makes: kept apart from the container so commands that only read the database
+(``kb list``, ``tickets``, ``admin``) start without loading models or SDKs."""
 from __future__ import annotations
 
 import asyncio
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -11,6 +14,31 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from memory.db import create_engine
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+
+class StartupError(Exception):
+    """The app cannot start with this configuration; the message says why."""
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Embedded mode migrates itself; production refuses to run on an unmigrated database."""
+    url = settings.sqlalchemy_url
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Reading the revision is a tenth of what running Alembic's upgrade costs when nothing is to do,
+        # and every command starts here.
+        if not settings.embedded_database_path.exists() or await current_revision(url) != head_revision(url):
+            await upgrade(url)
+        return
+    current = await current_revision(url)
+    head = head_revision(url)
+    if current != head:
+        raise StartupError(
+            f"the database is at revision {current or 'none'} but the code needs {head}: run `supportlah migrate`"
+        )
 
 
 def alembic_config(url: str) -> Config:

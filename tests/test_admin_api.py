@@ -6,7 +6,9 @@ import asyncio
 import io
 import json
 import logging
+import re
 import zipfile
+from pathlib import Path
 
 import aiohttp
 import docx
@@ -16,7 +18,6 @@ from fpdf import FPDF
 
 from channels.messages import Channel, InboundMessage, new_id
 from config.settings import load_settings
-from supportlah.admin.openapi import build_spec, docs_page
 from supportlah.app import create_app
 from supportlah.cli import main
 from tests.harness import drain, running_container, web_message
@@ -208,7 +209,7 @@ async def test_tickets_list_and_update(admin):
     [ticket] = (await (await admin.call("GET", "/api/admin/tickets")).json())["tickets"]
     assert ticket["status"] == "open" and ticket["reason"] == "customer_request"
 
-    changed = await admin.call("PATCH", f"/api/admin/tickets/{ticket['id']}",
+    changed = await admin.call("PATCH", f"/api/admin/tickets/{ticket['number']}",
                                json={"status": "claimed", "priority": "high", "assignee_id": "42",
                                      "assignee_name": "Siti"})
     assert changed.status == 200, await changed.text()
@@ -216,9 +217,15 @@ async def test_tickets_list_and_update(admin):
         "status": "claimed", "priority": "high", "assignee_name": "Siti"}
     claimed = await (await admin.call("GET", "/api/admin/tickets", params={"status": "claimed"})).json()
     assert [t["id"] for t in claimed["tickets"]] == [ticket["id"]]
-    assert (await admin.call("PATCH", f"/api/admin/tickets/{ticket['id']}", json={"status": "gone"})).status == 400
-    assert (await admin.call("PATCH", f"/api/admin/tickets/{ticket['id']}", json={"number": 7})).status == 400
-    assert (await admin.call("PATCH", "/api/admin/tickets/nope", json={"status": "closed"})).status == 404
+    assert (await admin.call("PATCH", f"/api/admin/tickets/{ticket['number']}", json={"status": "gone"})).status == 400
+    assert (await admin.call("PATCH", f"/api/admin/tickets/{ticket['number']}", json={"number": 7})).status == 400
+    assert (await admin.call("PATCH", f"/api/admin/tickets/{ticket['number'] + 1}",
+                             json={"status": "closed"})).status == 404
+    # The internal id is not an address: one path, one meaning.
+    by_id = await admin.call("PATCH", f"/api/admin/tickets/{ticket['id']}", json={"status": "closed"})
+    assert by_id.status == 400 and "#123" in (await by_id.json())["error"]
+    one = await (await admin.call("GET", f"/api/admin/tickets/{ticket['number']}")).json()
+    assert one["ticket"]["id"] == ticket["id"] and "admin_update" in [e["kind"] for e in one["ticket"]["events"]]
     assert "ticket.update" in {e.action for e in await container.privacy.audit.recent()}
 
 
@@ -247,12 +254,43 @@ async def test_analytics_and_metrics_carry_no_personal_data(admin):
 async def test_openapi_spec_and_docs_page(admin):
     spec = await (await admin.client.get("/api/openapi.json")).json()
     assert spec["openapi"].startswith("3.") and "/api/admin/documents" in spec["paths"]
-    assert "/api/admin/tickets/{ticket_id}" in spec["paths"]
+    ticket = spec["paths"]["/api/admin/tickets/{number}"]
+    assert ticket["patch"]["parameters"][0]["schema"]["type"] == "integer"
+    assert ticket["patch"]["requestBody"]["content"]["application/json"]["examples"]["resolve"]["value"]
+    upload = spec["paths"]["/api/admin/documents"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert upload["schema"]["properties"]["file"]["format"] == "binary"
+    assert "| `contacts:read` |" in spec["info"]["description"]
+    # Swagger UI, served from the installed package: no CDN, no inline script.
     page = await admin.client.get("/api/docs")
-    assert page.status == 200 and "/api/admin/contacts/{contact_id}/export" in await page.text()
-    hostile = build_spec(tickets=False)
-    hostile["paths"]["/api/admin/documents"]["get"]["summary"] = "<script>alert(1)</script>"
-    assert "<script>" not in docs_page(hostile) and "&lt;script&gt;" in docs_page(hostile)
+    html = await page.text()
+    assert page.status == 200 and "/api/docs/assets/swagger-ui-bundle.js" in html and "<script>" not in html
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert "script-src" not in page.headers["Content-Security-Policy"]  # default-src 'self' covers scripts
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"):
+        served = await admin.client.get(f"/api/docs/assets/{asset}")
+        assert served.status == 200 and len(await served.read()) > 1000, asset
+    init = await (await admin.client.get("/api/docs/init.js")).text()
+    assert 'url: "/api/openapi.json"' in init and "http" not in init.replace("/api/openapi.json", "")
+
+
+async def test_the_readme_example_key_can_do_what_the_readme_shows(tmp_path):
+    """The README's admin example: its key's scopes are enough for every call the README makes with it."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Admin API", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    scopes = re.search(r"create-key .*--scopes ([\w: ]+)", block).group(1).split()
+    calls = re.findall(r"curl (?:-X (\w+) )?.*?http://localhost:8000(/\S+?)['\s]", block)
+    assert len(calls) >= 4, calls
+    settings = load_settings(_env_file=None, data_dir=tmp_path / "data", rate_limit_ip_per_minute=10_000)
+    async with running_container(settings, start_queue=False) as container:
+        await container.ingress.accept(web_message("visitor-readme-1", "I want to talk to a person"))
+        await drain(container)
+        key = await container.privacy.keys.create("readme", frozenset(scopes))
+        async with TestClient(TestServer(create_app(container))) as client:
+            for method, path in calls:
+                body = {"status": "claimed"} if method == "PATCH" else None
+                response = await client.request(method or "GET", path, json=body,
+                                                headers={"Authorization": f"Bearer {key.token}"})
+                assert response.status == 200, (method, path, response.status, await response.text())
 
 
 async def test_per_address_rate_limit(tmp_path):

@@ -72,6 +72,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Only our settings: a developer's SUPPORTLAH_* (say, an LLM URL) must not leak in.
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPORTLAH_")}
     env["SUPPORTLAH_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = str(REPO)  # the checkout under test, not the venv's installed copy
     executable = Path(sys.executable).parent / "supportlah"
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
@@ -85,12 +86,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_until_ready(base_url, process, log_path)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +236,8 @@ def test_chat_answers_from_the_sample_kb_hands_off_off_topic_and_survives_a_relo
     assert expected[:4] == [question, replies[0]["text"], "What is the capital of Peru?", handoff_text]
     expect(page.locator(CONVERSATION)).to_have_text(expected)
     assert page.locator(".message-assistant").first.locator(".source").all_text_contents() == names
+    # The hand-off keeps its "passed to our team" note after the reload.
+    expect(page.locator(".message-assistant").filter(has=page.locator(".handoff-note"))).to_have_count(1)
 
 
 def test_html_typed_by_the_visitor_is_shown_as_text(chat_page):
@@ -259,3 +267,70 @@ def test_falls_back_to_http_when_websockets_are_blocked(chat_page):
     names = answer.locator(".source").all_text_contents()
     assert names and set(names) <= SAMPLE_DOCUMENTS, names
     assert probe.frames == []
+
+
+def test_greeting_and_examples_open_the_chat_and_an_example_asks_its_question(chat_page):
+    page, probe = chat_page
+    page.goto("/")
+    expect(page.locator("#greeting")).to_contain_text(BUSINESS_NAME)
+    examples = page.get_by_role("button").filter(has_text="?")
+    expect(page.locator(".example").first).to_be_visible()
+    config = page.request.get("/api/chat/config").json()
+    assert config["examples"] and page.locator(".example").all_text_contents() == config["examples"]
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "online")
+    question = config["examples"][0]
+    examples.filter(has_text=question).first.click()
+    expect(page.locator(".message-user .message-text").last).to_have_text(question)
+    _answered(page, 1)
+    expect(page.locator("#examples")).to_be_hidden()
+    page.reload()  # a conversation under way starts with its transcript, not the examples
+    expect(page.locator(".message-user .message-text").first).to_have_text(question)
+    expect(page.locator("#examples")).to_be_hidden()
+    expect(page.locator("#greeting")).to_contain_text(BUSINESS_NAME)
+
+
+def test_the_counter_shows_the_limit_and_a_long_message_is_refused_not_cut(chat_page):
+    page, probe = chat_page
+    page.goto("/")
+    limit = page.request.get("/api/chat/config").json()["max_message_chars"]
+    counter = page.locator("#char-count")
+    box = page.get_by_label("Your message")
+    box.fill("Hello")
+    expect(counter).to_have_text(f"5 / {limit:,}")
+    expect(counter).to_have_attribute("data-over", "false")
+    pasted = "x" * (limit + 12)
+    box.fill(pasted)
+    expect(counter).to_have_attribute("data-over", "true")
+    expect(counter).to_contain_text("too long by 12 characters")
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    assert box.input_value() == pasted  # nothing was cut silently
+    page.keyboard.press("Enter")
+    expect(page.locator("#chat-error")).to_contain_text(f"longer than {limit:,} characters")
+    expect(page.locator(".message-user")).to_have_count(0)
+    box.fill("x" * limit)
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+
+
+def test_my_data_is_a_readable_summary_with_a_download(chat_page):
+    page, probe = chat_page
+    page.goto("/")
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "online")
+    _ask(page, "Do you service Daikin units?")
+    _answered(page, 1)
+    page.get_by_role("button", name="My data").click()
+    panel = page.get_by_role("region", name="The data we hold about you")
+    expect(panel).to_be_visible()
+    expect(panel.locator("dt").filter(has_text="Your messages")).to_have_count(1)
+    expect(panel.locator("dd").nth(2)).to_have_text("1")
+    expect(panel).to_contain_text("Do you service Daikin units?")
+    assert "{" not in panel.inner_text()  # a summary, not raw JSON
+    with page.expect_download() as download_info:
+        panel.get_by_role("button", name="Download a copy (JSON)").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("my-data-") and download.suggested_filename.endswith(".json")
+    copy = json.loads(Path(download.path()).read_text(encoding="utf-8"))
+    visitor_id = page.evaluate("localStorage.getItem('supportlah.visitor_id')")
+    assert copy["contact"]["channel_user_id"] == visitor_id
+    assert "Do you service Daikin units?" in [m["text"] for c in copy["conversations"] for m in c["messages"]]
+    panel.get_by_role("button", name="Close").click()
+    expect(panel).to_be_hidden()

@@ -13,6 +13,7 @@ import pytest
 
 from supportlah.cli import sample_kb_path
 
+REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "supportlah.cli"]
 OFFLINE = ["unshare", "-rn"]  # a new network namespace with no interfaces up: no network at all
 
@@ -20,7 +21,8 @@ OFFLINE = ["unshare", "-rn"]  # a new network namespace with no interfaces up: n
 def run(args: list[str], data_dir: Path, *, prefix: list[str] | None = None, env: dict | None = None,
         timeout: float = 300) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTLAH_")}
-    full_env = {**base, "SUPPORTLAH_DATA_DIR": str(data_dir), **(env or {})}
+    # PYTHONPATH: the checkout under test, not whatever copy the venv has installed.
+    full_env = {**base, "PYTHONPATH": str(REPO), "SUPPORTLAH_DATA_DIR": str(data_dir), **(env or {})}
     return subprocess.run([*(prefix or []), *CLI, *args], env=full_env, capture_output=True, text=True,
                           timeout=timeout, cwd=data_dir.parent)
 
@@ -74,7 +76,7 @@ def test_ingest_is_idempotent_and_kb_commands_work(tmp_path: Path):
     assert "1 updated" in changed.stdout
     listed = json.loads(run(["kb", "list", "--json"], data_dir).stdout)
     assert [(d["name"], d["category"]) for d in listed] == [("hours.md", "policies")]
-    stats = json.loads(run(["kb", "stats"], data_dir).stdout)
+    stats = json.loads(run(["kb", "stats", "--json"], data_dir).stdout)
     assert stats["documents"] == 1 and stats["indexed_chunks"] == stats["chunks"] >= 1
     assert run(["kb", "delete", "hours.md"], data_dir).returncode == 0
     missing = run(["kb", "delete", "hours.md"], data_dir)
@@ -93,7 +95,8 @@ def test_bad_settings_and_bad_arguments_fail_clearly(tmp_path: Path):
     assert "super-secret" not in shown.stdout and "SUPPORTLAH_TWILIO_AUTH_TOKEN=********" in shown.stdout
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["serve"], ["ingest"], ["kb"], ["kb", "list"], ["search"],
+@pytest.mark.parametrize("command", [[], ["init"], ["demo"], ["serve"], ["admin", "list-keys"], ["tickets", "list"],
+                                     ["ingest"], ["kb"], ["kb", "list"], ["search"],
                                      ["ask"], ["chat"], ["config"], ["migrate"], ["worker"],
                                      ["telegram", "set-webhook"]])
 def test_every_subcommand_has_help(command: list[str], tmp_path: Path):

@@ -100,17 +100,19 @@ async def test_opt_in_button_press_and_decline(backend):
         assert [r.status for r in await _consents(container, contact_id)] == ["pending", "declined", "agreed"]
 
 
-async def test_my_data_answers_with_a_json_copy_in_the_customers_language(backend):
+async def test_my_data_answers_with_a_readable_summary_in_the_customers_language(backend):
     async with running_container(backend.settings(pdpa_consent_mode="notice"), start_queue=False) as container:
         await _say(container, "visitor-access-1", "My email is mei@example.com, when can you come?")
         asked = await _say(container, "visitor-access-1", "我的资料")
         reply = await container.store.get_reply(asked)
         assert reply.backend["answerer"] == "pdpa:access" and reply.language == "zh"
-        copy = json.loads(reply.text.split("\n\n", 1)[1])
-        assert copy["contact"]["channel_user_id"] == "visitor-access-1"
-        texts = [m["text"] for c in copy["conversations"] for m in c["messages"]]
-        assert "My email is mei@example.com, when can you come?" in texts
-        assert copy["consents"][0]["status"] == "notified"
+        assert reply.text.startswith("我们保存的您的资料") and "{" not in reply.text, reply.text
+        assert "“My email is mei@example.com, when can you come?”" in reply.text
+        assert "2 条消息" in reply.text and "notified" in reply.text  # both messages are the customer's
+        assert "删除我的资料" in reply.text
+        contact = await container.privacy.personal_data.find_contact("web", "visitor-access-1")
+        copy = await container.privacy.personal_data.export(contact.contact_id)
+        assert copy["contact"]["channel_user_id"] == "visitor-access-1"  # the full copy is the download's
 
         typed = await _say(container, "visitor-access-1", "/my_data")
         assert (await container.store.get_reply(typed)).backend["answerer"] == "pdpa:access"

@@ -108,3 +108,22 @@ def test_masking_covers_singapore_formats_and_keeps_ids_and_dates():
     kept = ["message 3f2a123456789abc0123456789abcdef", "at 2025-01-31T10:00:00+00:00", "127.0.0.1:8000",
             "took 0.25 s", "chunk 9f3e2b1c:12"]
     assert [mask_pii(text) for text in kept] == kept
+
+
+def test_a_terminal_gets_readable_lines_and_anything_else_json():
+    """Same fields and the same masking either way; JSON unless stderr is a terminal or it is asked for."""
+    from supportlah.logs import ConsoleFormatter, JsonFormatter, wants_json
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert wants_json(None, io.StringIO()) is True and wants_json(None, Terminal()) is False
+    assert wants_json(True, Terminal()) is True and wants_json(False, io.StringIO()) is False
+    record = logging.makeLogRecord({"name": "supportlah.test", "levelname": "INFO", "levelno": logging.INFO,
+                                    "msg": "reply sent to 91234567", "message_id": "ab12cd34"})
+    line = ConsoleFormatter().format(record)
+    assert "INFO  supportlah.test  reply sent to [phone]" in line and 'message_id="ab12cd34"' in line
+    assert not line.startswith("{")
+    payload = json.loads(JsonFormatter().format(record))
+    assert payload["event"] == "reply sent to [phone]" and payload["message_id"] == "ab12cd34"

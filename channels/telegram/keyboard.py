@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from typing import TYPE_CHECKING
 
 from channels.telegram import texts
+
+if TYPE_CHECKING:  # keyboards are built (and carried as JSON) by processes that never load the SDK
+    from telegram import InlineKeyboardMarkup
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ def decode_keyboard(raw: str) -> Keyboard:
 def to_markup(rows: Keyboard) -> InlineKeyboardMarkup | None:
     if not rows:
         return None
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
     return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows])
 
 

@@ -29,12 +29,14 @@ Commands (``/start``, ``/help``, ``/human``, ``/language``, ``/reset``, ``/my_da
 from __future__ import annotations
 
 from collections.abc import Collection
-
-from telegram import CallbackQuery, Message, Update, User
+from typing import TYPE_CHECKING
 
 from channels.messages import Attachment, AttachmentKind, Channel, InboundMessage, utcnow
 from channels.telegram.keyboard import CALLBACK_HUMAN, FEEDBACK_PREFIX, LANGUAGE_PREFIX
 from channels.telegram.texts import COMMANDS
+
+if TYPE_CHECKING:  # annotations only: the ingress and the staff desk use these functions without the SDK loaded
+    from telegram import CallbackQuery, Message, Update, User
 
 FILE_URL_SCHEME = "tg-file:"
 

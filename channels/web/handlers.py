@@ -2,6 +2,11 @@
 
 Visitors are identified by a random id the page keeps in localStorage; it is the
 sender id of the ``web`` channel, so a reload finds the same conversation.
+
+The same page runs embedded on the owner's site (``/widget.js`` draws a bubble that opens
+``/embed`` in an iframe, so the host page's CSS and scripts cannot reach it). Which sites may
+embed it is ``allowed_origins``: the embed page's ``frame-ancestors``, CORS on the config the
+widget reads, and the Origin check on the socket and on POSTs all use that one list.
 """
 from __future__ import annotations
 
@@ -10,14 +15,17 @@ import logging
 import re
 from importlib import resources
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Protocol
+from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from channels.base import Ingress
 from channels.edge import MalformedInbound, checked_inbound, clean_text, load_json
 from channels.messages import Channel, InboundMessage, new_id
 from channels.web.hub import WebHub
+from config.languages import Language
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,20 @@ class Transcripts(Protocol):
     async def transcript(self, conversation_id: str, limit: int = 50) -> list[dict]: ...
 
 
+class ChatIntro(Protocol):
+    """What the chat says when it opens (the composition root reads it from settings and the KB)."""
+
+    greeting: str
+
+    async def examples(self) -> list[str]: ...
+
+
+class VisitorData(Protocol):
+    """A visitor's own data, as the PDPA access request gives it (None: nothing held)."""
+
+    async def export(self, channel: Channel, sender_id: str) -> dict | None: ...
+
+
 class BadRequest(ValueError):
     pass
 
@@ -57,6 +79,9 @@ class WebChat:
         business_name: str,
         max_message_chars: int,
         allowed_origins: list[str],
+        intro: ChatIntro,
+        languages: Sequence[Language],
+        visitor_data: VisitorData | None = None,
         reply_timeout: float = 60.0,
     ) -> None:
         self._ingress = ingress
@@ -64,7 +89,10 @@ class WebChat:
         self._hub = hub
         self._business_name = business_name
         self._max_chars = max_message_chars
-        self._allowed_origins = set(allowed_origins)
+        self._allowed_origins = {origin.rstrip("/") for origin in allowed_origins}
+        self._intro = intro
+        self._languages = list(languages)
+        self._visitor_data = visitor_data
         self._reply_timeout = reply_timeout
         self._static = Path(str(resources.files("channels.web") / "static"))
         self._sockets: set[web.WebSocketResponse] = set()
@@ -72,18 +100,64 @@ class WebChat:
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/", self.index),
+            web.get("/embed", self.embed),
+            web.get("/widget.js", self.widget),
             web.get("/ws/chat", self.websocket),
             web.post("/api/chat", self.post_message),
             web.get("/api/chat/history", self.history),
             web.get("/api/chat/config", self.config),
+            web.get("/api/chat/export", self.export),
             web.static("/static", self._static),
         ]
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(self._static / "index.html", headers={"Cache-Control": "no-cache"})
 
+    async def embed(self, request: web.Request) -> web.StreamResponse:
+        """The chat page for the widget's iframe: only the allowed sites may frame it."""
+        ancestors = " ".join(sorted(self._allowed_origins)) or "*"
+        return web.FileResponse(self._static / "index.html", headers={
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+                                       f"frame-ancestors 'self' {ancestors}",
+        })
+
+    async def widget(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(self._static / "widget.js", headers={"Cache-Control": "no-cache"})
+
     async def config(self, request: web.Request) -> web.Response:
-        return web.json_response({"business_name": self._business_name, "languages": ["en", "zh", "ms", "ta"]})
+        """What the page and the widget show before the first message. Read cross-origin by the widget:
+        an allowed site gets CORS headers, any other none (the browser then hides the bubble)."""
+        body = {
+            "business_name": self._business_name,
+            "greeting": self._intro.greeting,
+            "examples": await self._intro.examples(),
+            "languages": [{"code": lang.code, "name": lang.native} for lang in self._languages],
+            "max_message_chars": self._max_chars,
+        }
+        response = web.json_response(body)
+        origin = request.headers.get("Origin")
+        if origin is not None and self._origin_allowed(request):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    async def export(self, request: web.Request) -> web.Response:
+        """The visitor's "my data": everything held about them, for the page's summary and download."""
+        visitor_id = request.query.get("visitor_id", "")
+        if not VISITOR_ID.match(visitor_id):
+            return _error(400, "visitor_id must be 8-64 characters of letters, digits, '-' or '_'")
+        if not self._origin_allowed(request):
+            return _error(403, "origin not allowed")
+        document = await self._visitor_data.export(Channel.WEB, visitor_id) if self._visitor_data else None
+        return web.json_response({"data": document}, headers={"Cache-Control": "no-store"})
+
+    def _origin_allowed(self, request: web.Request) -> bool:
+        """No Origin (not a browser), our own origin, or one of the allowed sites (all, when none are set)."""
+        origin = request.headers.get("Origin")
+        if origin is None or not self._allowed_origins or origin in self._allowed_origins:
+            return True
+        return urlsplit(origin).netloc == request.host
 
     async def history(self, request: web.Request) -> web.Response:
         visitor_id = request.query.get("visitor_id", "")
@@ -92,6 +166,8 @@ class WebChat:
         return web.json_response({"messages": await self._history(visitor_id)})
 
     async def post_message(self, request: web.Request) -> web.Response:
+        if not self._origin_allowed(request):
+            return _error(403, "origin not allowed")
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return _error(413, f"body is larger than {MAX_BODY_BYTES} bytes")
         try:
@@ -120,8 +196,7 @@ class WebChat:
         return web.json_response({"message_id": result.message_id, "reply": _reply_body(reply)})
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        origin = request.headers.get("Origin")
-        if self._allowed_origins and origin not in self._allowed_origins:
+        if not self._origin_allowed(request):
             raise web.HTTPForbidden(text="origin not allowed")
         visitor_id = request.query.get("visitor_id", "")
         if not VISITOR_ID.fullmatch(visitor_id):
@@ -191,7 +266,8 @@ class WebChat:
         if conversation_id is None:
             return []
         return [
-            {"role": item["role"], "text": item["text"], "sources": item["sources"], "at": item["at"]}
+            {"role": item["role"], "text": item["text"], "sources": item["sources"], "at": item["at"],
+             "escalate": item.get("escalate", False), "language": item.get("language")}
             for item in await self._transcripts.transcript(conversation_id)
         ]
 

@@ -32,7 +32,7 @@ from supportlah.admin.audit import AuditLog
 from supportlah.admin.keys import ApiKeys, KeyInfo
 from supportlah.admin.limits import client_address
 from supportlah.admin.metrics import CONTENT_TYPE, HttpMetrics, database_lines
-from supportlah.admin.openapi import build_spec, docs_page
+from supportlah.admin.openapi import DOCS_CSP, DOCS_INIT, DOCS_PAGE, build_spec, swagger_ui_assets
 from supportlah.admin.uploads import UploadLimits, UploadRejected, check_upload, safe_file_name
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,12 @@ class TicketAdmin(Protocol):
     async def list(self, *, status: str | None, priority: str | None, assignee: str | None,
                    limit: int) -> list[dict]: ...
 
-    async def update(self, ticket_id: str, changes: dict, *, actor: str) -> dict | None:
-        """Apply the change; None if there is no such ticket; InvalidTicketChange if not allowed."""
+    async def get(self, number: int) -> dict | None:
+        """Ticket ``#number`` with its event history; None if there is none."""
+
+    async def update(self, number: int, changes: dict, *, actor: str) -> dict | None:
+        """Apply the change to ticket ``#number``; None if there is no such ticket; InvalidTicketChange if
+        not allowed."""
 
 
 class ApiError(Exception):
@@ -98,6 +102,8 @@ class AdminApi:
         routes = [
             web.get("/api/openapi.json", self.openapi),
             web.get("/api/docs", self.docs),
+            web.get("/api/docs/init.js", self.docs_init),
+            web.static("/api/docs/assets", swagger_ui_assets()),
             web.get("/metrics", self.metrics),
             self._route("GET", "/api/admin/documents", "kb:read", self.list_documents),
             self._route("POST", "/api/admin/documents", "kb:write", self.upload_document),
@@ -115,7 +121,10 @@ class AdminApi:
         if self.tickets is not None:
             routes += [
                 self._route("GET", "/api/admin/tickets", "tickets:read", self.list_tickets),
-                self._route("PATCH", "/api/admin/tickets/{ticket_id}", "tickets:write", self.update_ticket),
+                # Addressed by the number people see (#123 in the staff group, `supportlah tickets list`),
+                # as the console's POST /api/admin/tickets/{number}/reply is; the internal id is not a path.
+                self._route("GET", "/api/admin/tickets/{number}", "tickets:read", self.get_ticket),
+                self._route("PATCH", "/api/admin/tickets/{number}", "tickets:write", self.update_ticket),
             ]
         return routes
 
@@ -155,7 +164,10 @@ class AdminApi:
         return web.json_response(self._spec)
 
     async def docs(self, request: web.Request) -> web.Response:
-        return web.Response(text=docs_page(self._spec), content_type="text/html")
+        return web.Response(text=DOCS_PAGE, content_type="text/html", headers={"Content-Security-Policy": DOCS_CSP})
+
+    async def docs_init(self, request: web.Request) -> web.Response:
+        return web.Response(text=DOCS_INIT, content_type="text/javascript")
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
         if self.metrics_require_key:
@@ -393,9 +405,16 @@ class AdminApi:
                                           limit=_int(request, "limit", 50, 1, 500))
         return web.json_response({"tickets": tickets})
 
+    async def get_ticket(self, request: web.Request) -> web.Response:
+        assert self.tickets is not None
+        ticket = await self.tickets.get(_ticket_number(request))
+        if ticket is None:
+            raise ApiError(404, "no such ticket")
+        return web.json_response({"ticket": ticket})
+
     async def update_ticket(self, request: web.Request) -> web.Response:
         assert self.tickets is not None
-        ticket_id = request.match_info["ticket_id"]
+        number = _ticket_number(request)
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -404,12 +423,12 @@ class AdminApi:
             raise ApiError(400, "body must be a JSON object with status, priority or assignee_id")
         actor = f"key:{request[API_KEY].prefix}"
         try:
-            ticket = await self.tickets.update(ticket_id, body, actor=actor) if _ID.match(ticket_id) else None
+            ticket = await self.tickets.update(number, body, actor=actor)
         except InvalidTicketChange as exc:
             raise ApiError(400, str(exc)) from exc
         if ticket is None:
             raise ApiError(404, "no such ticket")
-        await self._audit(request, "ticket.update", ticket_id, **{k: body[k] for k in sorted(body)})
+        await self._audit(request, "ticket.update", f"#{number}", **{k: body[k] for k in sorted(body)})
         return web.json_response({"ticket": ticket})
 
 
@@ -427,6 +446,13 @@ def _write_atomically(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.part")
     partial.write_bytes(data)
     partial.replace(path)
+
+
+def _ticket_number(request: web.Request) -> int:
+    raw = request.match_info["number"]
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise ApiError(400, "the ticket is addressed by its number, as in #123: a positive integer")
+    return int(raw)
 
 
 def _opt(request: web.Request, name: str, max_len: int) -> str | None:

@@ -3,9 +3,9 @@
 One hook, placed before commands and the agent:
 
 * data requests come first and work with or without consent: "my data" / ``/my_data``
-  answers with a JSON copy; "delete my data" / ``/delete_my_data`` asks for a
-  confirmation, and a confirmed erasure runs as soon as this job lets go of the
-  conversation (:meth:`PersonalData.erase_soon`);
+  answers with a readable summary (the web chat also downloads the full copy); "delete my
+  data" / ``/delete_my_data`` asks for a confirmation, and a confirmed erasure runs as soon
+  as this job lets go of the conversation (:meth:`PersonalData.erase_soon`);
 * notice mode: the first message of a contact (or the first after the notice version
   changed) gets the notice as a part ordered *before* the answer, and the agent answers;
 * opt-in mode: until the customer agrees, every message gets the notice and agree
@@ -14,7 +14,6 @@ One hook, placed before commands and the agent:
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ from workers.hooks import Decision
 log = logging.getLogger(__name__)
 
 ERASE_CONFIRM_WINDOW = timedelta(minutes=15)
-ACCESS_REPLY_MAX_CHARS = 3500
 NOTICE_PART_INDEX = -1  # sorts before the reply's parts (0, 1, …), so the notice goes out first
 
 AnswerCallback = Callable[[str], Awaitable[None]]
@@ -139,8 +137,8 @@ class PrivacyHook:
         ):
             await self._data.open_request(stored.contact_id, "access", msg.channel.value, status="done")
             export = await self._data.export(stored.contact_id)
-            body = _compact_json(export, ACCESS_REPLY_MAX_CHARS) if export else texts.text("access_none", language)
-            return _decision(f"{texts.text('access', language)}\n\n{body}", language, "pdpa:access")
+            body = _summary(export, language) if export else texts.text("access_none", language)
+            return _decision(body, language, "pdpa:access")
         return None
 
     # --- consent --------------------------------------------------------------
@@ -258,22 +256,26 @@ def _decision(reply_text: str, language: str, answerer: str, keyboard: tuple = (
     )
 
 
-def _compact_json(export: dict, max_chars: int) -> str:
-    """The export as JSON, fitted to one chat reply: our own long replies are shortened first
-    (the customer has them already), then the oldest messages are left out."""
-    document = json.loads(json.dumps(export, default=str))
-    rendered = json.dumps(document, ensure_ascii=False, indent=1)
-    if len(rendered) > max_chars:
-        for conversation in document.get("conversations", []):
-            for message in conversation.get("messages", []):
-                if message.get("from") != "customer" and len(message.get("text") or "") > 80:
-                    message["text"] = message["text"][:80] + "…"
-        rendered = json.dumps(document, ensure_ascii=False, indent=1)
-    while len(rendered) > max_chars:
-        conversations = [c for c in document.get("conversations", []) if c.get("messages")]
-        if not conversations:
-            break
-        conversations[0]["messages"].pop(0)
-        document["truncated"] = "older messages left out; ask us for the full copy"
-        rendered = json.dumps(document, ensure_ascii=False, indent=1)
-    return rendered
+SUMMARY_MESSAGES = 5
+SUMMARY_QUOTE_CHARS = 80
+
+
+def _summary(export: dict, language: str) -> str:
+    """The export as a person reads it in a chat: counts, the notice, the latest own messages. The
+    full copy is the web chat's download (``GET /api/chat/export``) or the admin API's export."""
+    messages = [m for c in export.get("conversations", []) for m in c.get("messages", [])]
+    own = [m for m in messages if m.get("from") == "customer"]
+    consents = export.get("consents", [])
+    consent = f"{consents[-1]['status']} {str(consents[-1]['at'])[:10]}" if consents else "-"
+    since = str((export.get("contact") or {}).get("created_at") or "")[:10] or "-"
+    lines = [texts.text("access", language, messages=len(own), replies=len(messages) - len(own), since=since,
+                        consent=consent)]
+    if own:
+        lines += ["", texts.text("access_messages", language)]
+        for message in own[-SUMMARY_MESSAGES:]:
+            quote = " ".join(str(message.get("text") or "").split())
+            if len(quote) > SUMMARY_QUOTE_CHARS:
+                quote = quote[:SUMMARY_QUOTE_CHARS] + "…"
+            lines.append(f"• {str(message.get('at'))[:16].replace('T', ' ')}  “{quote}”")
+    lines += ["", texts.text("access_end", language)]
+    return "\n".join(lines)

@@ -1,14 +1,26 @@
-"""The admin API's OpenAPI 3 description (served at /api/openapi.json) and a plain docs page.
+"""The admin API's OpenAPI 3 description (served at /api/openapi.json) and its docs page.
 
 Written by hand next to the handlers so the contract is reviewed like code; the fuzz
-test holds the handlers to it. The docs page is rendered here from the same spec,
-with every string HTML-escaped, and needs no JavaScript or CDN.
+test holds the handlers to it. ``/api/docs`` is Swagger UI reading that spec: its assets
+come from the ``swagger-ui-py`` package (Apache-2.0, licence file shipped with them) and are
+served from here, so the page works offline and loads nothing from a CDN.
 """
 from __future__ import annotations
 
-import html
+import importlib.util
+from pathlib import Path
 
 from supportlah.admin.keys import SCOPES
+
+SCOPE_MEANINGS = {
+    "kb:read": "list documents, knowledge-base counts and search",
+    "kb:write": "upload, delete and re-index documents",
+    "tickets:read": "list tickets and read one with its history",
+    "tickets:write": "change a ticket's status, priority or assignee, and reply to its customer",
+    "contacts:read": "conversations, contacts and a contact's data export",
+    "contacts:erase": "erase a contact (PDPA erasure)",
+    "analytics:read": "analytics and /metrics",
+}
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _LANGUAGES = ["en", "zh", "ms", "ta"]
@@ -54,6 +66,9 @@ def _query(name: str, schema: dict, description: str, *, required: bool = False)
 
 _DOCUMENT = {
     "type": "object",
+    "example": {"id": "0b9e…", "name": "menu.pdf", "kind": "pdf", "category": "menu", "language": "en",
+                "chunks": 12, "tokens": 4210, "size_bytes": 183204, "sha256": "9f86d081…",
+                "created_at": "2026-12-03T09:00:00+00:00", "updated_at": "2026-12-03T09:00:00+00:00"},
     "required": ["id", "name", "kind", "chunks", "tokens", "size_bytes", "sha256", "created_at", "updated_at"],
     "properties": {
         "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"},
@@ -86,6 +101,11 @@ _CONTACT = {
 }
 _TICKET = {
     "type": "object",
+    "example": {"id": "5f0c…", "number": 123, "status": "claimed", "priority": "high", "reason": "low_confidence",
+                "channel": "whatsapp", "conversation_id": "c41a…", "language": "en", "assignee_id": "42",
+                "assignee_name": "Mei Ling", "summary": "Asks: “Can you deliver on Sunday?”",
+                "created_at": "2026-12-03T09:00:00+00:00", "updated_at": "2026-12-03T09:05:00+00:00",
+                "sla_due_at": "2026-12-03T10:00:00+00:00"},
     "required": ["id", "number", "status", "priority", "reason", "channel", "conversation_id", "created_at"],
     "properties": {
         "id": {"type": "string"}, "number": {"type": "integer"}, "status": {"type": "string"},
@@ -114,13 +134,17 @@ def build_spec(*, tickets: bool) -> dict:
             "post": _op("Upload a document (PDF, DOCX, TXT, MD, HTML, CSV) and index it", "kb:write",
                         _ok("Indexed", {"type": "object", "required": ["document", "status"],
                                         "properties": {"document": _DOCUMENT, "status": {"type": "string"}}}, "201"),
-                        body={"required": True, "content": {"multipart/form-data": {"schema": {
-                            "type": "object", "required": ["file"],
-                            "properties": {
-                                "file": {"type": "string", "format": "binary"},
-                                "category": {"type": "string", "maxLength": 64, "pattern": "^[\\w -]*$"},
-                                "language": {"type": "string", "enum": _LANGUAGES},
-                            }}}}},
+                        body={"required": True, "description": "The file, and optionally its category and language "
+                                                               "(detected when omitted).",
+                              "content": {"multipart/form-data": {"schema": {
+                                  "type": "object", "required": ["file"],
+                                  "properties": {
+                                      "file": {"type": "string", "format": "binary",
+                                               "description": "PDF, DOCX, TXT, MD, HTML or CSV"},
+                                      "category": {"type": "string", "maxLength": 64, "pattern": "^[\\w -]*$",
+                                                   "description": "Stored with the document", "example": "menu"},
+                                      "language": {"type": "string", "enum": _LANGUAGES, "example": "en"},
+                                  }}}}},
                         errors=("400", "413", "415", "422", "503")),
         },
         "/api/admin/documents/{document_id}": {
@@ -225,24 +249,45 @@ def build_spec(*, tickets: bool) -> dict:
                                    _LIMIT],
                        errors=("400",)),
         }
-        paths["/api/admin/tickets/{ticket_id}"] = {
+        number = {"name": "number", "in": "path", "required": True,
+                  "description": "The ticket's number, as in #123 (what the staff group and `supportlah tickets "
+                                 "list` show).",
+                  "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "example": 123}
+        paths["/api/admin/tickets/{number}"] = {
+            "get": _op("One ticket with its history", "tickets:read",
+                       _ok("Ticket", {"type": "object", "required": ["ticket"], "properties": {"ticket": {
+                           **_TICKET, "properties": {**_TICKET["properties"], "events": {
+                               "type": "array", "items": {"type": "object"}}}}}}),
+                       parameters=[number], errors=("400", "404")),
             "patch": _op("Change a ticket's status, priority or assignee", "tickets:write",
                          _ok("Updated", {"type": "object", "required": ["ticket"], "properties": {"ticket": _TICKET}}),
-                         parameters=[_path_id("ticket_id", "Ticket id.")],
-                         body={"required": True, "content": {"application/json": {"schema": {
-                             "type": "object", "minProperties": 1, "additionalProperties": False,
-                             "properties": {"status": {"type": "string", "maxLength": 20},
-                                            "priority": {"type": "string", "maxLength": 16},
-                                            "assignee_id": {"type": ["string", "null"], "maxLength": 32},
-                                            "assignee_name": {"type": ["string", "null"], "maxLength": 200}}}}}},
+                         parameters=[number],
+                         body={"required": True, "description": "Only the fields to change.",
+                               "content": {"application/json": {
+                                   "schema": {
+                                       "type": "object", "minProperties": 1, "additionalProperties": False,
+                                       "properties": {
+                                           "status": {"type": "string", "maxLength": 20,
+                                                      "description": "open, claimed, waiting_customer, resolved "
+                                                                     "or closed"},
+                                           "priority": {"type": "string", "maxLength": 16,
+                                                        "description": "normal, high or urgent"},
+                                           "assignee_id": {"type": ["string", "null"], "maxLength": 32},
+                                           "assignee_name": {"type": ["string", "null"], "maxLength": 200}}},
+                                   "examples": {
+                                       "resolve": {"summary": "Resolve it", "value": {"status": "resolved"}},
+                                       "assign": {"summary": "Give it to someone, urgently",
+                                                  "value": {"assignee_id": "42", "assignee_name": "Mei Ling",
+                                                            "priority": "urgent"}}}}}},
                          errors=("400", "404", "409")),
         }
     return {
         "openapi": "3.1.0",
         "info": {"title": "supportlah admin API", "version": "1",
                  "description": "Manage the knowledge base, tickets and customer data. Authenticate with "
-                                "`Authorization: Bearer <key>`; create keys with `supportlah admin create-key`. "
-                                f"Scopes: {', '.join(SCOPES)}."},
+                                "`Authorization: Bearer <key>`; create keys with `supportlah admin create-key "
+                                "--scopes …`.\n\n| scope | allows |\n| --- | --- |\n"
+                                + "\n".join(f"| `{scope}` | {SCOPE_MEANINGS[scope]} |" for scope in SCOPES)},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
@@ -252,26 +297,42 @@ def build_spec(*, tickets: bool) -> dict:
     }
 
 
-def docs_page(spec: dict) -> str:
-    """A readable, script-free page listing every operation; all text escaped."""
-    rows = []
-    for path, operations in spec["paths"].items():
-        for method, op in operations.items():
-            params = ", ".join(f"{p['name']} ({p['in']})" for p in op.get("parameters", []))
-            rows.append(
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td>"
-                "<td>{}</td></tr>".format(html.escape(method.upper()), html.escape(path), html.escape(op["summary"]),
-                                          html.escape(op.get("x-required-scope", "")), html.escape(params))
-            )
-    info = spec["info"]
-    return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(info['title'])}</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}"
-        "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.4rem;text-align:left}"
-        "code{font-size:.9em}</style></head><body>"
-        f"<h1>{html.escape(info['title'])}</h1><p>{html.escape(info['description'])}</p>"
-        "<p>Machine-readable spec: <a href=\"/api/openapi.json\">/api/openapi.json</a></p>"
-        "<table><thead><tr><th>Method</th><th>Path</th><th>What</th><th>Scope</th><th>Parameters</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></body></html>"
-    )
+def swagger_ui_assets() -> Path:
+    """Swagger UI's files as the ``swagger-ui-py`` package ships them (found without importing it)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the swagger-ui-py package is missing: reinstall supportlah")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>supportlah admin API</title>
+  <link rel="icon" href="data:,">
+  <link rel="stylesheet" href="/api/docs/assets/swagger-ui.css">
+  <script src="/api/docs/assets/swagger-ui-bundle.js" defer></script>
+  <script src="/api/docs/init.js" defer></script>
+</head>
+<body>
+  <noscript>This page needs JavaScript; the description itself is <a href="/api/openapi.json">/api/openapi.json</a>.</noscript>
+  <div id="swagger-ui"></div>
+</body>
+</html>
+"""
+
+DOCS_INIT = """window.addEventListener("load", function () {
+  window.ui = SwaggerUIBundle({
+    url: "/api/openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
+    tryItOutEnabled: false,
+  });
+});
+"""
+# Swagger UI sets inline styles; everything else stays 'self' (no CDN, no inline script).
+DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"

@@ -46,10 +46,25 @@ _TEXTS: dict[str, dict[str, str]] = {
     "button_agree": {"en": "I agree", "zh": "同意", "ms": "Setuju", "ta": "ஒப்புக்கொள்கிறேன்"},
     "button_decline": {"en": "No", "zh": "不同意", "ms": "Tidak", "ta": "இல்லை"},
     "access": {
-        "en": "Here is a copy of the data we hold about you (JSON). Send \"delete my data\" to erase it.",
-        "zh": "以下是我们保存的您的资料副本（JSON）。发送“删除我的资料”可要求删除。",
-        "ms": "Berikut salinan data yang kami simpan tentang anda (JSON). Hantar \"padam data saya\" untuk memadamkannya.",
-        "ta": "உங்களைப் பற்றி நாங்கள் வைத்திருக்கும் தரவின் நகல் இதோ (JSON). அழிக்க \"என் தரவை அழி\" என்று அனுப்புங்கள்.",
+        "en": "Here is what we hold about you: {messages} of your messages and {replies} of our replies since "
+              "{since}; privacy notice: {consent}.",
+        "zh": "我们保存的您的资料：自 {since} 起您的 {messages} 条消息和我们的 {replies} 条回复；隐私说明：{consent}。",
+        "ms": "Ini data yang kami simpan tentang anda: {messages} mesej anda dan {replies} balasan kami sejak "
+              "{since}; notis privasi: {consent}.",
+        "ta": "உங்களைப் பற்றி நாங்கள் வைத்திருப்பது: {since} முதல் உங்கள் {messages} செய்திகளும் எங்கள் {replies} "
+              "பதில்களும்; தனியுரிமை அறிவிப்பு: {consent}.",
+    },
+    "access_messages": {
+        "en": "Your latest messages:",
+        "zh": "您最近的消息：",
+        "ms": "Mesej terkini anda:",
+        "ta": "உங்கள் சமீபத்திய செய்திகள்:",
+    },
+    "access_end": {
+        "en": "On the web chat, \"My data\" downloads a full copy. Send \"delete my data\" to erase it.",
+        "zh": "在网页聊天中点“我的资料”可下载完整副本。发送“删除我的资料”可要求删除。",
+        "ms": "Di sembang web, \"Data saya\" memuat turun salinan penuh. Hantar \"padam data saya\" untuk memadamkannya.",
+        "ta": "இணைய அரட்டையில் \"என் தரவு\" முழு நகலைப் பதிவிறக்கும். அழிக்க \"என் தரவை அழி\" என்று அனுப்புங்கள்.",
     },
     "access_none": {
         "en": "We hold no data about you beyond this request.",

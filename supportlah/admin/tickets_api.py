@@ -30,6 +30,10 @@ def ticket_json(t: Ticket) -> dict:
             "sla_due_at": t.sla_due_at.isoformat() if t.sla_due_at else None}
 
 
+def event_json(e: TicketEvent) -> dict:
+    return {"kind": e.kind, "actor": e.actor, "detail": e.detail, "at": e.at.isoformat()}
+
+
 class EscalationTickets:
     """``TicketAdmin`` over the escalation feature's ticket repository."""
 
@@ -49,12 +53,20 @@ class EscalationTickets:
         async with self._sessions() as session:
             return [ticket_json(t) for t in await session.scalars(query)]
 
-    async def update(self, ticket_id: str, changes: dict, *, actor: str) -> dict | None:
+    async def get(self, number: int) -> dict | None:
+        ticket = await self._repository.by_number(number)
+        if ticket is None:
+            return None
+        events = await self._repository.events(ticket.id)
+        return {**ticket_json(ticket), "events": [event_json(e) for e in events]}
+
+    async def update(self, number: int, changes: dict, *, actor: str) -> dict | None:
         values = _validated(changes)
-        if await self._repository.get(ticket_id) is None:
+        found = await self._repository.by_number(number)
+        if found is None:
             return None
         detail = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
-        ticket = await self._repository.change(ticket_id, key=f"admin:{new_id()}", kind="admin_update",
+        ticket = await self._repository.change(found.id, key=f"admin:{new_id()}", kind="admin_update",
                                                actor=actor[:64], detail=detail, **values)
         return ticket_json(ticket)
 
@@ -128,8 +140,7 @@ class TicketsPersonalData:
                 events = (await session.scalars(
                     select(TicketEvent).where(TicketEvent.ticket_id == t.id).order_by(TicketEvent.at)
                 )).all()
-                out.append({**ticket_json(t), "events": [{"kind": e.kind, "actor": e.actor, "detail": e.detail,
-                                                          "at": e.at.isoformat()} for e in events]})
+                out.append({**ticket_json(t), "events": [event_json(e) for e in events]})
         return out
 
     async def erase_contact(self, contact: ContactRef) -> int:

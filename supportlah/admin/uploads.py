@@ -13,8 +13,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 ALLOWED_SUFFIXES = (".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm", ".csv")
 _TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".csv"}
@@ -77,6 +75,9 @@ def check_upload(file_name: str, data: bytes, limits: UploadLimits) -> None:
 def _check_pdf(data: bytes, limits: UploadLimits) -> None:
     if not data.startswith(b"%PDF-"):
         raise UploadRejected("content is not a PDF (it does not start with %PDF-)", 415)
+    from pypdf import PdfReader  # loaded by the first upload, not by every command
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:

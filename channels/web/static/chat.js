@@ -6,10 +6,9 @@
 
   const VISITOR_KEY = "supportlah.visitor_id";
   const VISITOR_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
-  const MAX_BACKOFF_MS = 30000;
+  const MAX_BACKOFF_MS = 10000;
   const FAILURES_BEFORE_FALLBACK = 2;
   const FALLBACK_POLL_MS = 10000;
-  const LANGUAGE_NAMES = { en: "English", zh: "中文", ms: "Bahasa Melayu", ta: "தமிழ்" };
   const ROLE_LABELS = { user: "You", assistant: "Assistant", staff: "Staff", system: "Notice" };
   // Shown under a hand-off reply, in the reply's own language.
   const HANDOFF_NOTES = {
@@ -29,7 +28,19 @@
     form: document.getElementById("composer"),
     input: document.getElementById("message-input"),
     hint: document.getElementById("composer-hint"),
+    send: document.getElementById("send-button"),
+    counter: document.getElementById("char-count"),
+    greeting: document.getElementById("greeting"),
+    examples: document.getElementById("examples"),
+    exampleList: document.getElementById("example-list"),
+    myDataButton: document.getElementById("my-data-button"),
+    myData: document.getElementById("my-data"),
+    myDataSummary: document.getElementById("my-data-summary"),
+    myDataNone: document.getElementById("my-data-none"),
+    myDataDownload: document.getElementById("my-data-download"),
+    myDataClose: document.getElementById("my-data-close"),
   };
+  let maxChars = 4000; // the server's limit; /api/chat/config says what it is
 
   function randomId() {
     if (window.crypto && typeof window.crypto.randomUUID === "function") {
@@ -160,6 +171,12 @@
   function setStatus(state, text) {
     elements.status.dataset.state = state;
     elements.status.textContent = text;
+    updateTyping(); // nobody is typing for us while we cannot hear them
+  }
+
+  function connected() {
+    const state = elements.status.dataset.state;
+    return state === "online" || state === "fallback";
   }
 
   // ------------------------------------------------------------------ chat state
@@ -177,7 +194,7 @@
   let historySignature = "";
 
   function updateTyping() {
-    const hidden = awaiting.size === 0;
+    const hidden = awaiting.size === 0 || !connected();
     if (elements.typing.hidden === hidden) return;
     elements.typing.hidden = hidden;
     scrollToEnd(); // the indicator takes room from the conversation
@@ -217,8 +234,11 @@
     elements.messages.replaceChildren();
     streams.clear();
     for (const message of list) {
-      createBubble(message.role, message.text || "", { at: message.at, sources: message.sources });
+      const bubble = createBubble(message.role, message.text || "", { at: message.at, sources: message.sources });
+      if (message.language) bubble.lang = message.language;
+      if (message.escalate) markEscalated(bubble, message.language);
     }
+    elements.examples.hidden = list.length > 0 || elements.exampleList.childElementCount === 0;
     // What the server does not know about stays visible after the transcript.
     for (const bubble of failed) elements.messages.appendChild(bubble);
     for (const entry of outbox) elements.messages.appendChild(entry.bubble);
@@ -364,18 +384,32 @@
         awaiting.delete(entry.clientId);
       }
     }
-    updateTyping();
-    if (inFallback()) {
-      setStatus("fallback", "Live connection unavailable — sending over HTTP");
-      startFallbackPolling();
-      for (const entry of outbox) {
-        if (entry.via === null) postOverHttp(entry);
-      }
-    } else {
-      setStatus("reconnecting", "Reconnecting…");
-    }
+    // Said at once: the server closes sockets when it stops, and the page must not look live.
+    if (elements.status.dataset.state !== "offline") setStatus("reconnecting", "Reconnecting…");
+    if (inFallback()) chooseFallback();
     const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures, 10)) * (0.5 + Math.random() / 2);
     window.setTimeout(connect, delay);
+  }
+
+  async function chooseFallback() {
+    // HTTP only helps if the server answers it: a stopped server is "offline", not "sending over HTTP".
+    let reachable = false;
+    try {
+      reachable = (await fetch("/healthz", { cache: "no-store" })).ok;
+    } catch (err) {
+      reachable = false;
+    }
+    if (socketOpen) return;
+    if (!reachable) {
+      stopFallbackPolling();
+      setStatus("offline", "Offline — reconnecting…");
+      return;
+    }
+    setStatus("fallback", "Live connection unavailable — sending over HTTP");
+    startFallbackPolling();
+    for (const entry of outbox) {
+      if (entry.via === null) postOverHttp(entry);
+    }
   }
 
   function sendOverSocket(entry) {
@@ -457,15 +491,36 @@
   }
 
   // ------------------------------------------------------------------ composer
+  function characters(text) {
+    return Array.from(text).length; // code points, as the server counts (an emoji is one)
+  }
+
+  function updateCounter() {
+    const length = characters(elements.input.value);
+    const over = length > maxChars;
+    elements.counter.textContent = over
+      ? `${length.toLocaleString()} / ${maxChars.toLocaleString()}: too long by ${(length - maxChars).toLocaleString()} characters`
+      : `${length.toLocaleString()} / ${maxChars.toLocaleString()}`;
+    elements.counter.dataset.over = String(over);
+    elements.send.disabled = over;
+    elements.input.setAttribute("aria-invalid", String(over));
+  }
+
   function submit() {
     const text = elements.input.value.trim();
     if (!text) return;
+    if (characters(elements.input.value) > maxChars) {
+      showError(`Your message is longer than ${maxChars.toLocaleString()} characters; please shorten it.`);
+      return;
+    }
     clearError();
     const entry = { clientId: randomId(), text, via: null, bubble: createBubble("user", text, {}) };
     entry.bubble.classList.add("message-pending");
     outbox.push(entry);
     elements.input.value = "";
     autoGrow();
+    updateCounter();
+    elements.examples.hidden = true;
     if (socketOpen) {
       sendOverSocket(entry);
     } else if (inFallback()) {
@@ -489,7 +544,30 @@
       submit();
     }
   });
-  elements.input.addEventListener("input", autoGrow);
+  elements.input.addEventListener("input", () => {
+    autoGrow();
+    updateCounter();
+  });
+
+  function showExamples(examples) {
+    elements.exampleList.replaceChildren();
+    for (const question of examples) {
+      if (typeof question !== "string" || !question) continue;
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "example";
+      button.textContent = question;
+      button.addEventListener("click", () => {
+        elements.input.value = question;
+        updateCounter();
+        submit();
+      });
+      item.appendChild(button);
+      elements.exampleList.appendChild(item);
+    }
+    elements.examples.hidden = elements.exampleList.childElementCount === 0 || elements.messages.childElementCount > 0;
+  }
 
   async function loadConfig() {
     try {
@@ -498,8 +576,14 @@
         elements.businessName.textContent = body.business_name;
         document.title = `Chat with ${body.business_name}`;
       }
+      if (typeof body.greeting === "string") elements.greeting.textContent = body.greeting;
+      if (Array.isArray(body.examples)) showExamples(body.examples);
+      if (Number.isInteger(body.max_message_chars) && body.max_message_chars > 0) {
+        maxChars = body.max_message_chars;
+        updateCounter();
+      }
       const languages = (Array.isArray(body.languages) ? body.languages : [])
-        .map((code) => LANGUAGE_NAMES[code] || code);
+        .map((lang) => (lang && typeof lang.name === "string" ? lang.name : String(lang)));
       if (languages.length > 1) {
         elements.hint.textContent = `You can write in ${languages.join(", ")}. Press Enter to send, Shift+Enter for a new line.`;
       }
@@ -508,6 +592,81 @@
     }
   }
 
+  // ------------------------------------------------------------------ my data
+  let myDataDocument = null;
+
+  function summaryRow(term, value) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    elements.myDataSummary.append(dt, dd);
+  }
+
+  function day(iso) {
+    const when = iso ? new Date(iso) : null;
+    return when && !Number.isNaN(when.getTime()) ? when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "—";
+  }
+
+  function renderMyData(data) {
+    elements.myDataSummary.replaceChildren();
+    myDataDocument = data;
+    elements.myDataNone.hidden = Boolean(data);
+    elements.myDataDownload.hidden = !data;
+    if (!data) return;
+    const conversations = Array.isArray(data.conversations) ? data.conversations : [];
+    const messages = conversations.flatMap((c) => (Array.isArray(c.messages) ? c.messages : []));
+    const own = messages.filter((m) => m.from === "customer");
+    const consents = Array.isArray(data.consents) ? data.consents : [];
+    const requests = Array.isArray(data.requests) ? data.requests : [];
+    const contact = data.contact || {};
+    summaryRow("First contact", day(contact.created_at));
+    summaryRow("Last message", day(contact.last_message_at));
+    summaryRow("Your messages", String(own.length));
+    summaryRow("Our replies", String(messages.length - own.length));
+    summaryRow("Privacy notice", consents.length ? `${consents[consents.length - 1].status}, ${day(consents[consents.length - 1].at)}` : "—");
+    summaryRow("Your requests", requests.length ? requests.map((r) => `${r.kind} (${day(r.at)})`).join(", ") : "—");
+    if (own.length) summaryRow("Latest message", own[own.length - 1].text || "");
+    for (const [key, value] of Object.entries(data)) {
+      if (["exported_at", "contact", "consents", "requests", "conversations"].includes(key)) continue;
+      const count = Array.isArray(value) ? value.length : value && typeof value === "object" ? Object.keys(value).length : 0;
+      summaryRow(key.replace(/_/g, " "), `${count} item${count === 1 ? "" : "s"}`);
+    }
+  }
+
+  async function openMyData() {
+    clearError();
+    try {
+      const { body } = await fetchJson(`/api/chat/export?visitor_id=${encodeURIComponent(visitorId)}`);
+      renderMyData(body.data || null);
+      elements.myData.hidden = false;
+      elements.myDataDownload.focus();
+    } catch (err) {
+      showError(`Could not fetch your data: ${err.message}`);
+    }
+  }
+
+  function downloadMyData() {
+    if (!myDataDocument) return;
+    const blob = new Blob([JSON.stringify(myDataDocument, null, 2)], { type: "application/json" });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = `my-data-${new Date().toISOString().slice(0, 10)}.json`;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    window.setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  }
+
+  elements.myDataButton.addEventListener("click", openMyData);
+  elements.myDataDownload.addEventListener("click", downloadMyData);
+  elements.myDataClose.addEventListener("click", () => {
+    elements.myData.hidden = true;
+    elements.myDataButton.focus();
+  });
+
+  if (window.location.pathname === "/embed") document.body.classList.add("embedded");
+  updateCounter();
   loadConfig();
   connect();
   // Focusing on load would pop up the on-screen keyboard over the conversation on phones.
