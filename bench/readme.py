@@ -298,6 +298,35 @@ ANSWER_COLUMNS = ("answered_correctly", "answered_wrong", "false_escalation", "h
 ANSWER_HEADERS = ("correct", "wrong", "false hand-off", "handled (negatives)", "cites an expected doc")
 
 
+def confidence_lines() -> list[str]:
+    """How the shipped confidence model did on each business it was not fitted on (its model.json)."""
+    import json
+
+    model = json.loads((ROOT / "agent" / "calibration" / "model.json").read_text(encoding="utf-8"))
+    held_out = model.get("metadata", {}).get("leave_one_business_out")
+    if not held_out:
+        return []
+    thresholds = [t for t in ("0.60", "0.70", "0.80", "0.90") if t in held_out]
+    sent = {t: sum(p["negatives_sent"] for p in held_out[t].values()) for t in thresholds}
+    sent = ", ".join(f"{n} at {t}" for t, n in sent.items() if n)
+    rows = [[business, *(f"{held_out[t][business]['correct']:.2f} / {held_out[t][business]['wrong']:.2f}"
+                         for t in thresholds)] for business in model["metadata"]["fitted_on"]]
+    return [
+        "The confidence model (`agent/calibration/model.json`) is fitted by `supportlah calibrate` on "
+        f"{', '.join(model['metadata']['fitted_on'])}. Each business below is scored by a model fitted on the "
+        "*others* only — what an owner with new documents meets — as the share of its answerable questions "
+        "answered correctly / wrongly at each threshold (the default is 0.7"
+        + ("; no question the documents do not answer was answered at any of these):" if not sent
+           else f"; questions the documents do not answer that were answered: {sent}):"),
+        "",
+        table(["held-out business", *(f"threshold {t}" for t in thresholds)], rows),
+        "",
+        "Reproduce: `supportlah calibrate evalsets/sample-kb $EVALSETS/physio-clinic evalsets/bakery "
+        "--out agent/calibration/model.json`",
+        "",
+    ]
+
+
 def answers_section(data: dict) -> list[str]:
     def fmt(value: float | None) -> str:
         return "–" if value is None else f"{value:.2f}"
@@ -328,6 +357,7 @@ def answers_section(data: dict) -> list[str]:
         rows += [[k, v["n"], *(fmt(v[c]) for c in ANSWER_COLUMNS)] for k, v in report["by_kind"].items()]
         lines += [f"<details><summary>{name}: by language and kind of question</summary>", "",
                   table(["group", "questions", *ANSWER_HEADERS], rows), "", "</details>", ""]
+    lines += confidence_lines()
     lines += ["![answers](bench/results/answers_quality.png)", "", "Reproduce:", "", "```"]
     lines += [e["command"] for e in data["sets"].values()] + ["```", ""]
     return lines
