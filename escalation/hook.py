@@ -65,7 +65,7 @@ class EscalationHook:
             log.warning("a ticket button was pressed outside the staff group; ignored")
             return Decision(reply=Reply(text="", language=stored.conversation_language or "en", confidence=1.0,
                                         backend={"answerer": "escalation:ignored"}), parts=[])
-        if not self._parts.has_staff_group or "command" in meta or "feedback" in meta:
+        if not self._config.has_desk or "command" in meta or "feedback" in meta:
             return None
         ticket = await self._tickets.active_for(stored.message.conversation_id or "")
         if ticket is not None:
@@ -101,7 +101,7 @@ class EscalationHook:
                 parts.append(self._suggestion(msg.id, ticket, draft))
         reply = Reply(text="", language=ticket.language, confidence=1.0,
                       backend={"answerer": HUMAN_MODE, "ticket": str(ticket.number)})
-        return Decision(reply=reply, parts=parts)
+        return Decision(reply=reply, parts=self._parts.deliverable(parts))
 
     def _suggestion(self, message_id: str, ticket: Ticket, draft: Draft) -> OutboundMessage:
         sources = ", ".join(dict.fromkeys(source["document"] for source in draft.sources))
@@ -140,7 +140,7 @@ class EscalationHook:
             return []
         reason, notice = reply.reason, []
         if not reply.escalate:
-            if msg.metadata.get("feedback") != "down" or not self._parts.has_staff_group:
+            if msg.metadata.get("feedback") != "down" or not self._config.has_desk:
                 return []
             if await self._tickets.active_for(msg.conversation_id or "") is not None:
                 return []
@@ -166,7 +166,7 @@ class EscalationHook:
         language = ticket.language
         for index, text in enumerate(notice):
             parts += self._parts.customer(msg.id, f"notice:{index}", ticket, text, role="assistant")
-        if self._parts.has_staff_group and not self._hours.is_open(now):
+        if self._config.has_desk and not self._hours.is_open(now):
             opens = self._hours.next_open(now)
             when = customer_texts.expected_reply(self._hours.local(opens) if opens else None,
                                                  self._hours.local(now), language)
@@ -211,7 +211,7 @@ class EscalationHook:
             summary=summarize(questions[-3:] or [question]),
             draft_text=draft.text if draft else "", draft_sources=draft.sources if draft else [],
             card_facts=facts.stored(), sla_due_at=self._sla_due(priority, now), detail=reason,
-            human_mode=self._parts.has_staff_group)
+            human_mode=self._config.has_desk)
         if (latest is not None and latest.status == TicketStatus.RESOLVED and latest.resolved_at is not None
                 and now - latest.resolved_at <= self._config.reopen_window):
             return await self._tickets.reopen(latest, new, key=f"{msg.id}:reopened")

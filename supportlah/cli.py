@@ -287,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     from supportlah.admin.wiring import register_cli as register_admin_cli  # admin/PDPA (issue 10)
 
     register_admin_cli(sub)
+    from supportlah.console.wiring import register_cli as register_console_cli  # the web console (issue 20)
+
+    register_console_cli(sub)
     return parser
 
 
@@ -324,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     from supportlah import eval_cli  # evaluation commands (issue 11)
 
     commands["eval"] = eval_cli.run
+    from supportlah.console.wiring import run_cli as run_console_cli  # the web console (issue 20)
+
+    commands["console"] = run_console_cli
     try:
         if args.command == "config":
             return cmd_config(settings, args)

@@ -20,6 +20,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy import select
 
+from channels.base import AcceptResult
+from channels.messages import new_id
 from memory.models import Contact, Conversation
 from memory.pdpa import ERASED_PREFIX, ErasureBusy, PersonalData
 from memory.store import MessageStore
@@ -60,6 +62,14 @@ class TicketAdmin(Protocol):
         """Apply the change; None if there is no such ticket; InvalidTicketChange if not allowed."""
 
 
+class TicketReplies(Protocol):
+    """A staff reply to a ticket's customer through the pipeline: see ``supportlah.console.replies``."""
+
+    async def reply(self, number: int, text: str, *, key_prefix: str, client_id: str) -> AcceptResult | None:
+        """Queue the reply; None if there is no ticket ``number``; ValueError (a message for the caller)
+        for empty or oversized text or a bad client id."""
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -89,6 +99,7 @@ class AdminApi:
     trusted_proxy_hops: int = 0
     metrics_require_key: bool = True
     tickets: TicketAdmin | None = None
+    replies: TicketReplies | None = None
 
     def __post_init__(self) -> None:
         self._spec = build_spec(tickets=self.tickets is not None)
@@ -117,6 +128,9 @@ class AdminApi:
                 self._route("GET", "/api/admin/tickets", "tickets:read", self.list_tickets),
                 self._route("PATCH", "/api/admin/tickets/{ticket_id}", "tickets:write", self.update_ticket),
             ]
+        if self.replies is not None:
+            routes.append(self._route("POST", r"/api/admin/tickets/{number:\d{1,9}}/reply", "tickets:write",
+                                      self.reply_to_ticket))
         return routes
 
     # --- auth -----------------------------------------------------------------
@@ -411,6 +425,31 @@ class AdminApi:
             raise ApiError(404, "no such ticket")
         await self._audit(request, "ticket.update", ticket_id, **{k: body[k] for k in sorted(body)})
         return web.json_response({"ticket": ticket})
+
+    async def reply_to_ticket(self, request: web.Request) -> web.Response:
+        """The customer gets ``text`` on their channel exactly as a staff-group or console reply (202: queued)."""
+        assert self.replies is not None
+        number = int(request.match_info["number"])
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "body must be a JSON object") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise ApiError(400, 'body must be a JSON object with "text" (and optionally "client_id")')
+        client_id = body.get("client_id") or new_id()
+        if not isinstance(client_id, str):
+            raise ApiError(400, "client_id must be a string")
+        try:
+            accepted = await self.replies.reply(number, body["text"], key_prefix=request[API_KEY].prefix,
+                                                client_id=client_id)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from exc
+        if accepted is None:
+            raise ApiError(404, "no such ticket")
+        await self._audit(request, "ticket.reply", str(number), message_id=accepted.message_id,
+                          duplicate=accepted.duplicate)
+        return web.json_response({"message_id": accepted.message_id, "duplicate": accepted.duplicate,
+                                  "client_id": client_id}, status=202)
 
 
 async def _read_limited(part, limit: int, status: int, message: str) -> bytes:  # noqa: ANN001

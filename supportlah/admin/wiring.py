@@ -129,6 +129,7 @@ def admin_routes(container: Container) -> list[web.RouteDef]:
     from escalation.tickets import TicketRepository
     from supportlah.admin.api import AdminApi
     from supportlah.admin.tickets_api import EscalationTickets
+    from supportlah.console.replies import ApiReplies, StaffActions
 
     privacy, settings = _privacy(container), container.settings
     sessions = privacy.sessions
@@ -141,6 +142,7 @@ def admin_routes(container: Container) -> list[web.RouteDef]:
                                    settings.upload_max_unpacked_bytes, settings.upload_max_compression_ratio),
         trusted_proxy_hops=settings.trusted_proxy_hops, metrics_require_key=settings.metrics_require_key,
         tickets=EscalationTickets(sessions, TicketRepository(sessions)),
+        replies=ApiReplies(StaffActions(container.ingress, TicketRepository(sessions))),
     )
     return api.routes()
 

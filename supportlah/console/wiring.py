@@ -1,0 +1,99 @@
+"""How the console plugs into the app and the CLI (``supportlah console …``).
+
+:func:`attach_console` adds the routes to the aiohttp app over the container's pieces;
+:func:`register_cli` / :func:`run_cli` handle ``supportlah console add-user|list-users|set-password-link``.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from config.settings import Settings
+from escalation.tickets import TicketRepository
+from supportlah.console.accounts import AccountError, Accounts
+from supportlah.console.auth import Gate
+from supportlah.console.inbox import InboxReader
+from supportlah.console.models import Role
+from supportlah.console.replies import StaffActions
+from supportlah.console.web import ConsolePages
+
+if TYPE_CHECKING:
+    from supportlah.container import Container
+
+
+def attach_console(app: web.Application, container: Container) -> None:
+    settings = container.settings
+    if not settings.console_enabled or container.privacy is None:
+        return
+    privacy = container.privacy
+    sessions = privacy.sessions
+    accounts = Accounts(sessions, session_hours=settings.console_session_hours)
+    gate = Gate(accounts, privacy.rate_limiter, login_per_minute=settings.console_login_per_minute,
+                trusted_proxy_hops=settings.trusted_proxy_hops,
+                secure_cookie=(settings.public_url or "").startswith("https://"),
+                session_hours=settings.console_session_hours)
+    pages = ConsolePages(accounts=accounts, gate=gate, inbox=InboxReader(sessions), actions=StaffActions(container.ingress, TicketRepository(sessions)),
+                         tickets=TicketRepository(sessions), audit=privacy.audit, poll_seconds=settings.console_poll_seconds,
+                         trusted_proxy_hops=settings.trusted_proxy_hops)
+    app.add_routes(pages.routes())
+
+
+# ------------------------------------------------------------------ CLI
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    console = subparsers.add_parser("console", help="accounts for the web console (/console)")
+    sub = console.add_subparsers(dest="console_command", required=True, metavar="ACTION")
+    add = sub.add_parser("add-user", help="create an owner or staff account")
+    add.add_argument("email")
+    add.add_argument("--role", choices=[role.value for role in Role], default=Role.STAFF.value)
+    add.add_argument("--name", help="the name customers and colleagues see (default: from the e-mail)")
+    add.add_argument("--link", action="store_true",
+                     help="print a one-time set-password link instead of asking for the password")
+    sub.add_parser("list-users", help="list console accounts")
+
+
+async def run_cli(settings: Settings, args: argparse.Namespace) -> int:
+    from memory.db import create_engine, session_factory
+    from supportlah.admin.audit import AuditLog
+    from supportlah.container import prepare_database
+
+    await prepare_database(settings)
+    engine = create_engine(settings.sqlalchemy_url, pre_ping=settings.database_pre_ping)
+    try:
+        return await _run(settings, session_factory(engine), args, AuditLog(session_factory(engine)))
+    finally:
+        await engine.dispose()
+
+
+async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], args: argparse.Namespace,
+               audit) -> int:  # noqa: ANN001  (AuditLog)
+    from supportlah.cli import CliError
+
+    accounts = Accounts(sessions)
+    if args.console_command == "list-users":
+        for user in await accounts.list():
+            print(f"{user.email}\t{user.role}\t{user.name}")
+        return 0
+    password = None
+    if not args.link:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("Password (at least 10 characters): ")
+            if password != getpass.getpass("Password again: "):
+                raise CliError("the two passwords differ")
+    try:
+        user, link_token = await accounts.add_user(args.email, Role(args.role), password=password, name=args.name)
+    except AccountError as exc:
+        raise CliError(str(exc)) from exc
+    await audit.record("cli", "console.user.create", user.id, detail={"role": user.role.value})
+    print(f"created {user.role.value} account {user.email}")
+    if link_token is not None:
+        base = (settings.public_url or f"http://localhost:{settings.port}").rstrip("/")
+        print("send this one-time link to set the password (valid 48 hours):")
+        print(f"{base}/console/set-password?token={link_token}")
+    return 0

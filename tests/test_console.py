@@ -1,0 +1,197 @@
+"""The owner's console over the real app and pipeline: accounts, sign-in, CSRF, roles, the inbox,
+staff replies through the staff desk (console and admin API), in both modes."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+
+from channels.messages import Channel
+from escalation.models import TicketStatus
+from supportlah.app import create_app
+from supportlah.console.accounts import Accounts, hash_password, verify_password
+from supportlah.console.models import Role
+from tests.harness import MECHANICS, SentEvents, drain, running_container, web_message
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+class Console:
+    """A browser-less console user: a cookie jar, the CSRF token of the last page, form posts."""
+
+    def __init__(self, client: TestClient, container) -> None:  # noqa: ANN001
+        self.client, self.container = client, container
+        self.csrf = ""
+
+    async def sign_in(self, email: str, password: str = PASSWORD) -> ClientResponse:
+        response = await self.client.post("/console/login", data={"email": email, "password": password},
+                                          allow_redirects=False)
+        if response.status == 303:
+            await self.page("/console/inbox")
+        return response
+
+    async def page(self, path: str) -> str:
+        response = await self.client.get(path)
+        assert response.status == 200, (path, response.status, await response.text())
+        text = await response.text()
+        found = CSRF.search(text)
+        if found:
+            self.csrf = found.group(1)
+        return text
+
+    async def post(self, path: str, **fields: str) -> ClientResponse:
+        return await self.client.post(path, data={"csrf": self.csrf, **fields}, allow_redirects=False)
+
+
+async def add_user(container, email: str, role: Role) -> None:  # noqa: ANN001
+    await Accounts(container.privacy.sessions).add_user(email, role, password=PASSWORD)
+
+
+@pytest.fixture
+async def console(backend):
+    settings = backend.settings(**MECHANICS, rate_limit_ip_per_minute=10_000, console_login_per_minute=3)
+    async with running_container(settings, start_queue=False) as container:
+        await add_user(container, "owner@example.com", Role.OWNER)
+        await add_user(container, "staff@example.com", Role.STAFF)
+        async with TestClient(TestServer(create_app(container))) as client:
+            yield Console(client, container)
+
+
+def test_passwords_are_salted_scrypt_hashes():
+    first, second = hash_password(PASSWORD), hash_password(PASSWORD)
+    assert first != second and first.startswith("scrypt$16384$8$1$") and PASSWORD not in first
+    assert verify_password(PASSWORD, first) and not verify_password(PASSWORD + "!", first)
+    assert not verify_password(PASSWORD, None)
+
+
+async def test_sign_in_sets_a_strict_http_only_cookie_and_wrong_passwords_are_rate_limited(console):
+    assert (await console.client.get("/console/inbox", allow_redirects=False)).headers["Location"] \
+        == "/console/login?next=/console/inbox"
+    wrong = await console.sign_in("owner@example.com", "not the password")
+    assert wrong.status == 401 and "do not match" in await wrong.text()
+    signed_in = await console.sign_in("OWNER@example.com")
+    assert signed_in.status == 303 and signed_in.headers["Location"] == "/console/inbox"
+    cookie = signed_in.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+    assert "Inbox" in await console.page("/console/inbox")
+
+    # The budget is 3 attempts a minute per address (and per account): this is the third, the fourth is refused.
+    assert (await console.sign_in("staff@example.com", "guess")).status == 401
+    limited = await console.sign_in("staff@example.com")  # even the right password, once over the limit
+    assert limited.status == 429 and "Too many" in await limited.text()
+    recent = {entry.action for entry in await console.container.privacy.audit.recent(50)}
+    assert {"console.login", "console.login_failed", "console.login_limited"} <= recent
+
+
+async def test_one_time_link_sets_the_password_once(console):
+    accounts = Accounts(console.container.privacy.sessions)
+    _user, token = await accounts.add_user("new@example.com", Role.STAFF)
+    assert token is not None
+    form = await console.page(f"/console/set-password?token={token}")
+    assert "new@example.com" in form
+    short = await console.client.post("/console/set-password", data={"token": token, "password": "short",
+                                                                     "confirm": "short"})
+    assert short.status == 400 and "at least 10" in await short.text()
+    done = await console.client.post("/console/set-password", allow_redirects=False,
+                                     data={"token": token, "password": PASSWORD, "confirm": PASSWORD})
+    assert done.status == 303
+    again = await console.client.get(f"/console/set-password?token={token}")
+    assert again.status == 404
+    assert (await console.sign_in("new@example.com")).status == 303
+
+
+async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(console):
+    await console.sign_in("owner@example.com")
+    await console.container.ingress.accept(web_message("visitor-csrf-1", "I want to talk to a person"))
+    await drain(console.container)
+    ticket = (await console.container.escalation.tickets.list())[0]
+    before = await console.container.store.counts()
+    forged = await console.client.post(f"/console/tickets/{ticket.number}/reply",
+                                       data={"text": "hello", "client_id": "forged-0001"})
+    wrong = await console.client.post(f"/console/tickets/{ticket.number}/reply",
+                                      data={"text": "hello", "client_id": "forged-0002", "csrf": "x" * 43})
+    assert forged.status == wrong.status == 403
+    assert await console.container.store.counts() == before
+
+
+async def test_staff_reply_from_the_console_reaches_the_web_customer_once(console):
+    container = console.container
+    events = SentEvents()
+    events.attach(container, "visitor-console-1")
+    await container.ingress.accept(web_message("visitor-console-1", 'I want a person <script>alert(1)</script>'))
+    await drain(container)
+    [ticket] = await container.escalation.tickets.list()
+    assert ticket.status == TicketStatus.OPEN and ticket.channel == Channel.WEB.value
+
+    await console.sign_in("staff@example.com")
+    inbox = await console.page("/console/inbox?waiting=1")
+    assert f"#{ticket.number}" in inbox and "waiting for staff" in inbox
+    assert "<script>alert(1)</script>" not in inbox
+    found = await console.page("/console/inbox/rows?q=alert(1)")  # search reads what customers wrote
+    assert f"#{ticket.number}" in found and f"#{ticket.number}" not in await console.page("/console/inbox/rows?q=zzz")
+    rows = await console.page(f"/console/inbox/rows?channel=telegram")
+    assert f"#{ticket.number}" not in rows
+    page = await console.page(f"/console/conversations/{ticket.conversation_id}")
+    assert "Hand-off reason" in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+
+    reply = await console.post(f"/console/tickets/{ticket.number}/reply", text="Hi, Mei here. I can help.",
+                               client_id="reply-000001")
+    assert reply.status == 303
+    twice = await console.post(f"/console/tickets/{ticket.number}/reply", text="Hi, Mei here. I can help.",
+                               client_id="reply-000001")  # a double click
+    assert twice.status == 303
+    await drain(container)
+    staff = [e for e in events.replies("visitor-console-1") if e["role"] == "staff"]
+    assert [e["text"] for e in staff] == ["Hi, Mei here. I can help."]
+    ticket = await container.escalation.tickets.by_number(ticket.number)
+    assert ticket.status == TicketStatus.WAITING_CUSTOMER and ticket.assignee_name == "staff"
+    assert ticket.assignee_id.startswith("console:") and ticket.first_response_at is not None
+    live = await console.page(f"/console/conversations/{ticket.conversation_id}/live")
+    assert "Hi, Mei here. I can help." in live and "state-sent" in live
+
+    await console.post(f"/console/tickets/{ticket.number}/note", text="Customer prefers mornings",
+                       client_id="note-0000001")
+    await console.post(f"/console/tickets/{ticket.number}/resolve", client_id="resolve-00001")
+    await drain(container)
+    ticket = await container.escalation.tickets.by_number(ticket.number)
+    assert ticket.status == TicketStatus.RESOLVED
+    page = await console.page(f"/console/conversations/{ticket.conversation_id}")
+    assert "Customer prefers mornings" in page
+    assert "Customer prefers mornings" not in str(events.replies("visitor-console-1"))
+    audit = {(e.actor, e.action) for e in await container.privacy.audit.recent(100)}
+    actor = f"console:{ticket.assignee_id.split(':', 1)[1]}"
+    assert {(actor, "console.ticket.reply"), (actor, "console.ticket.note"), (actor, "console.ticket.resolve"),
+            (f"staff:{actor}", "staff.message")} <= audit
+
+
+async def test_admin_api_reply_is_the_same_staff_message(console):
+    container = console.container
+    events = SentEvents()
+    events.attach(container, "visitor-api-1")
+    await container.ingress.accept(web_message("visitor-api-1", "Can I speak to a human please"))
+    await drain(container)
+    [ticket] = await container.escalation.tickets.list()
+    key = await container.privacy.keys.create("desk", frozenset({"tickets:write"}))
+    headers = {"Authorization": f"Bearer {key.token}"}
+    path = f"/api/admin/tickets/{ticket.number}/reply"
+    first = await console.client.post(path, json={"text": "From the API", "client_id": "api-reply-01"},
+                                      headers=headers)
+    assert first.status == 202, await first.text()
+    again = await console.client.post(path, json={"text": "From the API", "client_id": "api-reply-01"},
+                                      headers=headers)
+    assert (await again.json())["duplicate"] is True
+    assert (await console.client.post(path, json={"text": "  "}, headers=headers)).status == 400
+    assert (await console.client.post("/api/admin/tickets/99999/reply", json={"text": "x"},
+                                      headers=headers)).status == 404
+    assert (await console.client.post(path, json={"text": "x"})).status == 401
+    await drain(container)
+    assert [e["text"] for e in events.replies("visitor-api-1") if e["role"] == "staff"] == ["From the API"]
+
+
+async def test_staff_accounts_see_the_inbox_only(console):
+    await console.sign_in("staff@example.com")
+    inbox = await console.page("/console/inbox")
+    assert 'href="/console/knowledge"' not in inbox and 'href="/console/setup"' not in inbox
