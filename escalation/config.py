@@ -21,12 +21,6 @@ class EscalationConfig:
     vip_contacts: frozenset[str]
     ai_suggestions: bool
     public_url: str | None
-    console: bool = False  # the web console is a desk too: hand-offs wait there for staff (human mode)
-
-    @property
-    def has_desk(self) -> bool:
-        """Somewhere staff read and answer hand-offs: the Telegram staff group or the web console."""
-        return self.staff_chat_id is not None or self.console
 
     @classmethod
     def from_settings(cls, settings: Settings, *, staff_group: bool) -> EscalationConfig:
@@ -45,7 +39,6 @@ class EscalationConfig:
             vip_contacts=frozenset(settings.escalation_vip_contacts),
             ai_suggestions=settings.escalation_ai_suggestions,
             public_url=settings.public_url.rstrip("/") if settings.public_url else None,
-            console=settings.console_enabled,
         )
 
     def may_act(self, user_id: str | None) -> bool:

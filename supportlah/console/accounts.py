@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -199,7 +199,18 @@ class Accounts:
         async with self._sessions() as session, session.begin():
             await session.execute(delete(ConsoleSession).where(ConsoleSession.token_sha256 == _sha256(token)))
 
-    async def expires(self, token: str) -> datetime | None:
-        async with self._sessions() as session:
-            return await session.scalar(select(ConsoleSession.expires_at)
-                                        .where(ConsoleSession.token_sha256 == _sha256(token)))
+
+
+class StaffedConsole:
+    """``escalation.hook.OtherDesk``: the console is a desk once it has an account. Once true it stays
+    true for the process (accounts are not deleted), so the check costs a query only until then."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._staffed = False
+
+    async def staffed(self) -> bool:
+        if not self._staffed:
+            async with self._sessions() as session:
+                self._staffed = await session.scalar(select(ConsoleUser.id).limit(1)) is not None
+        return self._staffed

@@ -7,6 +7,7 @@ and are added by :func:`supportlah.console.wiring.console_routes`.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from importlib import resources
@@ -21,7 +22,7 @@ from supportlah.admin.audit import AuditLog
 from supportlah.admin.limits import client_address
 from supportlah.console.accounts import AccountError, Accounts, SignedIn
 from supportlah.console.auth import COOKIE, SIGNED_IN, Gate
-from supportlah.console.html import Markup, button_form, esc, hidden, join, page, render, when
+from supportlah.console.html import Markup, button_form, hidden, join, page, render, when
 from supportlah.console.inbox import CUSTOMER_CHANNELS, ConversationView, Entry, InboxFilter, InboxReader, InboxRow
 from supportlah.console.replies import Actor, InvalidStaffAction, StaffAction, StaffActions
 
@@ -198,7 +199,7 @@ class ConsolePages:
             raise web.HTTPNotFound(text=f"No ticket #{number}.")
         await self._audit.record(user.actor_id, f"console.ticket.{action.value}", ticket.id,
                                  detail={"ticket": number, "message_id": accepted.message_id},
-                                 remote=self._remote(request), entry_id=f"console:{accepted.message_id}")
+                                 remote=self._remote(request), entry_id=_audit_id(accepted.message_id))
         return redirect(f"/console/conversations/{ticket.conversation_id}")
 
     # ------------------------------------------------------------------ helpers
@@ -231,6 +232,11 @@ def redirect(location: str) -> web.Response:
 
 def _alert(message: str) -> Markup:
     return render('<p class="alert" role="alert">$message</p>', message=message) if message else Markup("")
+
+
+def _audit_id(message_id: str) -> str:
+    """The audit entry of a console action: one per staff message, even when the POST is repeated."""
+    return hashlib.sha256(f"console:{message_id}".encode()).hexdigest()[:32]
 
 
 def _client_id() -> str:
