@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
@@ -195,3 +196,72 @@ async def test_staff_accounts_see_the_inbox_only(console):
     await console.sign_in("staff@example.com")
     inbox = await console.page("/console/inbox")
     assert 'href="/console/knowledge"' not in inbox and 'href="/console/setup"' not in inbox
+
+
+async def test_staff_cannot_open_owner_pages(console):
+    await console.sign_in("staff@example.com")
+    for path in ("/console/knowledge", "/console/try", "/console/setup", "/console/knowledge/documents"):
+        assert (await console.client.get(path)).status == 403, path
+    refused = await console.client.post("/console/knowledge/qa", data={"csrf": console.csrf, "question": "q?",
+                                                                       "answer": "a"})
+    assert refused.status == 403
+    assert await console.container.catalog.list_documents() == []
+
+
+GAS = b"# Gas top-up\n\nA gas top-up for an R32 aircon unit costs $60 and includes a leak check.\n"
+HOURS = b"Opening hours\n\nOur office is open Monday to Saturday, 9 am to 6 pm. Closed on Sundays.\n"
+
+
+async def test_owner_uploads_documents_tries_them_and_writes_a_qa_entry(console):
+    await console.sign_in("owner@example.com")
+    await console.page("/console/knowledge")
+    headers = {"X-CSRF-Token": console.csrf}
+    for name, data in (("gas.md", GAS), ("hours.txt", HOURS)):
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=name, content_type="application/octet-stream")
+        uploaded = await console.client.post("/console/knowledge/upload", data=form, headers=headers)
+        assert uploaded.status == 201, await uploaded.text()
+        assert (await uploaded.json())["chunks"] >= 1
+    bad = aiohttp.FormData()
+    bad.add_field("file", b"MZ\x90\x00binary", filename="virus.txt")
+    rejected = await console.client.post("/console/knowledge/upload", data=bad, headers=headers)
+    assert rejected.status in (415, 422) and "error" in await rejected.json()
+    no_token = aiohttp.FormData()
+    no_token.add_field("file", GAS, filename="again.md")
+    assert (await console.client.post("/console/knowledge/upload", data=no_token)).status == 403
+
+    listing = await console.page("/console/knowledge")
+    assert "gas.md" in listing and "hours.txt" in listing
+    tried = await console.post("/console/try", question="How much is a gas top-up?")
+    text = await tried.text()
+    assert tried.status == 200 and "60" in text and "gas.md" in text and "confidence" in text.lower()
+
+    question = "Do you service ceiling cassette units?"
+    before = await (await console.post("/console/try", question=question)).text()
+    assert "would be handed to staff" in before
+    saved = await console.post("/console/knowledge/qa", question=question,
+                               answer="Yes, we service ceiling cassette units from $80 per unit.")
+    assert saved.status == 303
+    after = await (await console.post("/console/try", question=question)).text()
+    assert "would be handed to staff" not in after and "$80" in after and "qa-do-you-service" in after
+    [qa] = [d for d in await console.container.catalog.list_documents() if d.category == "qa"]
+    chunks = await console.page(f"/console/knowledge/{qa.id}")
+    assert "ceiling cassette" in chunks
+    await console.post(f"/console/knowledge/{qa.id}/delete")
+    assert qa.id not in {d.id for d in await console.container.catalog.list_documents()}
+
+
+async def test_setup_lists_live_checks_and_masks_secrets(backend):
+    settings = backend.settings(**MECHANICS, llm_base_url="http://127.0.0.1:9/v1", llm_api_key="sk-secret-value",
+                                public_url="http://help.example.sg")  # https would make the cookie Secure
+    async with running_container(settings, start_queue=False) as container:
+        await add_user(container, "owner@example.com", Role.OWNER)
+        async with TestClient(TestServer(create_app(container))) as client:
+            console = Console(client, container)
+            await console.sign_in("owner@example.com")
+            page = await console.page("/console/setup")
+    assert "sk-secret-value" not in page and "SUPPORTLAH_LLM_API_KEY" in page and "********" in page
+    assert "Answers (LLM)" in page and "Staff group" in page and "none: hand-offs are answered here" in page
+    assert "1 account(s)" in page and "after 30 days" in page
+    assert "http://help.example.sg/webhooks" not in page  # no Twilio configured: no webhook to paste
+    assert "! needs attention</span> <strong>Public URL" in page  # not https

@@ -72,7 +72,7 @@ class ConsolePages:
 
     async def login_form(self, request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
         next_path = _safe_next(request.query.get("next", ""))
-        body = render(_LOGIN, error=_alert(error), next=next_path)
+        body = render(_LOGIN, error=alert(error), next=next_path)
         return _html(page("Sign in", body), status=status)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
@@ -110,9 +110,9 @@ class ConsolePages:
         if user is None:
             body = render('<section class="card narrow"><h1>Set your password</h1>$alert'
                           '<p><a href="/console/login">Go to sign-in</a></p></section>',
-                          alert=_alert("This link is unknown, used already or expired: ask the owner for a new one."))
+                          alert=alert("This link is unknown, used already or expired: ask the owner for a new one."))
             return _html(page("Set your password", body), status=404)
-        body = render(_SET_PASSWORD, error=_alert(error), token=token, email=user.email)
+        body = render(_SET_PASSWORD, error=alert(error), token=token, email=user.email)
         return _html(page("Set your password", body), status=status)
 
     async def set_password(self, request: web.Request) -> web.StreamResponse:
@@ -160,7 +160,7 @@ class ConsolePages:
                              notes=_notes(view))
         body = render(_CONVERSATION, customer=view.customer, live=self._live(view, signed_in),
                       conversation_id=view.conversation_id, poll=f"every {self._poll}s", compose=compose,
-                      error=_alert(request.query.get("error", "")[:200]))
+                      error=alert(request.query.get("error", "")[:200]))
         return _html(self._page(request, f"Conversation with {view.customer}", body, active="inbox"))
 
     async def conversation_live(self, request: web.Request) -> web.Response:
@@ -230,7 +230,7 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-def _alert(message: str) -> Markup:
+def alert(message: str) -> Markup:
     return render('<p class="alert" role="alert">$message</p>', message=message) if message else Markup("")
 
 

@@ -15,11 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.settings import Settings
 from escalation.tickets import TicketRepository
+from supportlah.admin.knowledge import KnowledgeFiles
+from supportlah.admin.wiring import upload_limits
 from supportlah.console.accounts import AccountError, Accounts
 from supportlah.console.auth import Gate
 from supportlah.console.inbox import InboxReader
+from supportlah.console.knowledge import KnowledgePages
 from supportlah.console.models import Role
 from supportlah.console.replies import StaffActions
+from supportlah.console.setup import SetupPage
 from supportlah.console.web import ConsolePages
 
 if TYPE_CHECKING:
@@ -41,6 +45,10 @@ def attach_console(app: web.Application, container: Container) -> None:
                          tickets=TicketRepository(sessions), audit=privacy.audit, poll_seconds=settings.console_poll_seconds,
                          trusted_proxy_hops=settings.trusted_proxy_hops)
     app.add_routes(pages.routes())
+    files = KnowledgeFiles(container.catalog, container.ingestor, container.index,
+                           settings.kb_upload_dir or settings.data_dir / "kb", upload_limits(settings))
+    app.add_routes(KnowledgePages(gate=gate, files=files, agent=container.agent, audit=privacy.audit).routes())
+    app.add_routes(SetupPage(gate=gate, container=container).routes())
 
 
 # ------------------------------------------------------------------ CLI
