@@ -156,8 +156,7 @@ class ConsolePages:
                          'answer. Staff can reply once it is handed off.</p>')
         if ticket is not None:
             compose = render(_COMPOSE, number=ticket.number, csrf=hidden("csrf", signed_in.csrf_token),
-                             reply_id=hidden("client_id", _client_id()), note_id=hidden("client_id", _client_id()),
-                             notes=_notes(view))
+                             reply_id=hidden("client_id", _client_id()), note_id=hidden("client_id", _client_id()))
         body = render(_CONVERSATION, customer=view.customer, live=self._live(view, signed_in),
                       conversation_id=view.conversation_id, poll=f"every {self._poll}s", compose=compose,
                       error=alert(request.query.get("error", "")[:200]))
@@ -173,9 +172,12 @@ class ConsolePages:
         return view
 
     def _live(self, view: ConversationView, signed_in: SignedIn) -> Markup:
+        notes = (render('<section class="card" aria-labelledby="notes-h"><h2 id="notes-h">Notes</h2>$notes</section>',
+                        notes=_notes(view)) if view.ticket is not None else Markup(""))
         return render('$ticket<section aria-labelledby="transcript-h"><h2 id="transcript-h">Transcript</h2>'
-                      '<ol class="transcript">$entries</ol></section>',
-                      ticket=_ticket_panel(view, signed_in.csrf_token), entries=join(_entry(e) for e in view.entries))
+                      '<ol class="transcript">$entries</ol></section>$notes',
+                      ticket=_ticket_panel(view, signed_in.csrf_token), entries=join(_entry(e) for e in view.entries),
+                      notes=notes)
 
     async def ticket_action(self, request: web.Request) -> web.StreamResponse:
         signed_in = request[SIGNED_IN]
@@ -418,7 +420,7 @@ _COMPOSE = """<section class="card" aria-labelledby="reply-h"><h2 id="reply-h">R
 <textarea id="reply-text" name="text" rows="4" maxlength="4000" required></textarea>
 <button type="submit">Send reply</button>
 </form></section>
-<section class="card" aria-labelledby="notes-h"><h2 id="notes-h">Notes</h2>$notes
+<section class="card" aria-labelledby="add-note-h"><h2 id="add-note-h">Add a note</h2>
 <form method="post" action="/console/tickets/$number/note" class="stack">$csrf$note_id
 <label for="note-text">Note for the team (never sent to the customer)</label>
 <textarea id="note-text" name="text" rows="2" maxlength="4000" required></textarea>

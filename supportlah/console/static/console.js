@@ -63,7 +63,7 @@
   async function uploadAll(files) {
     await Promise.all(Array.from(files).map(upload));
     const table = document.getElementById("documents");
-    if (table && window.htmx) window.htmx.ajax("GET", "/console/knowledge/documents", { target: "#documents" });
+    if (table && window.htmx) window.htmx.ajax("GET", "/console/knowledge/documents", { target: "#documents", swap: "outerHTML" });
   }
 
   zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });

@@ -1,0 +1,178 @@
+"""The owner's console in real Chromium against the real demo server (one server for the module).
+
+Flows: sign in; a web-chat customer asks for a person → the conversation is in the inbox →
+staff reply from the page → the customer's page shows it; customer HTML shows as text; a staff
+account cannot open the owner's pages; a forged POST without the CSRF token is refused; the
+owner uploads two documents and sees them answer in Try it. Screenshots go to docs/console/.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.test_browser import (  # noqa: F401  (browser and playwright are fixtures used by name)
+    PageProbe,
+    _answered,
+    _ask,
+    _free_port,
+    _wait_until_ready,
+    browser,
+    playwright,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "docs" / "console"
+PASSWORD = "correct horse battery"
+OWNER, STAFF = "owner@chillpro.example", "mei@chillpro.example"
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _cli(data_dir: Path, env: dict, *args: str, stdin: str = "") -> None:
+    done = subprocess.run([str(Path(sys.executable).parent / "supportlah"), *args], input=stdin, text=True,
+                          capture_output=True, cwd=data_dir, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`supportlah demo` with an owner and a staff account made by the CLI beforehand."""
+    data_dir = tmp_path_factory.mktemp("console-demo")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPORTLAH_")}
+    env["SUPPORTLAH_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = str(REPO)  # this checkout's code, wherever the package is installed from
+    for email, role, name in ((OWNER, "owner", "Alex"), (STAFF, "staff", "Mei")):
+        _cli(data_dir, env, "console", "add-user", email, "--role", role, "--name", name, stdin=f"{PASSWORD}\n")
+    port = _free_port()
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "supportlah"), "demo", "--port", str(port),
+                                    "--no-browser"], cwd=data_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(base_url, process, log_path)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def context(browser: Browser, accounts: str) -> Iterator[BrowserContext]:  # noqa: F811  (fixture names)
+    context = browser.new_context(base_url=accounts, viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(20_000)
+    yield context
+    context.close()
+
+
+def _sign_in(page: Page, email: str) -> None:
+    page.goto("/console")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+
+
+def _shoot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_web_customer_hand_off_is_answered_from_the_console(browser: Browser, context: BrowserContext,
+                                                             accounts: str):  # noqa: F811
+    customer_context = browser.new_context(base_url=accounts, viewport={"width": 420, "height": 800})
+    customer = customer_context.new_page()
+    probe = PageProbe(customer)
+    customer.goto("/")
+    expect(customer.locator("#connection-status")).to_have_attribute("data-state", "online")
+    hostile = 'I want to talk to a person about <img src="x" onerror="alert(1)"> <b>my bill</b>'
+    _ask(customer, hostile)
+    _answered(customer, 1)
+
+    staff = context.new_page()
+    staff_probe = PageProbe(staff)
+    _sign_in(staff, STAFF)
+    expect(staff.get_by_role("navigation", name="Console").get_by_role("link", name="Knowledge")).to_have_count(0)
+    staff.get_by_label("Waiting for staff").check()
+    row = staff.locator("#inbox-rows tbody tr").first
+    expect(row).to_contain_text("waiting for staff")
+    expect(row).to_contain_text("web")
+    _shoot(staff, "inbox")
+    row.get_by_role("link").click()
+    expect(staff.get_by_role("heading", name="Transcript")).to_be_visible()
+    said = staff.locator(".entry-user .text").filter(has_text="my bill")
+    expect(said).to_have_text(hostile)  # shown as text: no element was made from it
+    expect(staff.locator(".transcript img, .transcript b")).to_have_count(0)
+    expect(staff.locator(".entry-assistant .handoff").first).to_be_visible()
+
+    staff.get_by_role("button", name="Claim").click()
+    expect(staff.locator("dd.status")).to_have_text("claimed", timeout=20_000)
+    staff.get_by_label("Your reply (goes to the customer on their channel)").fill("Hi, this is Mei. I can help.")
+    staff.get_by_role("button", name="Send reply").click()
+    expect(customer.locator(".message-staff .message-text")).to_have_text("Hi, this is Mei. I can help.",
+                                                                          timeout=30_000)
+    expect(staff.locator(".entry-staff .delivery")).to_have_text("sent", timeout=20_000)
+    expect(staff.locator("dd.status")).to_have_text("waiting for the customer")
+    staff.get_by_label("Note for the team (never sent to the customer)").fill("Asked about the bill")
+    staff.get_by_role("button", name="Save note").click()
+    expect(staff.locator(".notes")).to_contain_text("Asked about the bill", timeout=20_000)
+    _shoot(staff, "conversation")
+    _shoot(customer, "customer-sees-staff-reply")
+    expect(customer.locator(".message-staff")).to_have_count(1)
+    assert "Asked about the bill" not in customer.content()
+
+    # A forged POST (no CSRF token) with the staff member's own cookie is refused.
+    number = staff.locator(".facts dd").nth(3).inner_text().lstrip("#")
+    forged = staff.request.post(f"/console/tickets/{number}/reply",
+                                form={"text": "forged", "client_id": "forged-00001"})
+    assert forged.status == 403 and "did not come from the console" in forged.text()
+
+    # Staff cannot open the owner's pages.
+    for path in ("/console/knowledge", "/console/setup", "/console/try"):
+        response = staff.goto(path)
+        assert response is not None and response.status == 403, path
+    customer_context.close()
+    assert not probe.problems and not staff_probe.problems, probe.problems + staff_probe.problems
+
+
+def test_owner_uploads_two_documents_and_try_it_answers_from_them(context: BrowserContext):
+    page = context.new_page()
+    probe = PageProbe(page)
+    _sign_in(page, OWNER)
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Knowledge").click()
+    files = [
+        {"name": "gas-top-up.md", "mimeType": "text/markdown",
+         "buffer": b"# Gas top-up\n\nA gas top-up for an R32 aircon unit costs $65 and includes a leak check.\n"},
+        {"name": "parking.txt", "mimeType": "text/plain",
+         "buffer": b"Parking\n\nOur technicians need a visitor parking lot; the parking fee is added to the bill.\n"},
+    ]
+    page.get_by_label("Choose files to upload").set_input_files(files)
+    progress = page.locator("#upload-progress li")
+    expect(progress).to_have_count(2)
+    for index in range(2):
+        expect(progress.nth(index)).to_have_attribute("data-state", "done", timeout=60_000)
+    expect(page.locator("#documents")).to_contain_text("gas-top-up.md")
+    expect(page.locator("#documents")).to_contain_text("parking.txt")
+    _shoot(page, "knowledge")
+
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Try it").click()
+    page.get_by_label("Question").fill("How much is a gas top-up for an R32 unit?")
+    page.get_by_role("button", name="Ask").click()
+    answer = page.locator("#try-answer")
+    expect(answer).to_contain_text("65")
+    expect(answer.get_by_role("list", name="Sources")).to_contain_text("gas-top-up.md")
+    _shoot(page, "try-it")
+    page.get_by_role("link", name="Setup").click()
+    expect(page.get_by_role("heading", name="Checklist")).to_be_visible()
+    _shoot(page, "setup")
+    assert not probe.problems, probe.problems
