@@ -3,14 +3,17 @@ staff replies through the staff desk (console and admin API), in both modes."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import aiohttp
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select, update
 
 from channels.messages import Channel
 from escalation.models import TicketStatus
+from memory.models import InboundMessageRow, ReplyRow
 from supportlah.app import create_app
 from supportlah.console.accounts import Accounts, hash_password, verify_password
 from supportlah.console.models import Role
@@ -265,3 +268,63 @@ async def test_setup_lists_live_checks_and_masks_secrets(backend):
     assert "1 account(s)" in page and "after 30 days" in page
     assert "http://help.example.sg/webhooks" not in page  # no Twilio configured: no webhook to paste
     assert "! needs attention</span> <strong>Public URL" in page  # not https
+
+
+async def _ask_as(container, visitor: str, text: str) -> str:  # noqa: ANN001
+    accepted = await container.ingress.accept(web_message(visitor, text))
+    await drain(container)
+    return accepted.message_id
+
+
+async def _backdate(container, message_ids: list[str], days: float) -> None:  # noqa: ANN001
+    """Move messages and their replies into the past (durable resolution looks 72 hours ahead)."""
+    async with container.privacy.sessions() as session, session.begin():
+        for message_id in message_ids:
+            row = await session.get(InboundMessageRow, message_id)
+            await session.execute(update(InboundMessageRow).where(InboundMessageRow.id == message_id)
+                                  .values(received_at=row.received_at - timedelta(days=days)))
+            reply = await session.scalar(select(ReplyRow).where(ReplyRow.inbound_message_id == message_id))
+            await session.execute(update(ReplyRow).where(ReplyRow.inbound_message_id == message_id)
+                                  .values(created_at=reply.created_at - timedelta(days=days)))
+
+
+async def test_analytics_figures_and_content_gaps_lead_to_an_answer(console):
+    container = console.container
+    await console.sign_in("owner@example.com")
+    await console.page("/console/knowledge")
+    form = aiohttp.FormData()
+    form.add_field("file", GAS, filename="gas.md")
+    assert (await console.client.post("/console/knowledge/upload", data=form,
+                                      headers={"X-CSRF-Token": console.csrf})).status == 201
+    answered = await _ask_as(container, "visitor-gap-a", "How much is a gas top-up for an R32 unit?")
+    first = await _ask_as(container, "visitor-gap-f", "How much is a gas top-up?")
+    again = await _ask_as(container, "visitor-gap-f", "And does it include a leak check?")
+    await _backdate(container, [answered], days=5)
+    await _backdate(container, [first, again], days=5)
+    for visitor, question in (("visitor-gap-b", "Do you service ceiling cassette units?"),
+                              ("visitor-gap-c", "Can you clean my ceiling cassette aircon?"),
+                              ("visitor-gap-d", "What is the capital of Peru?")):
+        await _ask_as(container, visitor, question)
+
+    page = await console.page("/console/analytics?days=7")
+    assert 'aria-label="Messages per day by channel' in page and "Hand-offs by reason" in page
+    assert "low confidence" in page
+    assert "50% of 2 conversations" in page, re.findall(r"Durable resolution.{0,120}", page)  # visitor a did not come back; visitor f wrote again within 72 h
+    gaps = page[page.index('id="gaps-h"'):]
+    cassette = gaps[gaps.index("ceiling cassette units"):]
+    cassette_row = cassette[:cassette.index("</tr>")]
+    assert "Can you clean my ceiling cassette aircon?" in gaps[:gaps.index("</tr>", gaps.index("ceiling cassette"))]
+    assert "capital of Peru" in gaps and "capital of Peru" not in cassette_row
+    link = re.search(r'href="(/console/knowledge\?question=[^"#]*ceiling[^"#]*)#qa-h"', gaps)
+    assert link, gaps[:2000]
+    knowledge = await console.page(link.group(1).replace("&amp;", "&"))
+    assert 'value="Do you service ceiling cassette units?"' in knowledge \
+        or 'value="Can you clean my ceiling cassette aircon?"' in knowledge
+    await console.post("/console/knowledge/qa", question="Do you service ceiling cassette units?",
+                       answer="Yes, we service and clean ceiling cassette units from $80 per unit.")
+    events = SentEvents()
+    events.attach(container, "visitor-gap-e")
+    await _ask_as(container, "visitor-gap-e", "Do you service ceiling cassette units?")
+    [reply] = [e for e in events.replies("visitor-gap-e") if e["role"] == "assistant" and e["final"]]
+    assert not reply["escalate"] and "$80" in reply["text"]
+    assert reply["sources"][0]["document"].startswith("qa-do-you-service-ceiling-cassette")

@@ -8,6 +8,7 @@ owner uploads two documents and sees them answer in Try it. Screenshots go to do
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -138,7 +139,7 @@ def test_web_customer_hand_off_is_answered_from_the_console(browser: Browser, co
     assert forged.status == 403 and "did not come from the console" in forged.text()
 
     # Staff cannot open the owner's pages.
-    for path in ("/console/knowledge", "/console/setup", "/console/try"):
+    for path in ("/console/knowledge", "/console/setup", "/console/try", "/console/analytics"):
         response = staff.goto(path)
         assert response is not None and response.status == 403, path
     customer_context.close()
@@ -176,3 +177,43 @@ def test_owner_uploads_two_documents_and_try_it_answers_from_them(context: Brows
     expect(page.get_by_role("heading", name="Checklist")).to_be_visible()
     _shoot(page, "setup")
     assert not probe.problems, probe.problems
+
+
+def _customer_asks(browser: Browser, base_url: str, question: str) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(base_url=base_url, viewport={"width": 420, "height": 800})
+    page = context.new_page()
+    page.goto("/")
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "online")
+    _ask(page, question)
+    _answered(page, 1)
+    return context, page
+
+
+def test_a_content_gap_answered_from_analytics_answers_the_next_customer(browser: Browser, context: BrowserContext,
+                                                                         accounts: str):  # noqa: F811
+    question = "Do you install smart thermostats for aircon units?"
+    first_context, first = _customer_asks(browser, accounts, question)
+    expect(first.locator(".handoff-note")).to_have_count(1)  # the bot did not know: handed to staff
+    first_context.close()
+
+    owner = context.new_page()
+    probe = PageProbe(owner)
+    _sign_in(owner, OWNER)
+    owner.get_by_role("navigation", name="Console").get_by_role("link", name="Analytics").click()
+    gaps = owner.get_by_role("table", name="Content gaps, largest first")
+    expect(gaps).to_contain_text(question)
+    expect(owner.get_by_role("img", name=re.compile("Messages per day by channel"))).to_be_visible()
+    _shoot(owner, "analytics")
+    gaps.get_by_role("link", name=f"Write an answer to: {question}").click()
+    expect(owner.get_by_label("Question")).to_have_value(question)
+    owner.get_by_label("Answer").fill("Yes: we install Wi-Fi smart thermostats for split units from $120.")
+    owner.get_by_role("button", name="Save Q&A entry").click()
+    expect(owner.get_by_role("status")).to_contain_text("Q&A entry saved")
+    assert not probe.problems, probe.problems
+
+    next_context, customer = _customer_asks(browser, accounts, question)
+    answer = customer.locator(".message-assistant").first
+    expect(answer.locator(".message-text")).to_contain_text("$120")
+    expect(answer.locator(".handoff-note")).to_have_count(0)
+    expect(answer.locator(".source").first).to_contain_text("qa-do-you-install-smart-thermostats")
+    next_context.close()

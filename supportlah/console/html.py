@@ -63,7 +63,7 @@ def page(title: str, body: Markup, *, user_name: str | None = None, is_owner: bo
         links = [("inbox", "/console/inbox", "Inbox")]
         if is_owner:
             links += [("knowledge", "/console/knowledge", "Knowledge"), ("try", "/console/try", "Try it"),
-                      ("setup", "/console/setup", "Setup")]
+                      ("analytics", "/console/analytics", "Analytics"), ("setup", "/console/setup", "Setup")]
         items = join(render('<li><a href="$href"$current>$label</a></li>', href=href, label=label,
                             current=Markup(' aria-current="page"') if key == active else Markup(""))
                      for key, href, label in links)

@@ -18,6 +18,7 @@ from escalation.tickets import TicketRepository
 from supportlah.admin.knowledge import KnowledgeFiles
 from supportlah.admin.wiring import upload_limits
 from supportlah.console.accounts import AccountError, Accounts
+from supportlah.console.analytics import AnalyticsPage, ConsoleAnalytics
 from supportlah.console.auth import Gate
 from supportlah.console.inbox import InboxReader
 from supportlah.console.knowledge import KnowledgePages
@@ -49,6 +50,8 @@ def attach_console(app: web.Application, container: Container) -> None:
                            settings.kb_upload_dir or settings.data_dir / "kb", upload_limits(settings))
     app.add_routes(KnowledgePages(gate=gate, files=files, agent=container.agent, audit=privacy.audit).routes())
     app.add_routes(SetupPage(gate=gate, container=container).routes())
+    analytics = ConsoleAnalytics(sessions, privacy.analytics, container.embedder)
+    app.add_routes(AnalyticsPage(gate=gate, analytics=analytics).routes())
 
 
 # ------------------------------------------------------------------ CLI
