@@ -306,6 +306,9 @@ async def test_analytics_figures_and_content_gaps_lead_to_an_answer(console):
                               ("visitor-gap-d", "What is the capital of Peru?")):
         await _ask_as(container, visitor, question)
 
+    disliked = await container.store.load(first)
+    await container.store.record_feedback(disliked.message.conversation_id, first, "press-0001", helpful=False)
+
     page = await console.page("/console/analytics?days=7")
     assert 'aria-label="Messages per day by channel' in page and "Hand-offs by reason" in page
     assert "low confidence" in page
@@ -315,6 +318,8 @@ async def test_analytics_figures_and_content_gaps_lead_to_an_answer(console):
     cassette_row = cassette[:cassette.index("</tr>")]
     assert "Can you clean my ceiling cassette aircon?" in gaps[:gaps.index("</tr>", gaps.index("ceiling cassette"))]
     assert "capital of Peru" in gaps and "capital of Peru" not in cassette_row
+    assert "rated not helpful 1" in gaps and "How much is a gas top-up?" in gaps
+    assert "0 / 1 (0% helpful)" in page
     link = re.search(r'href="(/console/knowledge\?question=[^"#]*ceiling[^"#]*)#qa-h"', gaps)
     assert link, gaps[:2000]
     knowledge = await console.page(link.group(1).replace("&amp;", "&"))

@@ -78,7 +78,7 @@ class ConsoleAnalytics:
     async def figures(self, since: date, until: date) -> Figures:
         start = datetime.combine(since, time.min, tzinfo=timezone.utc)
         end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=timezone.utc)
-        report = await self._analytics.report(since, until)
+        report = await self._analytics.report(since, until, channels=CUSTOMER_CHANNELS)
         async with self._sessions() as session:
             per_day: Counter = Counter()
             for received_at, channel in await session.execute(
@@ -117,7 +117,7 @@ class ConsoleAnalytics:
                 .where(Feedback.helpful.is_(False), Feedback.created_at >= start, Feedback.created_at < end)
                 .order_by(Feedback.created_at.desc()).limit(MAX_GAP_QUESTIONS))).all()
         questions = [(text, language, "low confidence") for text, language, _ in handed_off if text.strip()]
-        questions += [(text, language, "👎") for text, language, _ in disliked if text.strip()]
+        questions += [(text, language, "rated not helpful") for text, language, _ in disliked if text.strip()]
         gaps: list[Gap] = []
         for text, language, kind in questions:
             vector = await self._embedder.embed_query(text)
@@ -203,7 +203,7 @@ def _summary(f: Figures) -> Markup:
         '<div><dt>Answered without a person</dt><dd>$answered</dd></div>'
         '<div><dt>First response, bot (median)</dt><dd>$bot</dd></div>'
         '<div><dt>First response, staff (median)</dt><dd>$staff</dd></div>'
-        '<div><dt>👍 / 👎</dt><dd>$up / $down ($rate helpful)</dd></div>'
+        '<div><dt>Rated helpful / not helpful</dt><dd>$up / $down ($rate helpful)</dd></div>'
         '<div><dt>Durable resolution (72 h)</dt><dd>$durable</dd></div></dl>',
         messages=report.get("messages", 0),
         answered=f"{report.get('answered_without_person', 0)} ({_percent(report.get('answered_without_person', 0), decided)})",
@@ -239,10 +239,13 @@ def _per_day_chart(f: Figures) -> Markup:
                   '$total in the period">'
                   '<line x1="$left" y1="$base" x2="$w" y2="$base" stroke="#6b7580"/>'
                   '<text x="0" y="14" font-size="12">$peak</text><text x="0" y="$base" font-size="12">0</text>'
+                  '<text x="$left" y="$h" font-size="12">$first</text>'
+                  '<text x="$w" y="$h" font-size="12" text-anchor="end">$last</text>'
                   '$bars</svg><ul class="legend">$legend</ul>'
                   '<details><summary>Messages per day as a table</summary><table><thead><tr><th scope="col">Day</th>'
                   '$heads</tr></thead><tbody>$rows</tbody></table></details>',
                   w=width, h=height, left=left, base=height - bottom, peak=peak, total=total, bars=join(bars),
+                  first=f.days[0] if f.days else "", last=f.days[-1] if f.days else "",
                   legend=legend, rows=rows, heads=join(render('<th scope="col">$c</th>', c=c) for c in CUSTOMER_CHANNELS))
 
 
@@ -263,8 +266,8 @@ def _reasons_chart(reasons: dict[str, int]) -> Markup:
 
 def _gaps(gaps: list[Gap]) -> Markup:
     if not gaps:
-        return Markup('<p class="muted">No questions were handed off for low confidence or rated 👎 in this '
-                      'period.</p>')
+        return Markup('<p class="muted">No questions were handed off for low confidence or rated not helpful in '
+                      'this period.</p>')
     rows = join(render(
         '<tr><td data-label="Questions">$count</td><td data-label="Why">$kinds</td>'
         '<td data-label="Languages">$languages</td><td data-label="Examples"><ul class="examples">$examples</ul></td>'
@@ -288,5 +291,5 @@ _PAGE = """<h1>Analytics</h1>
 <section class="card" aria-labelledby="per-day-h"><h2 id="per-day-h">Messages per day</h2>$per_day</section>
 <section class="card" aria-labelledby="reasons-h"><h2 id="reasons-h">Hand-offs by reason</h2>$reasons</section>
 <section class="card" aria-labelledby="gaps-h"><h2 id="gaps-h">Content gaps</h2>
-<p class="muted">Questions the bot handed to staff for low confidence, or that customers rated 👎, grouped by
-meaning. Write an answer and the bot uses it from then on.</p>$gaps</section>"""
+<p class="muted">Questions the bot handed to staff for low confidence, or that customers rated not helpful,
+grouped by meaning. Write an answer and the bot uses it from then on.</p>$gaps</section>"""
