@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
 from supportlah.admin.wiring import purge_expired
+from supportlah.console.wiring import sync_due_websites
 from supportlah.escalation_wiring import sla_reminders_job
 from workers.ingress import requeue_unanswered
 from workers.queue import RetryLater
@@ -115,6 +116,11 @@ async def purge_expired_job(ctx: dict) -> dict:
     return (await purge_expired(ctx["container"])).counts
 
 
+async def sync_websites_job(ctx: dict) -> int:
+    """Re-crawl the console's websites whose schedule is due (every ten minutes, one pass)."""
+    return await sync_due_websites(ctx["container"])
+
+
 async def recover_unanswered(ctx: dict) -> int:
     container = ctx["container"]
     older = timedelta(seconds=container.settings.recovery_after_seconds)
@@ -156,6 +162,8 @@ def make_worker(settings: Settings, container=None, **overrides: object) -> Work
             cron(sla_reminders_job, name="sla_reminders", second=set(range(0, 60, sla_period)), keep_result=0),
             cron(purge_expired_job, name="purge_expired", minute={7}, run_at_startup=False, keep_result=0,
                  timeout=3600),
+            cron(sync_websites_job, name="sync_websites", minute=set(range(3, 60, 10)), run_at_startup=False,
+                 keep_result=0, timeout=3600),
         ],
         on_startup=startup,
         on_shutdown=shutdown,

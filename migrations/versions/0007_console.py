@@ -1,4 +1,4 @@
-"""console: owner and staff accounts, sign-in sessions
+"""console: owner and staff accounts, sign-in sessions, websites crawled into the knowledge base
 
 Revision ID: 0007
 Revises: 0006
@@ -45,9 +45,20 @@ def upgrade() -> None:
     with op.batch_alter_table('console_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_console_sessions_user_id'), ['user_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_console_sessions_expires_at'), ['expires_at'], unique=False)
+    op.create_table('websites',
+    sa.Column('id', sa.String(length=16), nullable=False),
+    sa.Column('start_url', sa.String(length=2000), nullable=False),
+    sa.Column('every_hours', sa.Integer(), nullable=False),
+    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_synced_at', memory.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_report', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_websites')),
+    sa.UniqueConstraint('start_url', name=op.f('uq_websites_start_url'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('websites')
     with op.batch_alter_table('console_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_console_sessions_expires_at'))
         batch_op.drop_index(batch_op.f('ix_console_sessions_user_id'))

@@ -209,7 +209,8 @@ _KNOWLEDGE = """<h1>Knowledge</h1>$message
 </div>
 <ul id="upload-progress" class="progress" aria-label="Upload progress"></ul>
 </section>
-<section class="card" aria-labelledby="docs-h"><h2 id="docs-h">Documents</h2>$documents</section>
+<section class="card" aria-labelledby="docs-h"><h2 id="docs-h">Documents</h2>$documents
+<p><a href="/console/websites">Add a website</a> to crawl its pages into the knowledge base.</p></section>
 <section class="card" aria-labelledby="qa-h"><h2 id="qa-h">Add a Q&amp;A entry</h2>
 <p class="muted">A short answer in your own words; the bot uses it like any document.</p>
 <form method="post" action="/console/knowledge/qa" class="stack">$csrf

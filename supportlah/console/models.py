@@ -1,4 +1,4 @@
-"""Console tables: accounts (owner or staff) and their sign-in sessions.
+"""Console tables: accounts (owner or staff), their sign-in sessions, and the websites crawled.
 
 Passwords are stored as scrypt hashes; sessions and one-time set-password links as the
 sha256 of their token, so a copy of the database signs nobody in.
@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import utcnow
@@ -42,3 +42,16 @@ class ConsoleSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Website(Base):
+    """A site the owner added to the knowledge base; re-crawled every ``every_hours``."""
+
+    __tablename__ = "websites"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    start_url: Mapped[str] = mapped_column(String(2000), unique=True)
+    every_hours: Mapped[int] = mapped_column(Integer, default=24)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_report: Mapped[dict] = mapped_column(JSON, default=dict)  # pages, added, updated, unchanged, removed …

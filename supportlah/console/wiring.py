@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.settings import Settings
+from rag.crawl import CrawlLimits
 from escalation.tickets import TicketRepository
 from supportlah.admin.knowledge import KnowledgeFiles
 from supportlah.admin.wiring import upload_limits
@@ -25,6 +27,7 @@ from supportlah.console.knowledge import KnowledgePages
 from supportlah.console.models import Role
 from supportlah.console.replies import StaffActions
 from supportlah.console.setup import SetupPage
+from supportlah.console.websites import WebsitePages, WebsiteSync, website_loop
 from supportlah.console.web import ConsolePages
 
 if TYPE_CHECKING:
@@ -46,12 +49,46 @@ def attach_console(app: web.Application, container: Container) -> None:
                          tickets=TicketRepository(sessions), audit=privacy.audit, poll_seconds=settings.console_poll_seconds,
                          trusted_proxy_hops=settings.trusted_proxy_hops)
     app.add_routes(pages.routes())
-    files = KnowledgeFiles(container.catalog, container.ingestor, container.index,
-                           settings.kb_upload_dir or settings.data_dir / "kb", upload_limits(settings))
+    files = knowledge_files(container)
     app.add_routes(KnowledgePages(gate=gate, files=files, agent=container.agent, audit=privacy.audit).routes())
     app.add_routes(SetupPage(gate=gate, container=container).routes())
     analytics = ConsoleAnalytics(sessions, privacy.analytics, container.embedder)
     app.add_routes(AnalyticsPage(gate=gate, analytics=analytics).routes())
+    websites = WebsiteSync(sessions, files, limits=crawl_limits(settings))
+    app.add_routes(WebsitePages(gate=gate, sync=websites, audit=privacy.audit).routes())
+    if container.redis is None:  # embedded: re-sync due websites here (production: the worker's cron)
+        async def start(app: web.Application) -> None:
+            app[_WEBSITE_TASK] = asyncio.create_task(
+                website_loop(websites, settings.console_website_check_seconds), name="websites")
+
+        async def stop(app: web.Application) -> None:
+            task = app.get(_WEBSITE_TASK)
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+        app.on_startup.append(start)
+        app.on_cleanup.insert(0, stop)
+
+
+_WEBSITE_TASK = web.AppKey("console_website_task", asyncio.Task)
+
+
+def knowledge_files(container: Container) -> KnowledgeFiles:
+    settings = container.settings
+    return KnowledgeFiles(container.catalog, container.ingestor, container.index,
+                          settings.kb_upload_dir or settings.data_dir / "kb", upload_limits(settings))
+
+
+def crawl_limits(settings: Settings) -> CrawlLimits:
+    return CrawlLimits(max_pages=settings.crawl_max_pages, max_page_bytes=settings.admin_upload_max_bytes,
+                       max_seconds=settings.crawl_max_seconds)
+
+
+async def sync_due_websites(container: Container) -> int:
+    """The production cron (``workers.arq_queue``): re-sync the websites whose schedule is due."""
+    sync = WebsiteSync(container.privacy.sessions, knowledge_files(container), limits=crawl_limits(container.settings))
+    return await sync.sync_due()
 
 
 # ------------------------------------------------------------------ CLI
