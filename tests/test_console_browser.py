@@ -7,11 +7,14 @@ owner uploads two documents and sees them answer in Try it. Screenshots go to do
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -217,3 +220,58 @@ def test_a_content_gap_answered_from_analytics_answers_the_next_customer(browser
     expect(answer.locator(".handoff-note")).to_have_count(0)
     expect(answer.locator(".source").first).to_contain_text("qa-do-you-install-smart-thermostats")
     next_context.close()
+
+
+@pytest.fixture(scope="module")
+def website(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A small static website on localhost (Python's own HTTP server, in a thread)."""
+    root = tmp_path_factory.mktemp("website")
+    (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
+    (root / "index.html").write_text('<html><body><h1>Sunrise Laundry</h1><a href="prices.html">Prices</a> '
+                                     '<a href="private/rota.html">Rota</a></body></html>')
+    (root / "prices.html").write_text("<html><body><h1>Prices</h1><p>Ironing a shirt at Sunrise Laundry costs "
+                                      "$3.</p></body></html>")
+    (root / "private").mkdir()
+    (root / "private" / "rota.html").write_text("<html><body>Staff rota</body></html>")
+    handler = functools.partial(QuietHandler, directory=str(root))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", root
+    httpd.shutdown()
+    thread.join(timeout=5)
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return None
+
+
+def test_a_website_is_crawled_and_a_changed_page_is_resynced(context: BrowserContext, website):  # noqa: ANN001
+    url, root = website
+    owner = context.new_page()
+    probe = PageProbe(owner)
+    _sign_in(owner, OWNER)
+    owner.goto("/console/knowledge")
+    owner.get_by_role("link", name="Add a website").click()
+    owner.get_by_label("Start address").fill(url)
+    owner.get_by_label("Re-sync").select_option(label="Daily")
+    owner.get_by_role("button", name="Add and crawl").click()
+    expect(owner.get_by_role("status")).to_contain_text("2 pages, 2 added", timeout=60_000)
+    _shoot(owner, "websites")
+
+    owner.goto("/console/try")
+    owner.get_by_label("Question").fill("How much does ironing a shirt cost at Sunrise Laundry?")
+    owner.get_by_role("button", name="Ask").click()
+    expect(owner.locator("#try-answer")).to_contain_text("$3")
+
+    (root / "prices.html").write_text("<html><body><h1>Prices</h1><p>Ironing a shirt at Sunrise Laundry costs "
+                                      "$4.</p></body></html>")
+    owner.goto("/console/websites")
+    owner.get_by_role("button", name=f"Sync {url} now").click()
+    expect(owner.get_by_role("status")).to_contain_text("2 pages, 1 updated, 1 unchanged", timeout=60_000)
+    owner.goto("/console/try")
+    owner.get_by_label("Question").fill("How much does ironing a shirt cost at Sunrise Laundry?")
+    owner.get_by_role("button", name="Ask").click()
+    expect(owner.locator("#try-answer")).to_contain_text("$4")
+    assert not probe.problems, probe.problems
