@@ -8,10 +8,7 @@ owner uploads two documents and sees them answer in Try it. Screenshots go to do
 from __future__ import annotations
 
 import functools
-import os
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,55 +17,32 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.console_server import cli, running_server, server_env
 from tests.test_browser import (  # noqa: F401  (browser and playwright are fixtures used by name)
     PageProbe,
     _answered,
     _ask,
     _free_port,
-    _wait_until_ready,
     browser,
     playwright,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-SHOTS = REPO / "docs" / "console"
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "console"
 PASSWORD = "correct horse battery"
 OWNER, STAFF = "owner@chillpro.example", "mei@chillpro.example"
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def _cli(data_dir: Path, env: dict, *args: str, stdin: str = "") -> None:
-    done = subprocess.run([str(Path(sys.executable).parent / "supportlah"), *args], input=stdin, text=True,
-                          capture_output=True, cwd=data_dir, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture(scope="module")
 def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`supportlah demo` with an owner and a staff account made by the CLI beforehand."""
-    data_dir = tmp_path_factory.mktemp("console-demo")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPORTLAH_")}
-    env["SUPPORTLAH_DATA_DIR"] = str(data_dir)
-    env["PYTHONPATH"] = str(REPO)  # this checkout's code, wherever the package is installed from
-    for email, role, name in ((OWNER, "owner", "Alex"), (STAFF, "staff", "Mei")):
-        _cli(data_dir, env, "console", "add-user", email, "--role", role, "--name", name, stdin=f"{PASSWORD}\n")
     port = _free_port()
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "supportlah"), "demo", "--port", str(port),
-                                    "--no-browser"], cwd=data_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_ready(base_url, process, log_path)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    env = server_env(tmp_path_factory.mktemp("console-demo"))
+    for email, role, name in ((OWNER, "owner", "Alex"), (STAFF, "staff", "Mei")):
+        cli(env, "console", "add-user", email, "--role", role, "--name", name, stdin=f"{PASSWORD}\n")
+    with running_server(env, "demo", "--port", str(port), "--no-browser", base_url=f"http://127.0.0.1:{port}") as url:
+        yield url
 
 
 @pytest.fixture
@@ -106,6 +80,8 @@ def test_web_customer_hand_off_is_answered_from_the_console(browser: Browser, co
     staff = context.new_page()
     staff_probe = PageProbe(staff)
     _sign_in(staff, STAFF)
+    staff.keyboard.press("Tab")  # keyboard users can jump past the navigation
+    expect(staff.get_by_role("link", name="Skip to content")).to_be_focused()
     expect(staff.get_by_role("navigation", name="Console").get_by_role("link", name="Knowledge")).to_have_count(0)
     staff.get_by_label("Waiting for staff").check()
     row = staff.locator("#inbox-rows tbody tr").first
@@ -140,6 +116,13 @@ def test_web_customer_hand_off_is_answered_from_the_console(browser: Browser, co
     forged = staff.request.post(f"/console/tickets/{number}/reply",
                                 form={"text": "forged", "client_id": "forged-00001"})
     assert forged.status == 403 and "did not come from the console" in forged.text()
+
+    # On a phone the inbox is one card per conversation, with nothing wider than the screen.
+    staff.set_viewport_size({"width": 390, "height": 844})
+    staff.goto("/console/inbox")
+    expect(staff.locator("#inbox-rows tbody tr").first).to_be_visible()
+    assert staff.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    _shoot(staff, "inbox-phone")
 
     # Staff cannot open the owner's pages.
     for path in ("/console/knowledge", "/console/setup", "/console/try", "/console/analytics"):

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -26,8 +23,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI, UpdateFactory
 from tests.fakes.twilio_api import FakeTwilioApi, twilio_signature
-from tests.test_browser import _free_port, _wait_until_ready, browser, playwright  # noqa: F401  (fixtures)
-from tests.test_console_browser import PASSWORD, REPO, STAFF, _shoot, _sign_in
+from tests.console_server import cli, running_server, server_env
+from tests.test_browser import _free_port, browser, playwright  # noqa: F401  (fixtures)
+from tests.test_console_browser import PASSWORD, STAFF, _shoot, _sign_in
 
 pytestmark = [pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning")]
@@ -72,36 +70,15 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Fakes, 
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     with Fakes() as fakes:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPORTLAH_")}
-        env.update({
-            "PYTHONPATH": str(REPO), "SUPPORTLAH_DATA_DIR": str(data_dir), "SUPPORTLAH_PORT": str(port),
-            "SUPPORTLAH_PUBLIC_URL": base_url, "SUPPORTLAH_PDPA_CONSENT_MODE": "off",
-            "SUPPORTLAH_BUSINESS_HOURS": "daily 00:00-24:00",
-            "SUPPORTLAH_TELEGRAM_BOT_TOKEN": TEST_TOKEN, "SUPPORTLAH_TELEGRAM_API_BASE_URL": fakes.telegram.url,
-            "SUPPORTLAH_TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "SUPPORTLAH_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "SUPPORTLAH_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "SUPPORTLAH_TWILIO_WHATSAPP_FROM": BUSINESS_NUMBER, "SUPPORTLAH_TWILIO_API_BASE_URL": fakes.twilio.base_url,
-            "SUPPORTLAH_TWILIO_TEMPLATE_CONTENT_SID": TEMPLATE,
-        })
-        executable = str(Path(sys.executable).parent / "supportlah")
-        added = subprocess.run([executable, "console", "add-user", STAFF, "--role", "staff", "--name", "Mei"],
-                               input=f"{PASSWORD}\n", text=True, capture_output=True, cwd=data_dir, env=env,
-                               timeout=120)
-        assert added.returncode == 0, added.stderr
-        log_path = data_dir / "server.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen([executable, "serve"], cwd=data_dir, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT)
-        try:
-            _wait_until_ready(base_url, process, log_path)
+        env = server_env(
+            data_dir, port=str(port), public_url=base_url, pdpa_consent_mode="off",
+            business_hours="daily 00:00-24:00", telegram_bot_token=TEST_TOKEN,
+            telegram_api_base_url=fakes.telegram.url, telegram_webhook_secret=SECRET,
+            twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_whatsapp_from=BUSINESS_NUMBER,
+            twilio_api_base_url=fakes.twilio.base_url, twilio_template_content_sid=TEMPLATE)
+        cli(env, "console", "add-user", STAFF, "--role", "staff", "--name", "Mei", stdin=f"{PASSWORD}\n")
+        with running_server(env, "serve", base_url=base_url):
             yield base_url, fakes, data_dir
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

@@ -16,9 +16,11 @@ from sqlalchemy import update
 
 from escalation.models import TicketStatus
 from memory.models import Contact
+from supportlah.console.inbox import InboxFilter, InboxReader
 from supportlah.console.replies import Actor, StaffAction, StaffActions
 from tests.test_escalation_e2e import (  # noqa: F401  (fakes is a fixture used by name)
     CUSTOMER,
+    STAFF_CHAT,
     TG_CUSTOMER,
     UNANSWERABLE,
     escalate_whatsapp,
@@ -60,6 +62,13 @@ async def test_console_reply_after_24_hours_is_a_whatsapp_template_and_is_quoted
         assert [post.text for post in quoted] == [f"💬 Mei (console): {text}"]
         ticket = await rig.ticket()
         assert ticket.status == TicketStatus.WAITING_CUSTOMER and ticket.assignee_id == MEI.user_id
+
+        await rig.staff_says("Team: who is on duty tomorrow?", thread_id=None)  # chatter in the staff group
+        await rig.drain()
+        rows = await InboxReader(rig.container.privacy.sessions, staff_chat_id=STAFF_CHAT).rows(
+            InboxFilter(), actor_id=MEI.user_id)
+        assert [row.channel for row in rows] == ["whatsapp"]  # the staff group's own chat is no customer
+        assert len(await InboxReader(rig.container.privacy.sessions).rows(InboxFilter(), actor_id="")) == 2
 
         await actions.submit(1, StaffAction.NOTE, MEI, client_id="console-note-1", text="Part no. 4471")
         await rig.drain()

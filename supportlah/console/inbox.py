@@ -72,8 +72,12 @@ class ConversationView:
 
 
 class InboxReader:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """``staff_chat_id``: the Telegram staff group, whose own messages are stored like a chat's but are
+    no customer conversation."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, staff_chat_id: int | None = None) -> None:
         self._sessions = sessions
+        self._staff_chat = str(staff_chat_id) if staff_chat_id is not None else None
 
     async def rows(self, wanted: InboxFilter, *, actor_id: str, limit: int = 100) -> list[InboxRow]:
         latest_ticket = (select(Ticket.conversation_id, func.max(Ticket.number).label("number"))
@@ -87,6 +91,9 @@ class InboxReader:
             .order_by(Conversation.last_message_at.desc())
             .limit(limit)
         )
+        if self._staff_chat is not None:
+            query = query.where(~and_(Contact.channel == Channel.TELEGRAM.value,
+                                      Contact.channel_user_id == self._staff_chat))
         if wanted.waiting:
             query = query.where(Ticket.status.in_(TicketStatus.WAITING_FOR_STAFF))
         if wanted.mine:

@@ -45,7 +45,7 @@ def attach_console(app: web.Application, container: Container) -> None:
                 trusted_proxy_hops=settings.trusted_proxy_hops,
                 secure_cookie=(settings.public_url or "").startswith("https://"),
                 session_hours=settings.console_session_hours)
-    pages = ConsolePages(accounts=accounts, gate=gate, inbox=InboxReader(sessions), actions=StaffActions(container.ingress, TicketRepository(sessions)),
+    pages = ConsolePages(accounts=accounts, gate=gate, inbox=InboxReader(sessions, staff_chat_id=staff_chat_id(container)), actions=StaffActions(container.ingress, TicketRepository(sessions)),
                          tickets=TicketRepository(sessions), audit=privacy.audit, poll_seconds=settings.console_poll_seconds,
                          trusted_proxy_hops=settings.trusted_proxy_hops)
     app.add_routes(pages.routes())
@@ -72,6 +72,12 @@ def attach_console(app: web.Application, container: Container) -> None:
 
 
 _WEBSITE_TASK = web.AppKey("console_website_task", asyncio.Task)
+
+
+def staff_chat_id(container: Container) -> int | None:
+    """The Telegram staff group, when there is one (its messages are not a customer's)."""
+    escalation = container.escalation
+    return escalation.config.staff_chat_id if escalation is not None else None
 
 
 def knowledge_files(container: Container) -> KnowledgeFiles:
