@@ -106,6 +106,13 @@ async def test_one_time_link_sets_the_password_once(console):
     assert again.status == 404
     assert (await console.sign_in("new@example.com")).status == 303
 
+    forgotten = await accounts.new_link("new@example.com")  # `supportlah console set-password-link`
+    assert await accounts.authenticate("new@example.com", PASSWORD) is not None  # works until the link is used
+    await console.client.post("/console/set-password", data={"token": forgotten, "password": "a" * 12,
+                                                             "confirm": "a" * 12})
+    assert await accounts.authenticate("new@example.com", PASSWORD) is None
+    assert await accounts.authenticate("new@example.com", "a" * 12) is not None
+
 
 async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(console):
     await console.sign_in("owner@example.com")

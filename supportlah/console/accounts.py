@@ -123,6 +123,18 @@ class Accounts:
             raise AccountError(f"an account for {email} exists already") from exc
         return _user(row), link_token
 
+    async def new_link(self, email: str) -> str:
+        """A fresh one-time set-password link for an existing account (a forgotten password); the old
+        password keeps working until the link is used."""
+        token = secrets.token_urlsafe(32)
+        async with self._sessions() as session, session.begin():
+            changed = await session.execute(
+                update(ConsoleUser).where(ConsoleUser.email == email.strip().lower())
+                .values(set_password_sha256=_sha256(token), set_password_expires_at=utcnow() + SET_PASSWORD_VALID))
+        if changed.rowcount != 1:
+            raise AccountError(f"no account for {email}")
+        return token
+
     async def count(self) -> int:
         async with self._sessions() as session:
             return await session.scalar(select(func.count()).select_from(ConsoleUser)) or 0

@@ -107,6 +107,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--name", help="the name customers and colleagues see (default: from the e-mail)")
     add.add_argument("--link", action="store_true",
                      help="print a one-time set-password link instead of asking for the password")
+    link = sub.add_parser("set-password-link", help="print a one-time link to set a new password")
+    link.add_argument("email")
     sub.add_parser("list-users", help="list console accounts")
 
 
@@ -132,6 +134,14 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], a
         for user in await accounts.list():
             print(f"{user.email}\t{user.role}\t{user.name}")
         return 0
+    if args.console_command == "set-password-link":
+        try:
+            token = await accounts.new_link(args.email)
+        except AccountError as exc:
+            raise CliError(str(exc)) from exc
+        await audit.record("cli", "console.user.link", None)
+        _print_link(settings, token)
+        return 0
     password = None
     if not args.link:
         if not sys.stdin.isatty():
@@ -147,7 +157,11 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], a
     await audit.record("cli", "console.user.create", user.id, detail={"role": user.role.value})
     print(f"created {user.role.value} account {user.email}")
     if link_token is not None:
-        base = (settings.public_url or f"http://localhost:{settings.port}").rstrip("/")
-        print("send this one-time link to set the password (valid 48 hours):")
-        print(f"{base}/console/set-password?token={link_token}")
+        _print_link(settings, link_token)
     return 0
+
+
+def _print_link(settings: Settings, token: str) -> None:
+    base = (settings.public_url or f"http://localhost:{settings.port}").rstrip("/")
+    print("send this one-time link to set the password (valid 48 hours):")
+    print(f"{base}/console/set-password?token={token}")
