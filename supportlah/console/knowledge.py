@@ -20,7 +20,7 @@ from supportlah.admin.audit import AuditLog
 from supportlah.admin.knowledge import KnowledgeError, KnowledgeFiles, read_upload
 from supportlah.console.auth import SIGNED_IN, Gate
 from supportlah.console.html import Markup, button_form, hidden, join, render, when
-from supportlah.console.web import alert, redirect, signed_in_page
+from supportlah.console.web import flash, redirect, signed_in_page
 
 QA_CATEGORY = "qa"
 MAX_QUESTION, MAX_ANSWER = 300, 4000
@@ -60,7 +60,7 @@ class KnowledgePages:
         documents = await self._files.catalog.list_documents()
         body = render(_KNOWLEDGE, documents=_documents_table(documents, csrf), csrf=hidden("csrf", csrf),
                       question=request.query.get("question", "")[:MAX_QUESTION],
-                      message=_message(request), max_mb=f"{self._files.limits.max_bytes / 1_000_000:.0f}")
+                      message=flash(request), max_mb=f"{self._files.limits.max_bytes / 1_000_000:.0f}")
         return signed_in_page(request, "Knowledge", body, active="knowledge")
 
     async def documents_fragment(self, request: web.Request) -> web.Response:
@@ -190,14 +190,6 @@ def _documents_table(documents: list[DocumentInfo], csrf: str) -> Markup:
                   '<th scope="col">Document</th><th scope="col">Language</th><th scope="col">Chunks</th>'
                   '<th scope="col">Status</th><th scope="col">Updated</th><th scope="col">Actions</th></tr></thead>'
                   '<tbody>$rows</tbody></table></div>', rows=rows)
-
-
-def _message(request: web.Request) -> Markup:
-    if request.query.get("error"):
-        return alert(request.query["error"][:300])
-    if request.query.get("done"):
-        return render('<p class="notice" role="status">$text</p>', text=request.query["done"][:300])
-    return Markup("")
 
 
 _KNOWLEDGE = """<h1>Knowledge</h1>$message

@@ -139,7 +139,7 @@ class ConsolePages:
             _INBOX, poll=f"every {self._poll}s", rows=_inbox_table(rows),
             waiting=_checked(wanted.waiting), mine=_checked(wanted.mine), channels=channel_options,
             languages=language_options, query=wanted.query)
-        return _html(self._page(request, "Inbox", body, active="inbox"))
+        return signed_in_page(request, "Inbox", body, active="inbox")
 
     async def inbox_rows(self, request: web.Request) -> web.Response:
         rows = await self._inbox.rows(_filter(request), actor_id=request[SIGNED_IN].user.actor_id)
@@ -160,7 +160,7 @@ class ConsolePages:
         body = render(_CONVERSATION, customer=view.customer, live=self._live(view, signed_in),
                       conversation_id=view.conversation_id, poll=f"every {self._poll}s", compose=compose,
                       error=alert(request.query.get("error", "")[:200]))
-        return _html(self._page(request, f"Conversation with {view.customer}", body, active="inbox"))
+        return signed_in_page(request, f"Conversation with {view.customer}", body, active="inbox")
 
     async def conversation_live(self, request: web.Request) -> web.Response:
         return _html(self._live(await self._view(request), request[SIGNED_IN]))
@@ -205,17 +205,12 @@ class ConsolePages:
         return redirect(f"/console/conversations/{ticket.conversation_id}")
 
     # ------------------------------------------------------------------ helpers
-    def _page(self, request: web.Request, title: str, body: Markup, *, active: str) -> Markup:
-        signed_in = request[SIGNED_IN]
-        return page(title, body, user_name=signed_in.user.name, is_owner=signed_in.user.is_owner,
-                    csrf=signed_in.csrf_token, active=active)
-
     def _remote(self, request: web.Request) -> str:
         return client_address(request, self._hops)
 
 
 def signed_in_page(request: web.Request, title: str, body: Markup, *, active: str) -> web.Response:
-    """An owner page in the console layout (for the knowledge, Try it and setup modules)."""
+    """A page in the console layout for the signed-in user (navigation by role, the CSRF token)."""
     signed_in = request[SIGNED_IN]
     return _html(page(title, body, user_name=signed_in.user.name, is_owner=signed_in.user.is_owner,
                       csrf=signed_in.csrf_token, active=active))
@@ -230,6 +225,15 @@ def _html(body: Markup, *, status: int = 200) -> web.Response:
 def redirect(location: str) -> web.Response:
     """303 See Other: after a POST the browser GETs the page (a reload does not post again)."""
     return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def flash(request: web.Request) -> Markup:
+    """The outcome of the last action, carried in the redirect's ``?error=`` or ``?done=``."""
+    if request.query.get("error"):
+        return alert(request.query["error"][:300])
+    if request.query.get("done"):
+        return render('<p class="notice" role="status">$text</p>', text=request.query["done"][:300])
+    return Markup("")
 
 
 def alert(message: str) -> Markup:

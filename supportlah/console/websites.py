@@ -30,7 +30,7 @@ from supportlah.admin.knowledge import KnowledgeError, KnowledgeFiles
 from supportlah.console.auth import SIGNED_IN, Gate
 from supportlah.console.html import Markup, button_form, hidden, join, render, when
 from supportlah.console.models import Website
-from supportlah.console.web import alert, redirect, signed_in_page
+from supportlah.console.web import flash, redirect, signed_in_page
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +163,7 @@ class WebsitePages:
                         '</table>', rows=rows) if rows else Markup('<p class="muted">No websites yet.</p>'))
         options = join(render('<option value="$hours"$selected>$label</option>', hours=hours, label=label,
                               selected=Markup(" selected") if hours == 24 else Markup("")) for label, hours in SCHEDULES)
-        message = alert(request.query.get("error", "")[:300]) if request.query.get("error") else (
-            render('<p class="notice" role="status">$text</p>', text=request.query["done"][:300])
-            if request.query.get("done") else Markup(""))
-        body = render(_PAGE, message=message, table=table, options=options, csrf=hidden("csrf", csrf))
+        body = render(_PAGE, message=flash(request), table=table, options=options, csrf=hidden("csrf", csrf))
         return signed_in_page(request, "Websites", body, active="knowledge")
 
     async def add(self, request: web.Request) -> web.StreamResponse:
