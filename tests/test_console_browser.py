@@ -88,7 +88,11 @@ def test_web_customer_hand_off_is_answered_from_the_console(browser: Browser, co
     expect(row).to_contain_text("waiting for staff")
     expect(row).to_contain_text("web")
     _shoot(staff, "inbox")
-    row.get_by_role("link").click()
+    link = row.get_by_role("link")
+    link.focus()  # the live refresh waits while the keyboard is in the list: the focus stays put
+    staff.wait_for_timeout(4_000)
+    expect(link).to_be_focused()
+    link.press("Enter")
     expect(staff.get_by_role("heading", name="Transcript")).to_be_visible()
     said = staff.locator(".entry-user .text").filter(has_text="my bill")
     expect(said).to_have_text(hostile)  # shown as text: no element was made from it

@@ -411,11 +411,12 @@ _INBOX = """<h1>Inbox</h1>
 <label for="q">Search</label><input id="q" type="search" name="q" value="$query">
 <button type="submit">Filter</button>
 </form>
-<div id="inbox-rows" hx-get="/console/inbox/rows" hx-trigger="$poll" hx-include="#filters">$rows</div>"""
+<div id="inbox-rows" data-poll hx-get="/console/inbox/rows" hx-trigger="$poll" hx-include="#filters">$rows</div>"""
 
 _CONVERSATION = """<p><a href="/console/inbox">← Back to the inbox</a></p>
 <h1>Conversation with $customer</h1>$error
-<div id="conversation-live" hx-get="/console/conversations/$conversation_id/live" hx-trigger="$poll">$live</div>
+<div id="conversation-live" data-poll hx-get="/console/conversations/$conversation_id/live"
+ hx-trigger="$poll">$live</div>
 $compose"""
 
 _COMPOSE = """<section class="card" aria-labelledby="reply-h"><h2 id="reply-h">Reply to the customer</h2>

@@ -8,6 +8,13 @@
     event.detail.headers["X-CSRF-Token"] = csrf;
   });
 
+  // A refresh replaces the region's elements: skip it while the keyboard focus is inside, so a
+  // keyboard user tabbing through the inbox or a ticket's buttons does not lose their place.
+  document.body.addEventListener("htmx:beforeRequest", (event) => {
+    const element = event.detail.elt;
+    if (element.hasAttribute("data-poll") && element.contains(document.activeElement)) event.preventDefault();
+  });
+
   // Local times for <time datetime=...> (the server renders UTC).
   function localTimes(root) {
     for (const node of root.querySelectorAll("time[datetime]")) {
