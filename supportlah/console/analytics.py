@@ -35,6 +35,7 @@ from supportlah.console.web import signed_in_page
 DURABLE_WINDOW = timedelta(hours=72)
 GAP_REASONS = ("low_confidence",)
 MAX_GAP_QUESTIONS = 300
+MAX_CACHED_VECTORS = 5000  # 384 floats each: about 8 MB at most
 PERIODS = (7, 30, 90)
 CHANNEL_COLOURS = {"web": "#0b57d0", "whatsapp": "#1d6e3a", "telegram": "#8a4b00"}
 
@@ -74,6 +75,7 @@ class ConsoleAnalytics:
         self._analytics = analytics
         self._embedder = embedder
         self._similarity = similarity
+        self._vectors: dict[str, np.ndarray] = {}  # question -> embedding: a page load re-embeds only new ones
 
     async def figures(self, since: date, until: date) -> Figures:
         start = datetime.combine(since, time.min, tzinfo=timezone.utc)
@@ -120,7 +122,7 @@ class ConsoleAnalytics:
         questions += [(text, language, "rated not helpful") for text, language, _ in disliked if text.strip()]
         gaps: list[Gap] = []
         for text, language, kind in questions:
-            vector = await self._embedder.embed_query(text)
+            vector = await self._vector(text)
             best = max(gaps, key=lambda gap: float(gap.centroid @ vector), default=None)  # type: ignore[operator]
             if best is None or float(best.centroid @ vector) < self._similarity:  # type: ignore[operator]
                 best = Gap(centroid=vector)
@@ -133,6 +135,14 @@ class ConsoleAnalytics:
             best.languages[language or "?"] += 1
             best.kinds[kind] += 1
         return sorted(gaps, key=lambda gap: -gap.count)
+
+    async def _vector(self, text: str) -> np.ndarray:
+        vector = self._vectors.get(text)
+        if vector is None:
+            if len(self._vectors) >= MAX_CACHED_VECTORS:
+                self._vectors.clear()
+            vector = self._vectors[text] = await self._embedder.embed_query(text)
+        return vector
 
 
 async def _durable(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
