@@ -340,3 +340,37 @@ async def test_analytics_figures_and_content_gaps_lead_to_an_answer(console):
     [reply] = [e for e in events.replies("visitor-gap-e") if e["role"] == "assistant" and e["final"]]
     assert not reply["escalate"] and "$80" in reply["text"]
     assert reply["sources"][0]["document"].startswith("qa-do-you-service-ceiling-cassette")
+
+
+async def test_send_ai_draft_return_to_bot_and_reindex_from_the_console(console):
+    container = console.container
+    await console.sign_in("owner@example.com")
+    await console.page("/console/knowledge")
+    form = aiohttp.FormData()
+    form.add_field("file", GAS, filename="gas.md")
+    uploaded = await console.client.post("/console/knowledge/upload", data=form, headers={"X-CSRF-Token": console.csrf})
+    document_id = (await uploaded.json())["id"]
+    events = SentEvents()
+    events.attach(container, "visitor-draft-1")
+    await _ask_as(container, "visitor-draft-1", "How much is a gas top-up for R32?")
+    await _ask_as(container, "visitor-draft-1", "I want to talk to a person")
+    [ticket] = await container.escalation.tickets.list()
+    assert ticket.draft_text and "60" in ticket.draft_text
+    page = await console.page(f"/console/conversations/{ticket.conversation_id}")
+    assert "AI draft (only staff see this)" in page and "Send AI draft" in page
+
+    await console.post(f"/console/tickets/{ticket.number}/draft", client_id="draft-000001")
+    await drain(container)
+    staff = [e["text"] for e in events.replies("visitor-draft-1") if e["role"] == "staff"]
+    assert staff == [ticket.draft_text]
+    await console.post(f"/console/tickets/{ticket.number}/bot", client_id="bot-00000001")
+    await drain(container)
+    ticket = await container.escalation.tickets.by_number(ticket.number)
+    assert ticket.status == TicketStatus.RESOLVED
+    before = len(events.replies("visitor-draft-1"))
+    await _ask_as(container, "visitor-draft-1", "How much is a gas top-up for R32?")  # the bot answers again
+    answers = [e for e in events.replies("visitor-draft-1")[before:] if e["role"] == "assistant" and e["final"]]
+    assert answers and "60" in answers[-1]["text"]
+
+    reindexed = await console.post(f"/console/knowledge/{document_id}/reindex")
+    assert reindexed.status == 303 and "Re-indexed" in await console.page(reindexed.headers["Location"])
