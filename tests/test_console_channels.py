@@ -98,3 +98,22 @@ async def test_console_reply_reaches_a_telegram_customer_and_the_topic(fakes, tm
         await rig.drain()
         assert (await rig.ticket()).status == TicketStatus.RESOLVED
         assert any("Resolved by Mei" in post.text for post in rig.staff_posts(thread_id))
+
+
+async def test_a_console_reply_that_cannot_be_delivered_says_why(fakes, tmp_path: Path):  # noqa: F811
+    telegram, twilio = fakes
+    settings = settings_for({"data_dir": tmp_path / "data"}, telegram.url, twilio.base_url)  # no template
+    async with rig_for(settings, telegram, twilio) as rig:
+        thread_id = await escalate_whatsapp(rig)
+        async with rig.container.store._sessions() as session:
+            await session.execute(update(Contact).where(Contact.channel_user_id == CUSTOMER)
+                                  .values(last_inbound_at=datetime.now(timezone.utc) - timedelta(hours=30)))
+            await session.commit()
+        actions = StaffActions(rig.container.ingress, rig.container.escalation.tickets)
+        await actions.submit(1, StaffAction.REPLY, MEI, client_id="console-reply-late", text="Are you still there?")
+        await rig.drain()
+        ticket = await rig.ticket()
+        view = await InboxReader(rig.container.privacy.sessions).conversation(ticket.conversation_id)
+        [late] = [entry for entry in view.entries if entry.text == "Are you still there?"]
+        assert late.state == "failed" and "24-hour window is closed" in (late.error or "")
+        assert rig.staff_posts(thread_id)[-1].text.startswith("⚠️ Not delivered to the customer")

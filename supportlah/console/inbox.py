@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.messages import Channel
 from escalation.models import Ticket, TicketEvent, TicketStatus
-from memory.models import Contact, Conversation, InboundMessageRow, OutboundPart, ReplyRow
+from escalation.staff_sender import delivery_problem
+from memory.models import Contact, Conversation, InboundMessageRow, OutboundPart, PartState, ReplyRow
 
 CUSTOMER_CHANNELS = (Channel.WEB.value, Channel.WHATSAPP.value, Channel.TELEGRAM.value)
 PREVIEW_CHARS = 120
@@ -158,7 +159,7 @@ class InboxReader:
             bot = part.role == "assistant" and decision is not None and part.meta.get("last_part", "true") == "true"
             entries.append(Entry(
                 at=part.created_at, role=part.role, text=part.text, state=part.state,
-                error=(part.error_code or part.last_error) if part.state == "failed" else None,
+                error=delivery_problem(part) if part.state == PartState.FAILED else None,
                 confidence=decision.confidence if bot else None,
                 sources=list(decision.sources or []) if bot else [],
                 reason=decision.reason if bot and decision.escalate else None))
