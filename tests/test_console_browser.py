@@ -47,10 +47,18 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def context(browser: Browser, accounts: str) -> Iterator[BrowserContext]:  # noqa: F811  (fixture names)
+    """A console browser; any console error (a script failing, a CSP violation, a missing asset) fails the test."""
     context = browser.new_context(base_url=accounts, viewport={"width": 1200, "height": 900})
     context.set_default_timeout(20_000)
+    errors: list[str] = []
+    context.on("page", lambda page: page.on(
+        "console", lambda message: errors.append(f"{message.text} {message.location.get('url', '')}")
+        if message.type == "error" else None))
     yield context
     context.close()
+    # The 403s are the refusals the tests ask for; a plain-text refusal has no icon, so the browser asks /favicon.ico.
+    unexpected = [e for e in errors if "403" not in e and not e.endswith("/favicon.ico")]
+    assert not unexpected, unexpected
 
 
 def _sign_in(page: Page, email: str) -> None:

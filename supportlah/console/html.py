@@ -83,6 +83,7 @@ _LAYOUT = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="htmx-config" content='{"includeIndicatorStyles": false, "allowEval": false, "allowScriptTags": false}'>
 <title>$title · supportlah console</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/static/console.css">
 <script src="/console/static/htmx.min.js" defer></script>
 <script src="/console/static/console.js" defer></script>
