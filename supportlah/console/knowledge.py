@@ -60,7 +60,7 @@ class KnowledgePages:
         documents = await self._files.catalog.list_documents()
         body = render(_KNOWLEDGE, documents=_documents_table(documents, csrf), csrf=hidden("csrf", csrf),
                       question=request.query.get("question", "")[:MAX_QUESTION],
-                      message=flash(request), max_mb=f"{self._files.limits.max_bytes / 1_000_000:.0f}")
+                      message=flash(request), max_mb=f"{self._files.limits.max_bytes / 2**20:.0f}")
         return signed_in_page(request, "Knowledge", body, active="knowledge")
 
     async def documents_fragment(self, request: web.Request) -> web.Response:
