@@ -161,6 +161,14 @@ class Settings(BaseSettings):
                                            description="DOCX (zip) content larger than this once unpacked is refused.")
     upload_max_compression_ratio: float = Field(default=100.0, ge=2, description="Zip members packed tighter are refused.")
     kb_upload_dir: Path | None = Field(default=None, description="Where uploaded documents are kept. Unset: data_dir/kb.")
+    # The owner's console (/console): accounts are made with `supportlah console add-user`.
+    console_enabled: bool = Field(default=True, description="Serve /console; hand-offs wait there for staff.")
+    console_session_hours: int = Field(default=12, ge=1, le=24 * 30, description="A console sign-in lasts this long.")
+    console_login_per_minute: int = Field(default=5, ge=1, description="Sign-in attempts per address and per account.")
+    console_poll_seconds: int = Field(default=3, ge=1, le=60, description="How often the inbox refreshes itself.")
+    console_website_check_seconds: int = Field(default=600, ge=10, description="How often due website re-syncs run.")
+    crawl_max_pages: int = Field(default=200, ge=1, le=10_000, description="Pages one website crawl fetches at most.")
+    crawl_max_seconds: float = Field(default=300.0, gt=0, description="One website crawl stops after this long.")
     rate_limit_contact_per_minute: int = Field(default=20, ge=1, description="Messages one customer may send per minute.")
     rate_limit_ip_per_minute: int = Field(default=120, ge=1, description="Requests one address may make per minute.")
     trusted_proxy_hops: int = Field(default=0, ge=0, le=5,

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from agent.types import Reply
-from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage, utcnow
+from channels.messages import Attachment, AttachmentKind, Channel, InboundMessage, OutboundMessage, utcnow
 from channels.telegram.normalize import FILE_URL_SCHEME
 from channels.telegram.staff_chat import StaffChat
 from escalation import card
@@ -39,6 +39,7 @@ _TICKET_PREFIX = re.compile(r"^#(\d+)\b[:\s]*")
 _DEFAULT_MIME = {AttachmentKind.IMAGE: "image/jpeg", AttachmentKind.DOCUMENT: "application/octet-stream",
                  AttachmentKind.AUDIO: "audio/mpeg", AttachmentKind.VIDEO: "video/mp4"}
 NOTE_REACTION = "✍"
+MAX_ECHO = 3500  # a console reply quoted in the staff group stays one Telegram message
 
 
 class StaffDesk:
@@ -61,10 +62,18 @@ class StaffDesk:
         return self._config.staff_chat_id or 0
 
     async def handle(self, stored: StoredMessage) -> Decision:
+        """What a staff message (staff group or web console) does; without a staff group nothing is posted there."""
+        decision = await self._handle(stored)
+        decision.parts = self._parts.deliverable(decision.parts or [])
+        return decision
+
+    async def _handle(self, stored: StoredMessage) -> Decision:
         msg = stored.message
         meta = msg.metadata
         is_button = meta.get("kind") == "callback"
-        if not self._config.may_act(meta.get("user_id")):
+        # Channel.STAFF messages come from our own console or admin API, which signed their author in;
+        # the allow-list is about who may act from the Telegram group.
+        if msg.channel != Channel.STAFF and not self._config.may_act(meta.get("user_id")):
             log.info("staff-group action by someone not on the staff allow-list ignored",
                      extra={"user_id": meta.get("user_id")})
             if is_button:
@@ -116,7 +125,9 @@ class StaffDesk:
         await self._tickets.record(ticket.id, key=f"{msg.id}:note", kind="note", actor=_actor(msg.metadata),
                                    actor_name=msg.sender_name, detail=note)
         confirm = self._parts.staff(msg.id, "note", ticket, "📝 Note saved (not sent to the customer)", "confirm",
-                                    react_to=msg.metadata.get("telegram_message_id", ""), reaction=NOTE_REACTION)
+                                    react_to=msg.metadata.get("telegram_message_id", ""), reaction=NOTE_REACTION,
+                                    **_console_echo(msg, f"📝 Note by {msg.sender_name or 'staff'} "
+                                                                  f"(console, not sent to the customer): {note}"))
         return _decision(ticket, [confirm])
 
     async def _act(self, stored: StoredMessage, ticket: Ticket, action: str) -> Decision:
@@ -190,7 +201,8 @@ class StaffDesk:
             parts += customer
             parts.append(self._parts.staff(msg.id, "confirm", ticket, "", "confirm",
                                            confirms=",".join(p.id for p in customer),
-                                           react_to=meta.get("telegram_message_id", "")))
+                                           react_to=meta.get("telegram_message_id", ""),
+                                           **_console_echo(msg, f"💬 {name} (console): {text}")))
         for index, problem in enumerate(problems):
             parts.append(self._parts.staff(msg.id, f"problem:{index}", ticket, f"⚠️ {problem}", "notice"))
         return _decision(ticket, parts)
@@ -275,6 +287,12 @@ def _actor(meta: dict[str, str]) -> str:
 def _ignored() -> Decision:
     return Decision(reply=Reply(text="", language="en", confidence=1.0, backend={"answerer": "escalation:ignored"}),
                     parts=[])
+
+
+def _console_echo(msg: InboundMessage, text: str) -> dict[str, str]:
+    """A console (or admin API) message has no Telegram message to react to: the group's confirmation
+    quotes it instead, so the ticket's topic shows what was sent from there."""
+    return {"ok_text": text[:MAX_ECHO]} if msg.channel == Channel.STAFF else {}
 
 
 def _decision(ticket: Ticket, parts: list[OutboundMessage]) -> Decision:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from agent.types import Reply
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage, utcnow
@@ -44,10 +45,20 @@ CARD_MESSAGES = 6  # transcript lines on the card
 HUMAN_MODE = "escalation:human_mode"
 
 
+class OtherDesk(Protocol):
+    """A place besides the staff group where staff answer hand-offs (the web console)."""
+
+    async def staffed(self) -> bool:
+        """True when someone can answer there (the console has accounts)."""
+
+
 class EscalationHook:
+    """Without any desk (no staff group, nobody on the console) a hand-off is recorded as a ticket for
+    follow-up and the AI keeps answering; with one, the conversation waits for staff (human mode)."""
+
     def __init__(self, config: EscalationConfig, tickets: TicketRepository, store: MessageStore, parts: PartFactory,
                  hours: BusinessHours, desk: StaffDesk, *, drafter: Drafter | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 other_desk: OtherDesk | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self._config = config
         self._tickets = tickets
         self._store = store
@@ -55,6 +66,7 @@ class EscalationHook:
         self._hours = hours
         self._desk = desk
         self._drafter = drafter
+        self._other_desk = other_desk
         self._clock = clock
 
     # ------------------------------------------------------------------ before the agent
@@ -66,7 +78,7 @@ class EscalationHook:
             log.warning("a ticket button was pressed outside the staff group; ignored")
             return Decision(reply=Reply(text="", language=stored.conversation_language or "en", confidence=1.0,
                                         backend={"answerer": "escalation:ignored"}), parts=[])
-        if not self._parts.has_staff_group or "command" in meta or "feedback" in meta:
+        if "command" in meta or "feedback" in meta or not await self._has_desk():
             return None
         ticket = await self._tickets.active_for(stored.message.conversation_id or "")
         if ticket is not None:
@@ -102,7 +114,7 @@ class EscalationHook:
                 parts.append(self._suggestion(msg.id, ticket, draft))
         reply = Reply(text="", language=ticket.language, confidence=1.0,
                       backend={"answerer": HUMAN_MODE, "ticket": str(ticket.number)})
-        return Decision(reply=reply, parts=parts)
+        return Decision(reply=reply, parts=self._parts.deliverable(parts))
 
     def _suggestion(self, message_id: str, ticket: Ticket, draft: Draft) -> OutboundMessage:
         sources = ", ".join(dict.fromkeys(source["document"] for source in draft.sources))
@@ -144,7 +156,7 @@ class EscalationHook:
             return []
         reason, notice = reply.reason, []
         if not reply.escalate:
-            if msg.metadata.get("feedback") != "down" or not self._parts.has_staff_group:
+            if msg.metadata.get("feedback") != "down" or not await self._has_desk():
                 return []
             if await self._tickets.active_for(msg.conversation_id or "") is not None:
                 return []
@@ -170,7 +182,7 @@ class EscalationHook:
         language = ticket.language
         for index, text in enumerate(notice):
             parts += self._parts.customer(msg.id, f"notice:{index}", ticket, text, role="assistant")
-        if self._parts.has_staff_group and not self._hours.is_open(now):
+        if await self._has_desk() and not self._hours.is_open(now):
             opens = self._hours.next_open(now)
             when = customer_texts.expected_reply(self._hours.local(opens) if opens else None,
                                                  self._hours.local(now), language)
@@ -215,7 +227,7 @@ class EscalationHook:
             summary=summarize(questions[-3:] or [question]),
             draft_text=draft.text if draft else "", draft_sources=draft.sources if draft else [],
             card_facts=facts.stored(), sla_due_at=self._sla_due(priority, now), detail=reason,
-            human_mode=self._parts.has_staff_group)
+            human_mode=await self._has_desk())
         if (latest is not None and latest.status == TicketStatus.RESOLVED and latest.resolved_at is not None
                 and now - latest.resolved_at <= self._config.reopen_window):
             return await self._tickets.reopen(latest, new, key=f"{msg.id}:reopened")
@@ -232,6 +244,11 @@ class EscalationHook:
                                   "notice")]
 
     # ------------------------------------------------------------------ helpers
+    async def _has_desk(self) -> bool:
+        if self._parts.has_staff_group:
+            return True
+        return self._other_desk is not None and await self._other_desk.staffed()
+
     async def _unsatisfied(self, stored: StoredMessage, *, question: bool) -> bool:
         events = await self._tickets.customer_events(stored.message.conversation_id or "",
                                                      until=stored.message.received_at)

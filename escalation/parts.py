@@ -27,15 +27,20 @@ class PartFactory:
     def has_staff_group(self) -> bool:
         return self._staff_chat_id is not None
 
+    def deliverable(self, parts: list[OutboundMessage]) -> list[OutboundMessage]:
+        """``parts`` without the staff-group posts when there is no staff group (the web console
+        then is the only desk: it reads tickets from the database, nothing is posted anywhere)."""
+        if self.has_staff_group:
+            return parts
+        return [part for part in parts if part.channel != Channel.STAFF]
+
     def staff(self, message_id: str, what: str, ticket: Ticket, text: str, kind: str, *,
               keyboard: Keyboard | None = None, **meta: str) -> OutboundMessage:
-        """A post in the staff group about ``ticket``."""
-        if self._staff_chat_id is None:
-            raise ValueError("no staff group configured")
+        """A post in the staff group about ``ticket`` (without a group: dropped by :meth:`deliverable`)."""
         metadata = {"role": "system", "staff_kind": kind, "ticket_id": ticket.id, **meta}
         if keyboard is not None:
             metadata[KEYBOARD_KEY] = encode_keyboard(keyboard)
-        return OutboundMessage(channel=Channel.STAFF, recipient_id=str(self._staff_chat_id),
+        return OutboundMessage(channel=Channel.STAFF, recipient_id=str(self._staff_chat_id or ""),
                                conversation_id=ticket.conversation_id, text=_clip(text or "…"), in_reply_to=message_id,
                                idempotency_key=f"{message_id}:esc:{what}", metadata=metadata)
 

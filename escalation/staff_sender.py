@@ -254,7 +254,7 @@ class StaffSender:
         parts = [await self._parts.get_part(pid) for pid in filter(None, meta.get("confirms", "").split(","))]
         failed = [p for p in parts if p is None or p.state not in _DONE]
         if failed:
-            reason = "; ".join(sorted({_friendly(p) for p in failed}))
+            reason = "; ".join(sorted({delivery_problem(p) for p in failed}))
             await self._tickets.record(ticket.id, key=f"{message.idempotency_key}:failed", kind="delivery_failed",
                                        actor="system", detail=reason)
             text = f"⚠️ Not delivered to the customer: {reason}"
@@ -334,7 +334,8 @@ def _is_local(url: str | None) -> bool:
     return bool(url) and "://" not in url and Path(url).is_file()
 
 
-def _friendly(part) -> str:  # noqa: ANN001  (OutboundPart | None)
+def delivery_problem(part) -> str:  # noqa: ANN001  (OutboundPart | None)
+    """Why a part did not reach the customer, in words staff understand (also shown in the console)."""
     if part is None:
         return "the message was not recorded"
     if part.state in (PartState.PENDING, PartState.SENDING):

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from channels.web.handlers import WebChat
 from config.languages import LANGUAGES, find_language
 from supportlah.admin.wiring import attach_admin
+from supportlah.console.wiring import attach_console
 from supportlah.container import Container
 from supportlah.escalation_wiring import escalation_routes, sla_reminders
 from supportlah.web_intro import KnowledgeIntro, WebVisitorData
@@ -51,6 +52,7 @@ def create_app(container: Container) -> web.Application:
         app.add_routes(container.telegram.webhook(container.ingress).routes())
     app.add_routes(escalation_routes(container.escalation))  # signed links for staff attachments
     attach_admin(app, container)  # admin/PDPA (issue 10): admin API, /metrics, rate limits, retention loop
+    attach_console(app, container)  # the owner's console at /console (issue 20)
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
     app.on_startup.append(_start_recovery)
     app.on_startup.append(_start_telegram_polling)

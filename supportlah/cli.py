@@ -488,6 +488,8 @@ EXTERNAL_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "eval": ("measure retrieval and answer quality", "supportlah.eval_cli", "register", "run"),
     "calibrate": ("fit the answer-confidence model on several question sets", "supportlah.calibrate", "register",
                   "run"),
+    "console": ("the web console's accounts: add a user, a set-password link, list users",
+                "supportlah.console.wiring", "register_cli", "run_cli"),
     "admin": ("API keys, audit log and retention", "supportlah.admin.wiring", "register_cli", "run_cli"),
 }
 GLOBAL_OPTIONS_WITH_VALUE = {"--data-dir"}

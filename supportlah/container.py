@@ -52,6 +52,7 @@ from rag.tokens import TokenCounter
 from supportlah.migrate import StartupError, prepare_database
 from supportlah.admin.wiring import Privacy, build_privacy
 from supportlah.backends import EscalationTicketLookup, build_agent, build_index, build_reranker
+from supportlah.console.accounts import StaffedConsole
 from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms
 from supportlah.memory_wiring import build_memory
 from workers.commands import CommandHook
@@ -209,7 +210,8 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
         escalation = build_escalation(
             settings, sessions=sessions, store=store, outbound=outbound, telegram=telegram, redis=redis,
             drafter=KnowledgeDrafter(retriever, extractive),
-            media_fetcher=twilio.media if twilio is not None else None)
+            media_fetcher=twilio.media if twilio is not None else None,
+            other_desk=StaffedConsole(sessions) if settings.console_enabled else None)
     except ValueError as exc:  # unreadable SUPPORTLAH_BUSINESS_HOURS / time zone
         raise StartupError(str(exc)) from exc
     processor.add_hook(escalation.hook)

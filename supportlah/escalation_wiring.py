@@ -23,7 +23,7 @@ from escalation.config import EscalationConfig
 from escalation.delivery_notice import StaffDeliveryNotice
 from escalation.desk import StaffDesk
 from escalation.drafts import Drafter
-from escalation.hook import EscalationHook
+from escalation.hook import EscalationHook, OtherDesk
 from escalation.hours import BusinessHours
 from escalation.parts import PartFactory
 from escalation.reminders import SlaReminders
@@ -58,7 +58,8 @@ class Escalation:
 
 def build_escalation(settings: Settings, *, sessions: async_sessionmaker, store: MessageStore,
                      outbound: OutboundRouter, telegram: TelegramChannel | None, redis: Redis | None,
-                     drafter: Drafter | None = None, media_fetcher: MediaSource | None = None) -> Escalation:
+                     drafter: Drafter | None = None, media_fetcher: MediaSource | None = None,
+                     other_desk: OtherDesk | None = None) -> Escalation:
     """Raises :class:`escalation.hours.BusinessHoursError` (a ValueError) for unreadable business hours."""
     hours = BusinessHours.parse(settings.business_hours, holidays=settings.public_holidays,
                                 time_zone=settings.business_timezone)
@@ -90,7 +91,7 @@ def build_escalation(settings: Settings, *, sessions: async_sessionmaker, store:
     desk = StaffDesk(config, tickets, parts, hours, media_links=links,
                      answer_callback=telegram.sender.answer_callback if telegram is not None else None,
                      staff_chat=topics.staff_chat if topics is not None else None)
-    hook = EscalationHook(config, tickets, store, parts, hours, desk, drafter=drafter)
+    hook = EscalationHook(config, tickets, store, parts, hours, desk, drafter=drafter, other_desk=other_desk)
     reminders = SlaReminders(config, tickets, staff_sender, hours)
     return Escalation(config=config, tickets=tickets, hours=hours, hook=hook, reminders=reminders,
                       staff_sender=staff_sender, topics=topics, media=media,

@@ -32,12 +32,16 @@ from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
 from supportlah.admin.wiring import purge_expired
+from supportlah.console.wiring import sync_due_websites
 from supportlah.escalation_wiring import sla_reminders_job
 from workers.ingress import requeue_unanswered
 from workers.queue import RetryLater
 from workers.upkeep import OrphanReaper, every_with_lock
 
 log = logging.getLogger(__name__)
+
+
+WEBSITE_SYNC_PERIOD_SECONDS = 600  # how often the websites whose re-sync is due are looked at
 
 
 def queue_name(settings: Settings) -> str:
@@ -141,6 +145,13 @@ def _outage_backoff(ctx: dict) -> float:
 async def purge_expired_job(container) -> dict:  # noqa: ANN001
     """Retention (PDPA): purge what is older than ``retention_days`` (beside the queue, see :func:`supervise`)."""
     return (await purge_expired(container)).counts
+
+
+async def sync_websites_job(container) -> int:  # noqa: ANN001
+    """Re-crawl the console's websites whose schedule is due (every ten minutes, one pass). A crawl
+    can take minutes, so it runs beside the queue (see :func:`supervise`), never as a cron job whose
+    timeout would become every message job's in-progress TTL."""
+    return await sync_due_websites(container)
 
 
 async def recover_unanswered(ctx: dict) -> int:
@@ -262,7 +273,11 @@ async def supervise(settings: Settings, *, stop: asyncio.Event | None = None) ->
                   asyncio.create_task(every_with_lock(container.redis, f"{settings.redis_prefix}:lease:retention",
                                                       settings.retention_interval_seconds,
                                                       lambda: purge_expired_job(container), "retention"),
-                                      name="retention")]
+                                      name="retention"),
+                  asyncio.create_task(every_with_lock(container.redis, f"{settings.redis_prefix}:lease:websites",
+                                                      WEBSITE_SYNC_PERIOD_SECONDS,
+                                                      lambda: sync_websites_job(container), "websites"),
+                                      name="websites")]
     backoff = _Backoff()
     reconnected = False
     try:

@@ -16,28 +16,31 @@ class Analytics:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def report(self, since: date, until: date) -> dict:
+    async def report(self, since: date, until: date, *, channels: tuple[str, ...] | None = None) -> dict:
         """Volumes per channel and language, resolution without a person, escalation reasons and the
-        median first-response time, for the UTC days ``since`` … ``until`` inclusive."""
+        median first-response time, for the UTC days ``since`` … ``until`` inclusive (only ``channels``
+        when given: the console counts customers' channels, not staff messages)."""
         start = datetime.combine(since, time.min, tzinfo=timezone.utc)
         end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=timezone.utc)
         first_day, last_day = since.isoformat(), until.isoformat()
         totals: dict[tuple[str, str, str], Totals] = {}
         reasons: Counter = Counter()
         async with self._sessions() as session:
-            for row in await session.scalars(
-                select(DailyAggregate).where(DailyAggregate.day >= first_day, DailyAggregate.day <= last_day)
-            ):
+            daily = select(DailyAggregate).where(DailyAggregate.day >= first_day, DailyAggregate.day <= last_day)
+            escalations = select(EscalationAggregate).where(EscalationAggregate.day >= first_day,
+                                                            EscalationAggregate.day <= last_day)
+            live = [InboundMessageRow.received_at >= start, InboundMessageRow.received_at < end]
+            if channels is not None:
+                daily = daily.where(DailyAggregate.channel.in_(channels))
+                escalations = escalations.where(EscalationAggregate.channel.in_(channels))
+                live.append(InboundMessageRow.channel.in_(channels))
+            for row in await session.scalars(daily):
                 t = totals.setdefault((row.day, row.channel, row.language), Totals())
                 t.add(Totals(row.inbound, row.answered, row.escalated, row.failed,
                              Counter({str(k): int(v) for k, v in (row.response_histogram or {}).items()})))
-            for row in await session.scalars(
-                select(EscalationAggregate).where(EscalationAggregate.day >= first_day,
-                                                  EscalationAggregate.day <= last_day)
-            ):
+            for row in await session.scalars(escalations):
                 reasons[row.reason] += row.count
-            facts = await message_facts(session, InboundMessageRow.received_at >= start,
-                                        InboundMessageRow.received_at < end)
+            facts = await message_facts(session, *live)
         for key, t in rollup(facts).items():
             totals.setdefault(key, Totals()).add(t)
             reasons.update(t.reasons)

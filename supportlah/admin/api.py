@@ -6,7 +6,6 @@ audit log with the key's prefix as the actor. Errors are JSON ``{"error": ...}``
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -17,23 +16,25 @@ from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy import select
 
+from channels.base import AcceptResult
+from channels.messages import new_id
 from memory.models import Contact, Conversation
 from memory.pdpa import ERASED_PREFIX, ErasureBusy, PersonalData
 from memory.store import MessageStore
 from rag.catalog import Catalog, DocumentInfo
 from rag.index import VectorIndex, VectorIndexError
-from rag.ingest import Ingestor, document_id_for
+from rag.ingest import Ingestor
 from rag.retrieval import HybridRetriever
 from supportlah.admin.analytics import Analytics
 from supportlah.admin.audit import AuditLog
 from supportlah.admin.keys import ApiKeys, KeyInfo
 from supportlah.admin.limits import client_address
 from supportlah.admin.metrics import CONTENT_TYPE, HttpMetrics, database_lines
+from supportlah.admin.knowledge import KnowledgeError, KnowledgeFiles, read_upload
 from supportlah.admin.openapi import DOCS_CSP, DOCS_INIT, DOCS_PAGE, build_spec, swagger_ui_assets
-from supportlah.admin.uploads import UploadLimits, UploadRejected, check_upload, safe_file_name
+from supportlah.admin.uploads import UploadLimits
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ API_KEY = web.RequestKey("api_key", KeyInfo)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CATEGORY = re.compile(r"^[\w -]{0,64}$")
 _LANGUAGES = {"en", "zh", "ms", "ta"}
-_FIELD_MAX_BYTES = 1024
 _EARLIEST, _LATEST = date(2000, 1, 1), date(2100, 12, 31)
 
 
@@ -62,6 +62,14 @@ class TicketAdmin(Protocol):
     async def update(self, number: int, changes: dict, *, actor: str) -> dict | None:
         """Apply the change to ticket ``#number``; None if there is no such ticket; InvalidTicketChange if
         not allowed."""
+
+
+class TicketReplies(Protocol):
+    """A staff reply to a ticket's customer through the pipeline: see ``supportlah.console.replies``."""
+
+    async def reply(self, number: int, text: str, *, key_prefix: str, client_id: str) -> AcceptResult | None:
+        """Queue the reply; None if there is no ticket ``number``; ValueError (a message for the caller)
+        for empty or oversized text or a bad client id."""
 
 
 class ApiError(Exception):
@@ -93,10 +101,12 @@ class AdminApi:
     trusted_proxy_hops: int = 0
     metrics_require_key: bool = True
     tickets: TicketAdmin | None = None
+    replies: TicketReplies | None = None
 
     def __post_init__(self) -> None:
         self._spec = build_spec(tickets=self.tickets is not None)
-        self._ingest_lock = asyncio.Lock()  # one upload or reindex at a time per process
+        self.knowledge = KnowledgeFiles(self.catalog, self.ingestor, self.index, self.upload_dir,
+                                        self.upload_limits)
 
     def routes(self) -> list[web.RouteDef]:
         routes = [
@@ -126,6 +136,9 @@ class AdminApi:
                 self._route("GET", "/api/admin/tickets/{number}", "tickets:read", self.get_ticket),
                 self._route("PATCH", "/api/admin/tickets/{number}", "tickets:write", self.update_ticket),
             ]
+        if self.replies is not None:
+            routes.append(self._route("POST", r"/api/admin/tickets/{number:\d{1,9}}/reply", "tickets:write",
+                                      self.reply_to_ticket))
         return routes
 
     # --- auth -----------------------------------------------------------------
@@ -193,44 +206,18 @@ class AdminApi:
     async def upload_document(self, request: web.Request) -> web.Response:
         name, data, category, language = await self._read_upload(request)
         try:
-            await asyncio.to_thread(check_upload, name, data, self.upload_limits)
-        except UploadRejected as exc:
-            await self._audit(request, "document.rejected", name, reason=exc.reason)
+            info, status = await self.knowledge.add(name, data, category=category, language=language)
+        except KnowledgeError as exc:
+            if exc.rejected:
+                await self._audit(request, "document.rejected", name, reason=exc.reason)
             raise ApiError(exc.status, exc.reason) from exc
-        async with self._ingest_lock:
-            info, status = await self._store_and_ingest(name, data, category, language)
         await self._audit(request, "document.upload", info.id, name=info.name, status=status, chunks=info.chunk_count)
         return web.json_response({"document": _document(info), "status": status}, status=201)
 
     async def _read_upload(self, request: web.Request) -> tuple[str, bytes, str | None, str | None]:
-        if not request.content_type.startswith("multipart/"):
-            raise ApiError(415, "send the file as multipart/form-data with a 'file' field")
-        file_name: str | None = None
-        data: bytes | None = None
-        fields: dict[str, str] = {}
         try:
-            reader = await request.multipart()
-            while (part := await reader.next()) is not None:
-                if not hasattr(part, "read_chunk"):
-                    raise ApiError(400, "nested multipart bodies are not accepted")
-                if part.name == "file":
-                    file_name = part.filename
-                    data = await _read_limited(part, self.upload_limits.max_bytes, 413,
-                                               f"file is larger than {self.upload_limits.max_bytes} bytes")
-                elif part.name in ("category", "language"):
-                    raw = await _read_limited(part, _FIELD_MAX_BYTES, 400, f"{part.name} is too long")
-                    fields[part.name] = raw.decode("utf-8", errors="strict").strip()
-                else:
-                    await part.release()
-        except ApiError:
-            raise
-        except (ValueError, AssertionError, UnicodeDecodeError, KeyError, HttpProcessingError) as exc:
-            raise ApiError(400, f"malformed multipart body ({type(exc).__name__})") from exc
-        if data is None:
-            raise ApiError(400, "the 'file' field is missing")
-        try:
-            name = safe_file_name(file_name)
-        except UploadRejected as exc:
+            name, data, fields = await read_upload(request, self.upload_limits.max_bytes, ("category", "language"))
+        except KnowledgeError as exc:
             raise ApiError(exc.status, exc.reason) from exc
         category = fields.get("category") or None
         if category is not None and not _CATEGORY.match(category):
@@ -240,61 +227,20 @@ class AdminApi:
             raise ApiError(400, f"language must be one of {', '.join(sorted(_LANGUAGES))}")
         return name, data, category, language
 
-    async def _store_and_ingest(self, name: str, data: bytes, category: str | None,
-                                language: str | None) -> tuple[DocumentInfo, str]:
-        """Write the file and index it; on any failure the file and index are as before."""
-        folder = self.upload_dir.resolve()
-        path = folder / name
-        previous = await asyncio.to_thread(lambda: path.read_bytes() if path.is_file() else None)
-        await asyncio.to_thread(_write_atomically, path, data)
-        try:
-            report = await self.ingestor.ingest([path], category=category, language=language)
-        except Exception as exc:
-            await self._undo(path, previous)
-            log.exception("upload indexing failed", extra={"document": name})
-            raise ApiError(503, f"indexing failed ({type(exc).__name__}); nothing was changed") from exc
-        [result] = report.files
-        if result.status == "failed":
-            await self._undo(path, previous)
-            raise ApiError(422, f"{name}: {result.reason}")
-        info = await self.catalog.get_by_path(str(path))
-        assert info is not None
-        return info, result.status
-
-    async def _undo(self, path: Path, previous: bytes | None) -> None:
-        if previous is not None:
-            await asyncio.to_thread(_write_atomically, path, previous)
-            return
-        await asyncio.to_thread(path.unlink, True)
-        document_id = document_id_for(str(path))
-        await self.index.delete_document(document_id)
-        await self.catalog.delete_by_id(document_id)
-
     async def delete_document(self, request: web.Request) -> web.Response:
         document = await self._document_or_404(request)
-        await self.index.delete_document(document.id)
-        await self.catalog.delete_by_id(document.id)
-        path = Path(document.source_path)
-        if path.is_relative_to(self.upload_dir.resolve()):
-            await asyncio.to_thread(path.unlink, True)
+        await self.knowledge.delete(document)
         await self._audit(request, "document.delete", document.id, name=document.name)
         return web.Response(status=204)
 
     async def reindex_document(self, request: web.Request) -> web.Response:
         document = await self._document_or_404(request)
-        path = Path(document.source_path)
-        if not await asyncio.to_thread(path.is_file):
-            raise ApiError(409, f"the file of {document.name} is no longer there; upload it again")
-        async with self._ingest_lock:
-            await self.index.delete_document(document.id)
-            await self.catalog.delete_by_id(document.id)
-            report = await self.ingestor.ingest([path], category=document.category, language=document.language)
-        [result] = report.files
-        await self._audit(request, "document.reindex", document.id, name=document.name, status=result.status)
-        if result.status == "failed":
-            raise ApiError(422, f"{document.name}: {result.reason}")
-        info = await self.catalog.get_by_path(document.source_path)
-        assert info is not None
+        try:
+            info = await self.knowledge.reindex(document)
+        except KnowledgeError as exc:
+            await self._audit(request, "document.reindex", document.id, name=document.name, status="failed")
+            raise ApiError(exc.status, exc.reason) from exc
+        await self._audit(request, "document.reindex", document.id, name=document.name, status="reindexed")
         return web.json_response({"document": _document(info), "status": "reindexed"})
 
     async def _document_or_404(self, request: web.Request) -> DocumentInfo:
@@ -431,21 +377,30 @@ class AdminApi:
         await self._audit(request, "ticket.update", f"#{number}", **{k: body[k] for k in sorted(body)})
         return web.json_response({"ticket": ticket})
 
-
-async def _read_limited(part, limit: int, status: int, message: str) -> bytes:  # noqa: ANN001
-    buffer = bytearray()
-    while chunk := await part.read_chunk(64 * 1024):
-        buffer.extend(chunk)
-        if len(buffer) > limit:
-            raise ApiError(status, message)
-    return bytes(buffer)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.part")
-    partial.write_bytes(data)
-    partial.replace(path)
+    async def reply_to_ticket(self, request: web.Request) -> web.Response:
+        """The customer gets ``text`` on their channel exactly as a staff-group or console reply (202: queued)."""
+        assert self.replies is not None
+        number = int(request.match_info["number"])
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "body must be a JSON object") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise ApiError(400, 'body must be a JSON object with "text" (and optionally "client_id")')
+        client_id = body.get("client_id") or new_id()
+        if not isinstance(client_id, str):
+            raise ApiError(400, "client_id must be a string")
+        try:
+            accepted = await self.replies.reply(number, body["text"], key_prefix=request[API_KEY].prefix,
+                                                client_id=client_id)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from exc
+        if accepted is None:
+            raise ApiError(404, "no such ticket")
+        await self._audit(request, "ticket.reply", str(number), message_id=accepted.message_id,
+                          duplicate=accepted.duplicate)
+        return web.json_response({"message_id": accepted.message_id, "duplicate": accepted.duplicate,
+                                  "client_id": client_id}, status=202)
 
 
 def _ticket_number(request: web.Request) -> int:

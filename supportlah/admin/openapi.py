@@ -281,6 +281,23 @@ def build_spec(*, tickets: bool) -> dict:
                                                             "priority": "urgent"}}}}}},
                          errors=("400", "404", "409")),
         }
+        paths["/api/admin/tickets/{number}/reply"] = {
+            "post": _op("Reply to the ticket's customer (as staff do from the console or the staff group)",
+                        "tickets:write",
+                        _ok("Queued: the reply goes out through the pipeline", {
+                            "type": "object", "required": ["message_id", "duplicate", "client_id"], "properties": {
+                                "message_id": {"type": "string"}, "duplicate": {"type": "boolean"},
+                                "client_id": {"type": "string"}}}, status="202"),
+                        parameters=[{"name": "number", "in": "path", "required": True, "description": "Ticket number.",
+                                     "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"}}],
+                        body={"required": True, "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["text"], "additionalProperties": False,
+                            "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 4000},
+                                           "client_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$",
+                                                         "description": "Your id for this reply: sending it "
+                                                                        "again is one reply."}}}}}},
+                        errors=("400", "404")),
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": "supportlah admin API", "version": "1",

@@ -129,6 +129,7 @@ def admin_routes(container: Container) -> list[web.RouteDef]:
     from escalation.tickets import TicketRepository
     from supportlah.admin.api import AdminApi
     from supportlah.admin.tickets_api import EscalationTickets
+    from supportlah.console.replies import ApiReplies, StaffActions
 
     privacy, settings = _privacy(container), container.settings
     sessions = privacy.sessions
@@ -137,12 +138,17 @@ def admin_routes(container: Container) -> list[web.RouteDef]:
         retriever=container.retriever, index=container.index, store=container.store, sessions=sessions,
         personal_data=privacy.personal_data, analytics=privacy.analytics, http_metrics=privacy.http_metrics,
         upload_dir=settings.kb_upload_dir or settings.data_dir / "kb",
-        upload_limits=UploadLimits(settings.admin_upload_max_bytes, settings.upload_max_pdf_pages,
-                                   settings.upload_max_unpacked_bytes, settings.upload_max_compression_ratio),
+        upload_limits=upload_limits(settings),
         trusted_proxy_hops=settings.trusted_proxy_hops, metrics_require_key=settings.metrics_require_key,
         tickets=EscalationTickets(sessions, TicketRepository(sessions)),
+        replies=ApiReplies(StaffActions(container.ingress, TicketRepository(sessions))),
     )
     return api.routes()
+
+
+def upload_limits(settings: Settings) -> UploadLimits:
+    return UploadLimits(settings.admin_upload_max_bytes, settings.upload_max_pdf_pages,
+                        settings.upload_max_unpacked_bytes, settings.upload_max_compression_ratio)
 
 
 # ------------------------------------------------------------------ retention
