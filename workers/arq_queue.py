@@ -185,7 +185,7 @@ def make_worker(settings: Settings, container=None, **overrides: object) -> Work
     startup, shutdown = _lifecycle(settings, container)
     # arq's own tries only back-stop ours: the processor counts attempts in the database
     # and gives up (apology + escalation) itself, so arq must allow more.
-    functions = [func(process_message, name="process_message", max_tries=settings.job_max_tries * 4 + 10,
+    functions = [func(process_message, name="process_message", max_tries=settings.job_max_tries * 6 + 10,
                       timeout=settings.job_timeout_seconds, keep_result=0)]
     period = max(5, min(60, settings.recovery_after_seconds // 2))
     sla_period = max(5, min(60, settings.escalation_reminder_interval_seconds))

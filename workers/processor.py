@@ -51,6 +51,10 @@ SYSTEM_ERROR = "system_error"
 AMBIGUOUS = "ambiguous"  # error_code of a part whose send got no answer: reconcile before resending
 FATE_UNKNOWN = "fate_unknown"  # error_code of a part we could neither confirm nor safely resend
 MAX_BACKOFF_SECONDS = 300.0
+# A provider that throttles or fails for a while is waited out far longer than a failing decision:
+# the answer exists, only its delivery is late. With backoff capped at 5 minutes, 3x the tries is
+# roughly 20-40 minutes of retrying before a part is given up as failed.
+SEND_TRIES_FACTOR = 3
 RECONCILE_CLOCK_SLACK = timedelta(seconds=60)  # our clock vs the provider's, and its 1 s resolution
 
 
@@ -347,7 +351,7 @@ class MessageProcessor:
     async def _send_failed(self, message: OutboundMessage, exc: ChannelError, attempt: int, extra: dict) -> bool:
         log.warning("send failed", extra={**extra, "channel": message.channel.value, "code": exc.code,
                                           "retryable": exc.retryable})
-        if exc.retryable and attempt < self._max_tries:
+        if exc.retryable and attempt < self._max_tries * SEND_TRIES_FACTOR:
             await self._store.mark_part(message.id, PartState.PENDING, last_error=str(exc)[:2000])
             raise RetryLater(f"send failed: {exc}", defer=self._backoff(attempt, exc.retry_after)) from exc
         await self._store.mark_part(message.id, PartState.FAILED, error_code=exc.code, last_error=str(exc)[:2000])
