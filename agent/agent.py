@@ -36,7 +36,8 @@ DeltaCallback = Callable[[str], Awaitable[None]]
 
 
 class Retriever(Protocol):
-    async def search(self, query: str, k: int) -> list[RetrievedChunk]: ...
+    async def search(self, query: str, k: int, *, other_languages: int = 0) -> list[RetrievedChunk]:
+        """The ``k`` best chunks, then the best ``other_languages`` of each document language they miss."""
 
     def prefetch(self, query: str) -> None:
         """A search for ``query`` is coming soon; work may start now."""
@@ -78,6 +79,9 @@ class Reason:
 
 
 STAFF_SOURCES = 3  # would-be sources kept for staff when we hand off
+# The best chunk of each document language the top ones miss is read too: a Chinese FAQ must not
+# hide the English price list a Chinese question needs (``rag.retrieval.fair_across_languages``).
+OTHER_LANGUAGES = 1
 
 
 class SupportAgent:
@@ -194,13 +198,15 @@ class SupportAgent:
 
     async def _draft(self, question: str, focus: str | None = None) -> tuple[list[RetrievedChunk], Answer]:
         try:
-            chunks = await self._retriever.search(self._glossary.expand(question), self._top_k)
+            chunks = await self._retriever.search(self._glossary.expand(question), self._top_k,
+                                                  other_languages=OTHER_LANGUAGES)
             # The documents' own translations of the terms asked about ("上门物理治疗" -> "Home visit"):
             # search again with them, so a Chinese question reaches the English price list.
             learned = glosses_in(question, learned_glosses(chunks))
             if learned:
                 question = f"{question} ({'; '.join(learned)})"
-                chunks = await self._retriever.search(self._glossary.expand(question), self._top_k)
+                chunks = await self._retriever.search(self._glossary.expand(question), self._top_k,
+                                                      other_languages=OTHER_LANGUAGES)
             answer = await self._answerer.answer(question, chunks, focus=focus)
         except (VectorIndexError, EmbeddingError) as exc:
             raise AgentUnavailableError(f"retrieval failed: {type(exc).__name__}") from exc

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.agent import Retriever, SearchPrefetch, stream_pieces
+from agent.agent import OTHER_LANGUAGES, Retriever, SearchPrefetch, stream_pieces
 from agent.errors import AgentUnavailableError
 from agent.glossary import Glossary
 from agent.intents import IntentDetector, IntentReason, SmallTalk
@@ -224,7 +224,7 @@ class LLMAgent:
         if search_query != asked:  # a follow-up rewritten from memory
             self._retriever.discard(asked)  # in case ``prepare`` started it
         try:
-            chunks = await self._retriever.search(search_query, self._config.top_k)
+            chunks = await self._retriever.search(search_query, self._config.top_k, other_languages=OTHER_LANGUAGES)
         except (VectorIndexError, EmbeddingError) as exc:
             raise AgentUnavailableError(f"retrieval failed: {type(exc).__name__}") from exc
         backend = {"answerer": self.name,

@@ -44,7 +44,6 @@ class HybridRetriever:
         top_k: int = 5,
         rrf_k: int = 60,
         overlap_power: float = 1.0,
-        extra_per_language: int = 1,
     ) -> None:
         if candidates < 1 or top_k < 1:
             raise ValueError("candidates and top_k must be >= 1")
@@ -56,7 +55,6 @@ class HybridRetriever:
         self.top_k = top_k
         self.rrf_k = rrf_k
         self.overlap_power = overlap_power
-        self.extra_per_language = extra_per_language
         self._prefetcher = QueryPrefetcher(embedder)
 
     def prefetch(self, query: str) -> None:
@@ -73,7 +71,11 @@ class HybridRetriever:
         k: int | None = None,
         filters: Filters | None = None,
         mode: SearchMode = "hybrid",
+        *,
+        other_languages: int = 0,
     ) -> list[RetrievedChunk]:
+        """The ``k`` best chunks; with ``other_languages`` (hybrid only) also the best that many of
+        every document language the ``k`` miss, after them (see :func:`fair_across_languages`)."""
         k = k or self.top_k
         limit = max(self.candidates, k)
         if mode == "dense":
@@ -99,7 +101,7 @@ class HybridRetriever:
             extra={"dense_hits": len(dense), "sparse_hits": len(sparse), "query_overlap": round(overlap, 3)},
         )
         best = await self.reranker.rerank(query, fused, k)
-        return fair_across_languages(best, fused, self.extra_per_language)
+        return fair_across_languages(best, fused, other_languages) if other_languages else best
 
     async def _dense(self, query: str, limit: int, filters: Filters | None) -> list[IndexHit]:
         vector = await self._prefetcher.vector(query)

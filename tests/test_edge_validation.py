@@ -14,6 +14,8 @@ from channels.twilio.inbound import TwilioWebhooks
 from channels.twilio.media import MediaFetcher
 from channels.web.handlers import WebChat
 from channels.web.hub import LocalBus, WebHub
+from config.languages import LANGUAGES
+from supportlah.web_intro import KnowledgeIntro
 from memory.db import create_engine, session_factory
 from memory.store import MessageStore
 from supportlah import migrate
@@ -51,8 +53,13 @@ async def client(store, queue, tmp_path: Path):
     ingress = PipelineIngress(store, queue)
     app = web.Application()
     app.add_routes(TwilioWebhooks(ingress, AUTH_TOKEN, PUBLIC_URL, media, store).routes())
+    async def no_headings() -> list:
+        return []
+
     chat = WebChat(ingress, store, WebHub(LocalBus()), business_name="Test", max_message_chars=4000,
-                   allowed_origins=[], reply_timeout=0.05)
+                   allowed_origins=[], reply_timeout=0.05, languages=LANGUAGES,
+                   intro=KnowledgeIntro(no_headings, business_name="Test", language="en", greeting=None,
+                                        configured=[]))
     app.add_routes(chat.routes())
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
