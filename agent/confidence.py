@@ -64,7 +64,7 @@ def confidence_features(chunks: Sequence[RetrievedChunk], answer: Answer) -> dic
     """The evidence the model weighs, from the retrieved chunks and the drafted answer."""
     dense = sorted((c.dense_score for c in chunks if c.dense_score is not None), reverse=True)
     top_dense = dense[0] if dense else 0.0
-    margin = dense[0] - dense[1] if len(dense) > 1 else (top_dense if dense else 0.0)
+    margin = dense[0] - dense[1] if len(dense) > 1 else 0.0  # one hit: no evidence it stands out
     quoted = next((c for c in chunks if answer.sources and c.chunk_id == answer.sources[0].chunk_id), None)
     overlap = max((float(c.extra.get("query_overlap", 0.0)) for c in chunks), default=0.0)
     similarity = answer.similarity if answer.similarity is not None else top_dense
@@ -81,6 +81,15 @@ def confidence_features(chunks: Sequence[RetrievedChunk], answer: Answer) -> dic
         "best_lexical": float(answer.features.get("best_lexical", 0.0)),
         "cross_script": float(answer.features.get("cross_script", 0.0)),
     }
+
+
+MAX_Z = 3.0  # a feature further out than this many standard deviations says no more than this
+
+
+def clip_z(z: float) -> float:
+    """A standardised feature, bounded: evidence far outside what the model was fitted on (a
+    knowledge base of one chunk, a margin no calibration set had) must not decide alone."""
+    return max(-MAX_Z, min(MAX_Z, z))
 
 
 class Confidence(Protocol):
@@ -103,7 +112,7 @@ class ConfidenceModel:
         z = self.bias
         for name, weight in self.weights.items():
             scale = self.scales.get(name) or 1.0
-            z += weight * (features.get(name, 0.0) - self.means.get(name, 0.0)) / scale
+            z += weight * clip_z((features.get(name, 0.0) - self.means.get(name, 0.0)) / scale)
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     def to_json(self) -> dict:

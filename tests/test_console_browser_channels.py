@@ -47,6 +47,7 @@ class Fakes:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.telegram = FakeTelegramAPI()
         self.twilio = FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN)
+        self.twilio.add_content(TEMPLATE, "Hello again from us: {{1}} Reply to continue the chat.")  # approved
 
     def run(self, coroutine):  # noqa: ANN001, ANN201
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)

@@ -38,6 +38,7 @@ TEMPLATE = "HX" + "1" * 32
 async def test_console_reply_after_24_hours_is_a_whatsapp_template_and_is_quoted_in_the_topic(
         backend, fakes, tmp_path: Path):  # noqa: F811
     telegram, twilio = fakes
+    twilio.add_content(TEMPLATE, "Hello again from us: {{1}} Reply to continue the chat.")  # an approved template
     settings = settings_for({**backend.settings_kwargs, "data_dir": tmp_path / "data"}, telegram.url,
                             twilio.base_url, twilio_template_content_sid=TEMPLATE)
     async with rig_for(settings, telegram, twilio) as rig:
@@ -55,7 +56,8 @@ async def test_console_reply_after_24_hours_is_a_whatsapp_template_and_is_quoted
         await rig.drain()
 
         last = twilio.messages[-1]
-        assert (last.to, last.body, last.content_sid) == (CUSTOMER, None, TEMPLATE)
+        assert (last.to, last.content_sid) == (CUSTOMER, TEMPLATE)
+        assert last.body == f"Hello again from us: {text} Reply to continue the chat."  # as Twilio renders it
         assert json.loads(last.content_variables) == {"1": text}
         assert len(twilio.messages) == 2  # the hand-off text, then this reply once
         quoted = [post for post in rig.staff_posts(thread_id) if post.text.startswith("💬 Mei (console)")]

@@ -62,14 +62,15 @@ async def test_cli_migrate_then_serve_on_empty_postgres(tmp_path: Path):
             refused = subprocess.run([*cli, "serve", "--port", "1"], env={**env, "SUPPORTLAH_DATABASE_URL": empty_url},
                                      capture_output=True, text=True, timeout=120)
             assert refused.returncode == 1 and "supportlah migrate" in refused.stderr
-        from tests.test_e2e_production import _free_port, _wait_http
+        from tests.harness import wait_http
+        from tests.test_e2e_production import _free_port
 
         port = _free_port()
         server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
         try:
-            await _wait_http(f"http://127.0.0.1:{port}/healthz")
-            await _wait_http(f"http://127.0.0.1:{port}/readyz")
+            await wait_http(f"http://127.0.0.1:{port}/healthz")
+            await wait_http(f"http://127.0.0.1:{port}/readyz")
         finally:
             server.terminate()
             server.wait(30)

@@ -41,6 +41,8 @@ def fit_standardised(matrix: np.ndarray, labels: np.ndarray, l2: float = L2) -> 
     return weights, bias, means, scales
 
 
-def predict(matrix: np.ndarray, weights: np.ndarray, bias: float, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    z = bias + ((matrix - means) / scales) @ weights
+def predict(matrix: np.ndarray, weights: np.ndarray, bias: float, means: np.ndarray, scales: np.ndarray,
+            max_z: float = 3.0) -> np.ndarray:
+    """As ``agent.confidence.ConfidenceModel.predict``: standardised features clipped to ``max_z``."""
+    z = bias + np.clip((matrix - means) / scales, -max_z, max_z) @ weights
     return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
