@@ -155,6 +155,11 @@ async def _prepare_demo(settings: Settings, args: argparse.Namespace) -> Setting
             raise CliError(f"{data_dir} holds documents that are not the sample's ({', '.join(foreign[:3])}); "
                            f"the demo runs in a data dir of its own (without --data-dir: {DEMO_DATA_DIR})")
         write_profile(data_dir, DataDirKind.DEMO, {"business_name": SAMPLE_BUSINESS_NAME})
+    vocabulary = data_dir / "vocabulary.json"  # the sample business's own words, for every command on this dir
+    if not vocabulary.exists():
+        import shutil
+
+        shutil.copyfile(sample_vocabulary_path(), vocabulary)
     return _reload(args)
 
 
@@ -362,8 +367,6 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace, *, demo: bool 
     from supportlah.container import build
     from supportlah.ingest_cli import run_ingest
 
-    if demo and settings.vocabulary_file is None and not settings.vocabulary_path.is_file():
-        settings = settings.model_copy(update={"vocabulary_file": sample_vocabulary_path()})
     container = await build(settings)
     if demo:
         report = await run_ingest(container, [sample_kb_path()], show_progress=True)
