@@ -33,5 +33,5 @@ class Answerer(Protocol):
     async def answer(self, question: str, chunks: Sequence[RetrievedChunk], *, focus: str | None = None) -> Answer:
         """Draft an answer to ``question`` from ``chunks``. ``focus``: when ``question`` is a follow-up
         rewritten with the previous question's words, what the customer actually said now; its
-        words decide between otherwise equal rows ("… an HDB flat — and for a condo?")."""
+        words decide between otherwise equal rows ("… the 1 kg cake — and the 2 kg one?")."""
         ...

@@ -144,8 +144,8 @@ class ExtractiveAnswerer:
         # Words in a script no candidate is written in (Chinese over English documents)
         # are a language gap: they would lower every score alike and drown the other signals.
         scripts = {script_of(term) for vocabulary in vocabularies for term in vocabulary}
-        # A follow-up's own words weigh more than those it inherited: "… an HDB flat — and for a condo?"
-        # must land on the condo row, not on the HDB row the previous question asked about.
+        # A follow-up's own words weigh more than those it inherited: "… the 1 kg cake — and the 2 kg one?"
+        # must land on the 2 kg row, not on the 1 kg row the previous question asked about.
         focused = set(terms(focus)) | set(terms(self._glossary.translate(focus))) if focus else set()
         readings = []
         for reading in dict.fromkeys((question, glossed)):
@@ -211,7 +211,7 @@ class ExtractiveAnswerer:
         if _is_lead_in(best.unit):  # "Members get:" / "We accept:": what follows is the content, whole
             return [best, *_list_after(best, candidates)]
         section = [c for c in same_block if c.unit.heading == best.unit.heading]
-        # Rows are alternatives ("HDB / condo / landed"): one answers, never the whole table.
+        # Rows are alternatives ("0.5 kg / 1 kg / 2 kg"): one answers, never the whole table.
         if best.titled >= TITLED and best.unit.kind is not UnitKind.ROW and 1 < len(section) <= MAX_LIST_UNITS:
             # The question is the heading ("who is your data protection officer?"): the section under
             # it is the answer (name, email, address), not one line of it.

@@ -18,13 +18,15 @@ SAMPLE_VOCABULARY = REPO / "supportlah" / "sample_business" / "vocabulary.json"
 PACKAGES = ("agent", "memory", "rag")
 # Slot types that are the sample business's trade (its areas are Singapore's, shared by every business).
 TRADE_TYPES = ("property", "service", "refrigerant", "brand")
+# Ordinary English that the sample also happens to use for a service: "pip install" is no aircon word.
+ORDINARY_WORDS = frozenset({"install"})
 
 
 def _sample_words() -> set[str]:
     vocabulary = load_vocabulary(SAMPLE_VOCABULARY)
     words = {surface for t in TRADE_TYPES for forms in vocabulary.slots.get(t, {}).values() for surface in forms}
     words |= set(vocabulary.glossary)
-    return {w for w in words if len(w) >= 3}
+    return {w for w in words if len(w) >= 3 and w.lower() not in ORDINARY_WORDS}
 
 
 def _hits(text: str, word: str) -> bool:
