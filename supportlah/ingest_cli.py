@@ -58,7 +58,7 @@ async def run_ingest(container: Container, paths: list[Path], *, category: str |
 
     try:
         report = await container.ingestor.ingest(paths, category=category, language=language,
-                                                 progress=progress if show_progress else None)
+                                                 progress=progress if show_progress and sys.stderr.isatty() else None)
     finally:
         for bar in bars:
             bar.close()
