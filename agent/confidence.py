@@ -17,7 +17,7 @@ have no fixed scale. So a small logistic model maps evidence to a probability:
   question answered from an English price list): word overlap then says little
 
 It is fitted by ``supportlah calibrate`` (``supportlah/calibrate.py``) on several businesses'
-labelled questions at once — the sample aircon company, a bakery and the shared
+labelled questions at once — the sample business, a bakery and the shared
 physiotherapy clinic — each asked through the real pipeline; the label is 1 when the draft
 contains every expected value and cites an expected document, 0 for any other draft and for
 any draft to a question the KB does not answer. ``model.json`` records, per business, what a

@@ -36,7 +36,7 @@ _TAMIL = re.compile(r"[\u0b80-\u0bff]")
 _LATIN_WORD = re.compile(r"[a-zA-Z][a-zA-Z']*")
 
 # Words that are Malay and (practically) never English. Loanwords shared with
-# English ("pizza", "aircon") are deliberately absent.
+# English ("pizza", "pax") are deliberately absent.
 MALAY_WORDS = frozenset(
     """
     berapa harga boleh saya nak tak tidak untuk dengan ke di ada bila buka tutup terima kasih

@@ -74,7 +74,7 @@ class PatternFactExtractor:
         self._max_chars = max_sentence_chars
         self._fact_types = frozenset(fact_types)
         self._named_types = frozenset(named_types)
-        # The business's own words first: "2 aircon units" counts aircons, not "units".
+        # The business's own words first: "2 cake boxes" matches its "cake boxes?" before a generic word.
         self._units = _count_pattern([*count_words, *GENERIC_COUNT_WORDS])
 
     async def extract(self, text: str, language: str | None = None) -> list[StatedFact]:
