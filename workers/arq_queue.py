@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from arq import Retry, create_pool, cron
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import job_key_prefix, result_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
@@ -89,10 +89,20 @@ class ArqQueue:
         return cls(pool, settings)
 
     async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
-        await self._pool.enqueue_job(
-            "process_message", message_id, _job_id=f"{self._prefix}:msg:{message_id}",
-            _defer_by=timedelta(seconds=defer) if defer else None,
-        )
+        """Queue one run of ``process_message`` for this message.
+
+        arq refuses a job id that exists, and a job's key exists while it runs. Work that appears
+        while the message's job is running (a delivery report asking for a resend, say) may come
+        after that job last looked, so a second, follow-up id takes it: at most one run going and
+        one waiting per message, like the in-process queue, and nothing waits for the recovery pass.
+        """
+        primary = f"{self._prefix}:msg:{message_id}"
+        defer_by = timedelta(seconds=defer) if defer else None
+        if await self._pool.enqueue_job("process_message", message_id, _job_id=primary, _defer_by=defer_by):
+            return
+        if not await self._pool.exists(in_progress_key_prefix + primary):
+            return  # queued, not started: that run will see this work
+        await self._pool.enqueue_job("process_message", message_id, _job_id=f"{primary}:again", _defer_by=defer_by)
 
     async def enqueue_many(self, message_ids: Sequence[str]) -> None:
         """Queue several messages in one round trip, with arq's key layout and job format,
