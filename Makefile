@@ -31,7 +31,7 @@ demo-voice: install-voice  ## the demo with local speech to text; first transcri
 	$(BIN)/supportlah demo --port $(PORT)
 
 test: install  ## the whole test suite (needs Postgres and Redis on 127.0.0.1; .ci/run starts them)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 4
 
 bench: install  ## benchmarks: tables in bench/results/*.json and plots
 	$(BIN)/python -m bench.run_all

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     recovery_after_seconds: int = Field(default=120, ge=1, description="Re-enqueue messages unanswered this long.")
     job_timeout_seconds: int = Field(default=120, ge=1, description="A job running longer is cancelled and retried.")
     conversation_lock_seconds: float = Field(default=30.0, gt=0, description="Lock TTL; a dead holder frees it after this.")
+    conversation_busy_retry_seconds: float = Field(
+        default=30.0, gt=0,
+        description="A job that finds its conversation held comes back after this. The holder answers that "
+                    "message meanwhile, so the retry only matters when the holder died.")
     send_guard_seconds: int = Field(default=30, ge=1, description="In-flight guard TTL around one provider send.")
     worker_health_seconds: int = Field(default=15, ge=1, description="How often a worker reports in; /readyz allows 3x.")
     shutdown_grace_seconds: int = Field(default=30, ge=0, description="Running jobs may finish this long on shutdown.")

@@ -194,7 +194,7 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
         apology=lambda lang: canned_text("error", lang),
         max_tries=settings.job_max_tries,
         memory=memory,
-        busy_retry_seconds=settings.conversation_lock_seconds,
+        busy_retry_seconds=settings.conversation_busy_retry_seconds,
         drain_budget_seconds=settings.job_timeout_seconds / 2,
     )
     # Hooks run in order: rate limits, consent and data requests first; then the staff hand-off (staff-group

@@ -20,6 +20,9 @@ for _key in [k for k in os.environ if k.startswith("SUPPORTLAH_") and not k.star
     del os.environ[_key]
 # With the `voice` extra installed every container assembles the Whisper model (145 MB) into its models
 # dir at start; one dir for the whole run (and the next) instead of one per test's data dir.
+# A held conversation's retry is only a safety net (the holder answers the message); tests do not
+# wait out production's 30 s for it.
+os.environ["SUPPORTLAH_CONVERSATION_BUSY_RETRY_SECONDS"] = "1"
 os.environ["SUPPORTLAH_STT_MODEL_DIR"] = str(Path(tempfile.gettempdir()) / "supportlah-test-models")
 
 BACKENDS = ["embedded", "production"]
