@@ -22,7 +22,7 @@ from agent.glossary import Glossary
 from agent.llm_client import ToolCall
 from agent.prompting import SourceBook, render_sources
 from agent.safety import MaskSession, fence
-from agent.types import AgentRequest
+from config.types import AgentRequest
 from escalation.hours import BusinessHours
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage, utcnow
 from channels.telegram.keyboard import CALLBACK_HUMAN, FEEDBACK_PREFIX, LANGUAGE_PREFIX, Button
 from channels.telegram.normalize import FILE_URL_SCHEME

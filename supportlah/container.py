@@ -30,7 +30,7 @@ from agent.local_transcription import (
     voice_extra_installed,
 )
 from agent.texts import text as canned_text
-from agent.types import AgentRequest, Reply
+from config.types import AgentRequest, Reply
 from channels.base import OutboundSender
 from channels.cli import TerminalSender
 from channels.messages import Channel

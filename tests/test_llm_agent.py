@@ -27,7 +27,7 @@ from agent.llm_usage import CostRates, LLMUsage, UsageStore
 from agent.prompting import BusinessProfile, PromptBuilder
 from agent.texts import text
 from agent.tools import ToolBox
-from agent.types import AgentRequest, Turn
+from config.types import AgentRequest, Turn
 from escalation.hours import BusinessHours
 from memory.context import ContextAssembler
 from memory.db import create_engine, session_factory

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Channel, OutboundMessage, new_id, utcnow
 from channels.telegram.keyboard import KEYBOARD_KEY, Button, encode_keyboard
 from memory.db import single_statement_sessions
