@@ -22,10 +22,10 @@ from agent.confidence import Confidence, ConfidenceModel, confidence_features
 from agent.crosslingual import glosses_in, learned_glosses
 from agent.errors import AgentUnavailableError
 from agent.glossary import Glossary
-from agent.intents import IntentDetector, IntentReason, SmallTalk
+from agent.intents import IntentDetector, SmallTalk
 from agent.language import detect_language
 from agent.texts import TextCatalog, text
-from config.types import AgentRequest, Reply, Source
+from config.types import AgentRequest, HandoffReason, Reply, Source
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
 from rag.types import RetrievedChunk
@@ -67,15 +67,6 @@ class SearchPrefetch:
     def abandon(self, text: str) -> None:
         """A hook took the message over: stop what ``prepare`` started, if it has not run yet."""
         self._retriever.discard(self._glossary.expand(" ".join(text.split())))
-
-
-class Reason:
-    """``Reply.reason`` values."""
-
-    CUSTOMER_REQUEST = IntentReason.CUSTOMER_REQUEST.value
-    SENSITIVE_TOPIC = IntentReason.SENSITIVE_TOPIC.value
-    LOW_CONFIDENCE = "low_confidence"
-    EMPTY_MESSAGE = "empty_message"
 
 
 STAFF_SOURCES = 3  # would-be sources kept for staff when we hand off
@@ -152,7 +143,7 @@ class SupportAgent:
         question = " ".join(request.text.split())
         language = self._detect(question, request.language_hint)
         if not question:
-            return self._canned("empty_prompt", language, confidence=1.0, reason=Reason.EMPTY_MESSAGE)
+            return self._canned("empty_prompt", language, confidence=1.0, reason=HandoffReason.EMPTY_MESSAGE)
         small_talk = self._intents.small_talk(question)
         if small_talk is SmallTalk.THANKS:
             return self._canned("welcome", language, confidence=1.0)
@@ -161,8 +152,8 @@ class SupportAgent:
                 return self._canned("greeting", language, confidence=1.0, business=self._business_name)
             return self._canned("empty_prompt", language, confidence=1.0)
         intent = self._intents.classify(question)
-        if intent is IntentReason.CUSTOMER_REQUEST:
-            return self._canned("handoff_requested", language, confidence=1.0, escalate=True, reason=Reason.CUSTOMER_REQUEST)
+        if intent is HandoffReason.CUSTOMER_REQUEST:
+            return self._canned("handoff_requested", language, confidence=1.0, escalate=True, reason=HandoffReason.CUSTOMER_REQUEST)
 
         # A follow-up ("and for the 1 kg one?") is searched as the standalone question memory rewrote it to.
         search_query = " ".join((request.search_query or "").split()) or question
@@ -170,14 +161,14 @@ class SupportAgent:
             self._retriever.discard(self._glossary.expand(question))  # in case ``prepare`` started it
         chunks, answer = await self._draft(search_query, focus=question if search_query != question else None)
         confidence = self._confidence.predict(confidence_features(chunks, answer)) if answer.text else 0.0
-        sensitive = intent is IntentReason.SENSITIVE_TOPIC
+        sensitive = intent is HandoffReason.SENSITIVE_TOPIC
         if confidence < self._threshold:
             return Reply(
                 text=self._texts("handoff", language),
                 language=language,
                 confidence=confidence,
                 escalate=True,
-                reason=Reason.SENSITIVE_TOPIC if sensitive else Reason.LOW_CONFIDENCE,
+                reason=HandoffReason.SENSITIVE_TOPIC if sensitive else HandoffReason.LOW_CONFIDENCE,
                 sources=_staff_sources(answer, chunks),
                 backend=dict(self._backend),
             )
@@ -191,7 +182,7 @@ class SupportAgent:
             language=language,
             confidence=confidence,
             escalate=sensitive,
-            reason=Reason.SENSITIVE_TOPIC if sensitive else None,
+            reason=HandoffReason.SENSITIVE_TOPIC if sensitive else None,
             sources=list(answer.sources),
             backend=dict(self._backend),
         )
@@ -219,7 +210,7 @@ class SupportAgent:
         *,
         confidence: float,
         escalate: bool = False,
-        reason: str | None = None,
+        reason: HandoffReason | None = None,
         **fmt: object,
     ) -> Reply:
         return Reply(

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from config.types import Reply
+from config.types import HandoffReason, Reply
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage, utcnow
 from channels.telegram.keyboard import CALLBACK_HUMAN, FEEDBACK_PREFIX, LANGUAGE_PREFIX, Button
 from channels.telegram.normalize import FILE_URL_SCHEME
@@ -34,7 +34,7 @@ from escalation.hours import BusinessHours
 from escalation.models import Ticket, TicketStatus
 from escalation.parts import PartFactory
 from escalation.tickets import NewTicket, TicketRepository
-from escalation.triggers import UNSATISFIED, priority_for, unsatisfied
+from escalation.triggers import priority_for, unsatisfied
 from memory.store import MessageStore, StoredMessage
 from workers.hooks import Decision
 from workers.media import TRANSCRIBED
@@ -86,7 +86,7 @@ class EscalationHook:
         if await self._unsatisfied(stored, question=True):
             language = customer_texts.language_of(stored.conversation_language)
             return Decision(reply=Reply(text=customer_texts.text("unsatisfied", language), language=language,
-                                        confidence=0.0, escalate=True, reason=UNSATISFIED,
+                                        confidence=0.0, escalate=True, reason=HandoffReason.UNSATISFIED,
                                         backend={"answerer": "escalation:unsatisfied"}))
         return None
 
@@ -162,11 +162,11 @@ class EscalationHook:
                 return []
             if not await self._unsatisfied(stored, question=False):
                 return []
-            reason = UNSATISFIED
+            reason = HandoffReason.UNSATISFIED
             notice = [customer_texts.text("unsatisfied", stored.conversation_language)]
-        return await self._escalate(stored, reply, reason or "agent_decision", notice)
+        return await self._escalate(stored, reply, reason or HandoffReason.AGENT_DECISION, notice)
 
-    async def _escalate(self, stored: StoredMessage, reply: Reply, reason: str,
+    async def _escalate(self, stored: StoredMessage, reply: Reply, reason: HandoffReason,
                         notice: list[str]) -> list[OutboundMessage]:
         msg = stored.message
         conversation_id = msg.conversation_id or ""

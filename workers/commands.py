@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from config.types import Reply
+from config.types import HandoffReason, Reply
 from channels.messages import OutboundMessage
 from channels.telegram.commands import command_reply
 from channels.telegram.texts import COMMANDS
@@ -60,7 +60,7 @@ class CommandHook:
         escalate = command in HANDOFF_COMMANDS
         return Decision(
             reply=Reply(text=reply.text, language=reply.language, confidence=1.0, escalate=escalate,
-                        reason="customer_request" if escalate else None, backend={"answerer": f"command:{command}"}),
+                        reason=HandoffReason.CUSTOMER_REQUEST if escalate else None, backend={"answerer": f"command:{command}"}),
             metadata=reply.metadata(),
         )
 

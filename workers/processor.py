@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from agent.errors import AgentUnavailableError
 from config.correlation import correlation_id
-from config.types import AgentRequest, Reply
+from config.types import AgentRequest, HandoffReason, Reply
 from channels.base import AmbiguousSendError, ChannelError, RecipientUnreachable
 from channels.messages import Channel, OutboundMessage
 from memory.models import InboundStatus, PartState
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SYSTEM_ERROR = "system_error"
 AMBIGUOUS = "ambiguous"  # error_code of a part whose send got no answer: reconcile before resending
 FATE_UNKNOWN = "fate_unknown"  # error_code of a part we could neither confirm nor safely resend
 MAX_BACKOFF_SECONDS = 300.0
@@ -196,7 +195,7 @@ class MessageProcessor:
             log.exception("deciding failed on every try; apologising", extra=extra)
             language = stored.conversation_language or "en"
             reply = Reply(text=self._apology(language), language=language, confidence=0.0,
-                          escalate=True, reason=SYSTEM_ERROR, backend={"answerer": "none"})
+                          escalate=True, reason=HandoffReason.SYSTEM_ERROR, backend={"answerer": "none"})
             return reply, self.reply_parts(stored, reply)
 
     async def _decide_with_hooks(
@@ -247,7 +246,7 @@ class MessageProcessor:
             log.error("agent failed on every try; apologising and escalating", extra=extra)
             language = stored.conversation_language or "en"
             return Reply(text=self._apology(language), language=language, confidence=0.0,
-                         escalate=True, reason=SYSTEM_ERROR, backend={"answerer": "none"})
+                         escalate=True, reason=HandoffReason.SYSTEM_ERROR, backend={"answerer": "none"})
         if self._memory is not None:
             await self._memory.record(stored, request, reply)
         return reply
