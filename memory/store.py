@@ -25,6 +25,7 @@ from memory.models import (
     ChatMigration,
     Contact,
     Conversation,
+    ConversationMode,
     EarlyDeliveryStatus,
     Feedback,
     InboundMessageRow,
@@ -124,7 +125,7 @@ class MessageStore:
             contact_id=row[table.c.contact_id],
             status=row[table.c.status],
             attempts=row[table.c.attempts],
-            conversation_mode=row[conversation.c.mode] or "bot",
+            conversation_mode=row[conversation.c.mode] or ConversationMode.BOT,
             conversation_language=row[conversation.c.language],
         )
 

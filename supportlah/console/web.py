@@ -18,6 +18,7 @@ from aiohttp import web
 
 from escalation.models import Ticket, TicketStatus
 from escalation.tickets import TicketRepository
+from memory.models import ConversationMode
 from supportlah.admin.audit import AuditLog
 from supportlah.admin.limits import client_address
 from supportlah.console.accounts import AccountError, Accounts, SignedIn
@@ -294,7 +295,7 @@ def _inbox_table(rows: list[InboxRow]) -> Markup:
         '<td data-label="Priority">$priority</td><td data-label="Reply due">$due</td></tr>',
         css="waiting" if row.status in TicketStatus.WAITING_FOR_STAFF else "", id=row.conversation_id,
         customer=row.customer, channel=row.channel, language=row.language, preview=row.preview or "—",
-        mode="human" if row.mode == "human" else "bot",
+        mode=ConversationMode.HUMAN if row.mode == ConversationMode.HUMAN else ConversationMode.BOT,
         ticket=f"#{row.ticket_number}" if row.ticket_number else "—",
         status=STATUS_LABELS.get(row.status, row.status), priority=row.priority,
         due=when(row.reply_due)) for row in rows)
@@ -309,7 +310,7 @@ def _ticket_panel(view: ConversationView, csrf: str) -> Markup:
     ticket = view.ticket
     facts = render('<dl class="facts"><dt>Channel</dt><dd>$channel</dd><dt>Language</dt><dd>$language</dd>'
                    '<dt>Mode</dt><dd>$mode</dd>$ticket_facts</dl>', channel=view.channel, language=view.language,
-                   mode="human (the bot is quiet)" if view.mode == "human" else "bot",
+                   mode="human (the bot is quiet)" if view.mode == ConversationMode.HUMAN else "bot",
                    ticket_facts=_ticket_facts(ticket) if ticket else Markup(""))
     if ticket is None:
         return render('<section class="card" aria-label="Conversation">$facts</section>', facts=facts)
