@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from config.languages import LANGUAGE_CODES
 from escalation.models import Ticket, TicketStatus
 from escalation.tickets import TicketRepository
 from memory.models import ConversationMode
@@ -29,7 +30,6 @@ from supportlah.console.replies import Actor, InvalidStaffAction, StaffAction, S
 
 log = logging.getLogger(__name__)
 
-LANGUAGES = ("en", "zh", "ms", "ta")
 ROLE_LABELS = {"user": "Customer", "assistant": "Bot", "staff": "Staff", "system": "Notice"}
 STATUS_LABELS = {TicketStatus.OPEN: "waiting for staff", TicketStatus.CLAIMED: "claimed",
                  TicketStatus.WAITING_CUSTOMER: "waiting for the customer", TicketStatus.RESOLVED: "resolved",
@@ -135,7 +135,7 @@ class ConsolePages:
         wanted = _filter(request)
         rows = await self._inbox.rows(wanted, actor_id=signed_in.user.actor_id)
         channel_options = join(_option(value, value, wanted.channel) for value in CUSTOMER_CHANNELS)
-        language_options = join(_option(value, value, wanted.language) for value in LANGUAGES)
+        language_options = join(_option(value, value, wanted.language) for value in LANGUAGE_CODES)
         body = render(
             _INBOX, poll=f"every {self._poll}s", rows=_inbox_table(rows),
             waiting=_checked(wanted.waiting), mine=_checked(wanted.mine), channels=channel_options,
@@ -272,7 +272,7 @@ def _filter(request: web.Request) -> InboxFilter:
     language = query.get("language", "")
     return InboxFilter(waiting=query.get("waiting") == "1", mine=query.get("mine") == "1",
                        channel=channel if channel in CUSTOMER_CHANNELS else "",
-                       language=language if language in LANGUAGES else "", query=query.get("q", "").strip()[:100])
+                       language=language if language in LANGUAGE_CODES else "", query=query.get("q", "").strip()[:100])
 
 
 def _option(value: str, label: str, selected: str) -> Markup:
