@@ -66,7 +66,7 @@ MIN_EXTRA_SHARE = 0.85  # a row, or a unit two away, joins the answer at this sh
 MIN_NEIGHBOUR_SHARE = 0.5  # the sentence right before/after the best joins at this share
 
 
-class ExtractiveAnswerer:
+class ExtractiveDrafter:
     """Picks and quotes the best supporting units; see the module docstring."""
 
     name = "extractive"

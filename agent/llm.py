@@ -24,14 +24,15 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.agent import OTHER_LANGUAGES, Retriever, SearchPrefetch, stream_pieces
+from agent.agent import (OTHER_LANGUAGES, DeltaCallback, Retriever, SearchPrefetch, SupportAgent, canned_reply,
+                         stream_pieces)
 from agent.errors import AgentUnavailableError
 from agent.glossary import Glossary
-from agent.intents import IntentDetector, SmallTalk
+from agent.intents import IntentDetector
 from agent.language import detect_language
 from agent.llm_client import ChatModel, ChatResult, LLMError, LLMErrorKind, parse_json_object
 from agent.llm_guard import Evidence, OutputGuard
@@ -49,16 +50,11 @@ from rag.types import RetrievedChunk
 
 logger = logging.getLogger(__name__)
 
-DeltaCallback = Callable[[str], Awaitable[None]]
 STAFF_SOURCES = 3
 MIN_TOOL_ROOM = 64  # tokens; with less left, the model must answer with what it has
 _MARKERS = re.compile(r"\s?[\[【](?:sources?\s*)?\d{1,3}(?:\s*[,，]\s*\d{1,3})*[\]】]", re.IGNORECASE)
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _TAMIL = re.compile(r"[\u0b80-\u0bff]")
-
-
-class Agent(Protocol):
-    async def answer(self, request: AgentRequest, on_delta: DeltaCallback | None = None) -> Reply: ...
 
 
 class FallbackRecorder(Protocol):
@@ -119,7 +115,7 @@ class LLMAgent:
         self,
         model: ChatModel,
         retriever: Retriever,
-        fallback: Agent,
+        fallback: SupportAgent,
         prompts: PromptBuilder,
         profile: BusinessProfile,
         *,
@@ -191,20 +187,9 @@ class LLMAgent:
         return reply
 
     def _canned_reply(self, question: str, language: str) -> Reply | None:
-        backend = {"answerer": self.name, "reranker": self._reranker_name}
-        if not question:
-            return Reply(self._texts("empty_prompt", language), language, 1.0, reason=HandoffReason.EMPTY_MESSAGE,
-                         backend=backend)
-        small_talk = self._intents.small_talk(question)
-        if small_talk is SmallTalk.THANKS:
-            return Reply(self._texts("welcome", language), language, 1.0, backend=backend)
-        if small_talk is SmallTalk.GREETING:
-            return Reply(self._texts("greeting", language, business=self._profile.name), language, 1.0,
-                         backend=backend)
-        if self._intents.classify(question) is HandoffReason.CUSTOMER_REQUEST:
-            return Reply(self._texts("handoff_requested", language), language, 1.0, escalate=True,
-                         reason=HandoffReason.CUSTOMER_REQUEST, backend=backend)
-        return None
+        return canned_reply(question, language, intents=self._intents, texts=self._texts,
+                            business_name=self._profile.name,
+                            backend={"answerer": self.name, "reranker": self._reranker_name})
 
     # ------------------------------------------------------------------ grounded answer
     async def _grounded(self, request: AgentRequest, question: str, language: str,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
 
+from agent.agent import Retriever
 from agent.glossary import Glossary
 from agent.llm_client import ToolCall
 from agent.prompting import SourceBook, render_sources
@@ -26,7 +27,6 @@ from config.types import AgentRequest, HandoffReason
 from escalation.hours import BusinessHours
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
-from rag.types import RetrievedChunk
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,6 @@ ESCALATION_REASONS = {  # what the model may say -> Reply.reason
     "needs_staff": HandoffReason.NEEDS_STAFF,
 }
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-class Retriever(Protocol):
-    async def search(self, query: str, k: int) -> list[RetrievedChunk]: ...
 
 
 @dataclass(frozen=True)

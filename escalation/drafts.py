@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.answer import Answerer
+from agent.agent import Retriever
+from agent.answer import AnswerDrafter
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
-from rag.types import RetrievedChunk
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,10 @@ class Drafter(Protocol):
     async def draft(self, question: str) -> Draft | None: ...
 
 
-class Retriever(Protocol):
-    async def search(self, query: str, k: int) -> list[RetrievedChunk]: ...
-
-
 class KnowledgeDrafter:
     """Drafts from the business's documents with the same retriever and answerer the agent uses."""
 
-    def __init__(self, retriever: Retriever, answerer: Answerer, *, top_k: int = 5) -> None:
+    def __init__(self, retriever: Retriever, answerer: AnswerDrafter, *, top_k: int = 5) -> None:
         self._retriever = retriever
         self._answerer = answerer
         self._top_k = top_k

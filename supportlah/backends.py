@@ -39,8 +39,9 @@ from rag.tokens import TokenCounter
 from supportlah.memory_wiring import context_budgets
 
 if TYPE_CHECKING:
-    from agent.llm import Agent, Retriever
+    from agent.agent import Retriever
     from agent.llm_client import OpenAIChatModel
+    from workers.processor import Agent
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ from channels.messages import Channel, OutboundMessage
 from memory.models import InboundStatus, PartState
 from memory.store import MessageStore, StoredMessage
 from workers.hooks import MessageHook, ReplyReviser
-from workers.outbound import OutboundRouter
+from workers.outbound import DeltaSink, OutboundRouter
 from workers.queue import ConversationLocks, RetryLater, SendGuard
 
 if TYPE_CHECKING:
@@ -57,14 +57,16 @@ SEND_TRIES_FACTOR = 3
 RECONCILE_CLOCK_SLACK = timedelta(seconds=60)  # our clock vs the provider's, and its 1 s resolution
 
 
-class Answerer(Protocol):  # the slice of an agent the processor needs
+class Agent(Protocol):
+    """What the processor asks of an agent: the extractive ``SupportAgent``, or the LLM agent that falls back to it."""
+
     def prepare(self, text: str) -> None:
         """This message will be answered soon; slow work may start now."""
 
     def abandon(self, text: str) -> None:
         """This message will not be answered after all; stop what ``prepare`` started."""
 
-    async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
+    async def answer(self, request: AgentRequest, on_delta: DeltaSink | None = None) -> Reply: ...
 
 
 class SendListener(Protocol):
@@ -75,7 +77,7 @@ class MessageProcessor:
     def __init__(
         self,
         store: MessageStore,
-        agent: Answerer,
+        agent: Agent,
         outbound: OutboundRouter,
         locks: ConversationLocks,
         guard: SendGuard,
