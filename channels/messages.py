@@ -62,6 +62,12 @@ class InboundMessage(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
+class StoredInbound(InboundMessage):
+    """An inbound message as the store returns it: recorded, so it always belongs to a conversation."""
+
+    conversation_id: str = Field(description="The conversation the store filed it under.")
+
+
 class OutboundMessage(BaseModel):
     """One part of a reply, addressed to a recipient on a channel."""
 

@@ -80,7 +80,7 @@ class EscalationHook:
                                         backend={"answerer": "escalation:ignored"}), parts=[])
         if "command" in meta or "feedback" in meta or not await self._has_desk():
             return None
-        ticket = await self._tickets.active_for(stored.message.conversation_id or "")
+        ticket = await self._tickets.active_for(stored.message.conversation_id)
         if ticket is not None:
             return await self._to_staff(stored, ticket)
         if await self._unsatisfied(stored, question=True):
@@ -158,7 +158,7 @@ class EscalationHook:
         if not reply.escalate:
             if msg.metadata.get("feedback") != "down" or not await self._has_desk():
                 return []
-            if await self._tickets.active_for(msg.conversation_id or "") is not None:
+            if await self._tickets.active_for(msg.conversation_id) is not None:
                 return []
             if not await self._unsatisfied(stored, question=False):
                 return []
@@ -169,7 +169,7 @@ class EscalationHook:
     async def _escalate(self, stored: StoredMessage, reply: Reply, reason: HandoffReason,
                         notice: list[str]) -> list[OutboundMessage]:
         msg = stored.message
-        conversation_id = msg.conversation_id or ""
+        conversation_id = msg.conversation_id
         ticket = (await self._tickets.by_opening_message(msg.id)
                   or await self._tickets.ticket_for_event(f"{msg.id}:reopened"))
         if ticket is None:
@@ -200,7 +200,7 @@ class EscalationHook:
     async def _open(self, stored: StoredMessage, reply: Reply, reason: str) -> Ticket:
         msg = stored.message
         now = self._clock()
-        conversation_id = msg.conversation_id or ""
+        conversation_id = msg.conversation_id
         transcript = [item for item in await self._store.transcript(conversation_id, limit=CARD_MESSAGES * 3)
                       if not _button_press(item)]
         events = await self._tickets.customer_events(conversation_id, until=msg.received_at)
@@ -250,7 +250,7 @@ class EscalationHook:
         return self._other_desk is not None and await self._other_desk.staffed()
 
     async def _unsatisfied(self, stored: StoredMessage, *, question: bool) -> bool:
-        events = await self._tickets.customer_events(stored.message.conversation_id or "",
+        events = await self._tickets.customer_events(stored.message.conversation_id,
                                                      until=stored.message.received_at)
         if not events or (events[-1].kind == "question") != question:
             return False

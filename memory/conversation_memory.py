@@ -240,4 +240,4 @@ class ConversationMemory:
 
 
 def _key(stored: StoredMessage) -> ConversationKey:
-    return ConversationKey(stored.contact_id, stored.message.conversation_id or "")
+    return ConversationKey(stored.contact_id, stored.message.conversation_id)

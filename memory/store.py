@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from config.types import Reply, Turn
 from channels.base import AcceptResult
-from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, new_id, utcnow
+from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, StoredInbound, new_id, utcnow
 from memory.db import autocommit_connections, dialect_insert, single_statement_sessions
 from memory.inbound import record_inbound_batch
 from memory.models import (
@@ -54,7 +54,7 @@ _STATUS_ORDER = {PartState.PENDING: 0, PartState.SENDING: 1, "queued": 1, "accep
 
 @dataclass(frozen=True)
 class StoredMessage:
-    message: InboundMessage
+    message: StoredInbound
     contact_id: str
     status: str
     attempts: int
@@ -107,7 +107,7 @@ class MessageStore:
         if found is None:
             return None
         row = found._mapping
-        msg = InboundMessage(
+        msg = StoredInbound(
             id=row[table.c.id],
             channel=Channel(row[table.c.channel]),
             provider_message_id=row[table.c.provider_message_id],

@@ -50,7 +50,7 @@ class CommandHook:
         language = stored.conversation_language
         reply = command_reply(command, language=language, business_name=self._business_name,
                               args=meta.get("args", ""))
-        conversation_id = stored.message.conversation_id or ""
+        conversation_id = stored.message.conversation_id
         if reply.new_language:
             await self._store.set_conversation_language(conversation_id, reply.new_language)
         if command == "reset":
@@ -69,7 +69,7 @@ class CommandHook:
 
     async def _feedback(self, stored: StoredMessage) -> Decision:
         meta = stored.message.metadata
-        await self._store.record_feedback(stored.message.conversation_id or "", meta.get("feedback_for", ""),
+        await self._store.record_feedback(stored.message.conversation_id, meta.get("feedback_for", ""),
                                           stored.message.id, helpful=meta["feedback"] == "up")
         language = stored.conversation_language or "en"
         return Decision(reply=Reply(text="", language=language, confidence=1.0,

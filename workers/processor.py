@@ -133,7 +133,6 @@ class MessageProcessor:
             log.warning("message not found", extra={"message_id": message_id})
             return
         conversation_id = stored.message.conversation_id
-        assert conversation_id is not None
         done = stored.status in InboundStatus.DONE
         if done and not await self._store.unfinished_in_conversation(conversation_id):
             return
@@ -171,7 +170,7 @@ class MessageProcessor:
         reply = await self._store.get_reply(message_id)  # set when an earlier attempt decided already
         if reply is None:
             reply, parts = await self._decide_or_give_up(stored, attempt, extra)
-            if not await self._store.save_reply(message_id, stored.message.conversation_id or "", reply, parts):
+            if not await self._store.save_reply(message_id, stored.message.conversation_id, reply, parts):
                 reply = await self._store.get_reply(message_id)  # a racing attempt recorded its reply first
                 assert reply is not None
             log.info("reply recorded", extra={**extra, "escalate": reply.escalate, "reason": reply.reason,
@@ -230,10 +229,10 @@ class MessageProcessor:
         if self._memory is not None:
             request = await self._memory.request_for(stored)
         else:
-            history = await self._store.history_turns(msg.conversation_id or "", msg.id)
+            history = await self._store.history_turns(msg.conversation_id, msg.id)
             request = AgentRequest(
                 text=msg.text,
-                conversation_id=msg.conversation_id or "",
+                conversation_id=msg.conversation_id,
                 contact_id=stored.contact_id,
                 language_hint=stored.conversation_language,
                 history=history,
@@ -262,7 +261,7 @@ class MessageProcessor:
             OutboundMessage(
                 channel=msg.channel,
                 recipient_id=msg.sender_id,
-                conversation_id=msg.conversation_id or "",
+                conversation_id=msg.conversation_id,
                 text=piece,
                 in_reply_to=msg.id,
                 idempotency_key=f"{msg.id}:{key}:{index}",
