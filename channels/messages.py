@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from config.types import Source
+
 
 class Channel(StrEnum):
     WEB = "web"
@@ -78,7 +80,7 @@ class OutboundMessage(BaseModel):
     text: str
     in_reply_to: str | None = Field(default=None, description="Our id of the inbound message answered.")
     idempotency_key: str = Field(description="Stable across retries so a part is never sent twice.")
-    sources: list[dict] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)  # what the reply cites (on its last part)
     metadata: dict[str, str] = Field(default_factory=dict)
 
 

@@ -50,10 +50,16 @@ class AgentRequest:
 
 @dataclass
 class Source:
+    """A document chunk a reply quotes or stands on: cited to the customer, shown to staff."""
+
     document: str
     chunk_id: str
     score: float
-    text: str = ""
+    text: str = ""  # the chunk's text, for staff; never stored with the reply or sent with a part
+
+    def as_record(self) -> dict[str, object]:
+        """The JSON form kept in ``replies.sources``, ``outbound_messages.sources`` and ticket drafts."""
+        return {"document": self.document, "chunk_id": self.chunk_id, "score": self.score}
 
 
 @dataclass

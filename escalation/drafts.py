@@ -13,6 +13,7 @@ from typing import Protocol
 
 from agent.agent import Retriever
 from agent.answer import AnswerDrafter
+from config.types import Source
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
 
@@ -25,7 +26,7 @@ SUMMARY_EARLIER_CHARS = 100
 @dataclass(frozen=True)
 class Draft:
     text: str
-    sources: list[dict] = field(default_factory=list)  # {"document", "chunk_id", "score"}
+    sources: list[Source] = field(default_factory=list)
 
 
 class Drafter(Protocol):
@@ -53,8 +54,7 @@ class KnowledgeDrafter:
             return None
         if not answer.text.strip():
             return None
-        sources = [{"document": s.document, "chunk_id": s.chunk_id, "score": round(s.score, 4)}
-                   for s in answer.sources]
+        sources = [Source(document=s.document, chunk_id=s.chunk_id, score=round(s.score, 4)) for s in answer.sources]
         return Draft(text=answer.text.strip(), sources=sources)
 
 

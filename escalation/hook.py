@@ -110,14 +110,15 @@ class EscalationHook:
         if self._config.ai_suggestions and self._drafter is not None and msg.text.strip():
             draft = await self._drafter.draft(msg.text)
             if draft is not None:  # the latest suggestion is what "Send AI draft" sends
-                await self._tickets.update(ticket.id, draft_text=draft.text, draft_sources=draft.sources)
+                await self._tickets.update(ticket.id, draft_text=draft.text,
+                                           draft_sources=[s.as_record() for s in draft.sources])
                 parts.append(self._suggestion(msg.id, ticket, draft))
         reply = Reply(text="", language=ticket.language, confidence=1.0,
                       backend={"answerer": HUMAN_MODE, "ticket": str(ticket.number)})
         return Decision(reply=reply, parts=self._parts.deliverable(parts))
 
     def _suggestion(self, message_id: str, ticket: Ticket, draft: Draft) -> OutboundMessage:
-        sources = ", ".join(dict.fromkeys(source["document"] for source in draft.sources))
+        sources = ", ".join(dict.fromkeys(source.document for source in draft.sources))
         text = f"🤖 Suggested answer (only staff see this):\n{draft.text}" + (f"\nSources: {sources}" if sources else "")
         send = ((Button("📤 Send AI draft", card.callback_data("draft", ticket.number)),),)
         return self._parts.staff(message_id, "suggestion", ticket, text, "draft", keyboard=send)
@@ -225,7 +226,7 @@ class EscalationHook:
             language=customer_texts.language_of(reply.language or stored.conversation_language),
             reason=reason, priority=priority, opened_by_message_id=msg.id,
             summary=summarize(questions[-3:] or [question]),
-            draft_text=draft.text if draft else "", draft_sources=draft.sources if draft else [],
+            draft_text=draft.text if draft else "", draft_sources=[s.as_record() for s in draft.sources] if draft else [],
             card_facts=facts.stored(), sla_due_at=self._sla_due(priority, now), detail=reason,
             human_mode=await self._has_desk())
         if (latest is not None and latest.status == TicketStatus.RESOLVED and latest.resolved_at is not None

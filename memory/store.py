@@ -214,7 +214,7 @@ class MessageStore:
         The message stays unfinished until :meth:`finish`: a reply whose parts are not
         all sent still holds back later messages of the conversation.
         """
-        sources = [{"document": s.document, "chunk_id": s.chunk_id, "score": s.score} for s in reply.sources]
+        sources = [s.as_record() for s in reply.sources]
         async with self._sessions() as session:
             session.add(
                 ReplyRow(
@@ -264,7 +264,7 @@ class MessageStore:
             role=role,
             part_index=index,
             text=part.text,
-            sources=list(part.sources),
+            sources=[s.as_record() for s in part.sources],
             meta=dict(part.metadata),
             state=PartState.PENDING,
         )

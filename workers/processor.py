@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from agent.errors import AgentUnavailableError
 from config.correlation import correlation_id
-from config.types import AgentRequest, HandoffReason, Reply
+from config.types import AgentRequest, HandoffReason, Reply, Source
 from channels.base import AmbiguousSendError, ChannelError, RecipientUnreachable
 from channels.messages import Channel, OutboundMessage
 from memory.models import InboundStatus, PartState
@@ -255,7 +255,7 @@ class MessageProcessor:
     def reply_parts(self, stored: StoredMessage, reply: Reply, *, key: str = "reply") -> list[OutboundMessage]:
         """The reply to the sender, split for its channel; keys ``<message id>:<key>:<n>``."""
         msg = stored.message
-        sources = [{"document": s.document, "chunk_id": s.chunk_id, "score": round(s.score, 4)} for s in reply.sources]
+        sources = [Source(document=s.document, chunk_id=s.chunk_id, score=round(s.score, 4)) for s in reply.sources]
         pieces = self._outbound.split(msg.channel, reply.text)
         return [
             OutboundMessage(
