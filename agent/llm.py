@@ -26,7 +26,6 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from agent.agent import (OTHER_LANGUAGES, DeltaCallback, Retriever, SearchPrefetch, SupportAgent, canned_reply,
                          stream_pieces)
@@ -43,7 +42,7 @@ from agent.prompting import (BusinessProfile, PromptBuilder, PromptTooLarge, Sou
 from agent.safety import InjectionDetector, MaskSession, PIIMasker
 from agent.texts import TextCatalog, text
 from agent.tools import ToolBox, ToolContext
-from config.types import AgentRequest, HandoffReason, Reply, Source
+from config.types import AgentRequest, FallbackRecorder, HandoffReason, Reply, Source
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
 from rag.types import RetrievedChunk
@@ -55,10 +54,6 @@ MIN_TOOL_ROOM = 64  # tokens; with less left, the model must answer with what it
 _MARKERS = re.compile(r"\s?[\[【](?:sources?\s*)?\d{1,3}(?:\s*[,，]\s*\d{1,3})*[\]】]", re.IGNORECASE)
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _TAMIL = re.compile(r"[\u0b80-\u0bff]")
-
-
-class FallbackRecorder(Protocol):
-    def record(self, component: str, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)

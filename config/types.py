@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 
 class HandoffReason(StrEnum):
@@ -27,6 +28,14 @@ class HandoffReason(StrEnum):
     NEEDS_STAFF = "needs_staff"  # the model asked for staff through its escalation tool
     EMPTY_MESSAGE = "empty_message"  # nothing to answer (the reply asks for a question; no hand-off)
     AGENT_DECISION = "agent_decision"  # an escalating reply that named no reason
+
+
+class FallbackRecorder(Protocol):
+    """Counts a component falling back to its simpler path (reranker -> local fusion, model ->
+    extractive answer), by reason, for the operator's metrics. Declared here because retrieval and
+    the agent both report to it."""
+
+    def record(self, component: str, reason: str) -> None: ...
 
 
 @dataclass
