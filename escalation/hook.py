@@ -226,7 +226,8 @@ class EscalationHook:
             language=customer_texts.language_of(reply.language or stored.conversation_language),
             reason=reason, priority=priority, opened_by_message_id=msg.id,
             summary=summarize(questions[-3:] or [question]),
-            draft_text=draft.text if draft else "", draft_sources=[s.as_record() for s in draft.sources] if draft else [],
+            draft_text=draft.text if draft else "",
+            draft_sources=[s.as_record() for s in draft.sources] if draft else [],
             card_facts=facts.stored(), sla_due_at=self._sla_due(priority, now), detail=reason,
             human_mode=await self._has_desk())
         if (latest is not None and latest.status == TicketStatus.RESOLVED and latest.resolved_at is not None

@@ -39,8 +39,8 @@ def _modules() -> list[tuple[str, ast.Module]]:
 
 
 def _is_protocol(node: ast.ClassDef) -> bool:
-    return any((isinstance(b, ast.Name) and b.id == "Protocol") or (isinstance(b, ast.Attribute) and b.attr == "Protocol")
-               for b in node.bases)
+    return any((isinstance(b, ast.Name) and b.id == "Protocol")
+               or (isinstance(b, ast.Attribute) and b.attr == "Protocol") for b in node.bases)
 
 
 def test_each_protocol_is_declared_once():
@@ -74,7 +74,8 @@ def test_handoff_reasons_are_not_spelled_as_strings():
         if name == "config/types.py":
             continue
         for node in ast.walk(module):
-            if isinstance(node, ast.Constant) and node.value in reasons and (name, node.value) not in OTHER_VOCABULARIES:
+            if (isinstance(node, ast.Constant) and node.value in reasons
+                    and (name, node.value) not in OTHER_VOCABULARIES):
                 spelled.append(f"{name}:{node.lineno} {node.value!r}")
     assert not spelled, f"use config.types.HandoffReason: {spelled}"
 

@@ -60,7 +60,8 @@ class CommandHook:
         escalate = command in HANDOFF_COMMANDS
         return Decision(
             reply=Reply(text=reply.text, language=reply.language, confidence=1.0, escalate=escalate,
-                        reason=HandoffReason.CUSTOMER_REQUEST if escalate else None, backend={"answerer": f"command:{command}"}),
+                        reason=HandoffReason.CUSTOMER_REQUEST if escalate else None,
+                        backend={"answerer": f"command:{command}"}),
             metadata=reply.metadata(),
         )
 

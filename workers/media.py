@@ -81,7 +81,8 @@ class MediaHook:
             return None
         files = [a for a in local if a.kind in (AttachmentKind.IMAGE, AttachmentKind.DOCUMENT, AttachmentKind.VIDEO)]
         if files and not message.text.strip():
-            return _reply(canned_text("handoff", language), language, reason=HandoffReason.ATTACHMENT, answerer="attachment")
+            return _reply(canned_text("handoff", language), language, reason=HandoffReason.ATTACHMENT,
+                          answerer="attachment")
         return None
 
     async def after_agent(self, stored: StoredMessage, reply: Reply) -> list[OutboundMessage]:
