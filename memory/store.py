@@ -56,9 +56,9 @@ _STATUS_ORDER = {PartState.PENDING: 0, PartState.SENDING: 1, "queued": 1, "accep
 class StoredMessage:
     message: StoredInbound
     contact_id: str
-    status: str
+    status: InboundStatus
     attempts: int
-    conversation_mode: str
+    conversation_mode: ConversationMode
     conversation_language: str | None
 
 
@@ -123,9 +123,9 @@ class MessageStore:
         return StoredMessage(
             message=msg,
             contact_id=row[table.c.contact_id],
-            status=row[table.c.status],
+            status=InboundStatus(row[table.c.status]),
             attempts=row[table.c.attempts],
-            conversation_mode=row[conversation.c.mode] or ConversationMode.BOT,
+            conversation_mode=ConversationMode(row[conversation.c.mode] or ConversationMode.BOT),
             conversation_language=row[conversation.c.language],
         )
 
