@@ -39,7 +39,7 @@ from rag.tokens import TokenCounter
 from supportlah.memory_wiring import context_budgets
 
 if TYPE_CHECKING:
-    from agent.agent import Retriever
+    from agent.agent import Retriever, SupportAgent
     from agent.llm_client import OpenAIChatModel
     from workers.processor import Agent
 
@@ -129,7 +129,7 @@ def prompt_budgets(settings: Settings) -> ContextBudgets:
 def build_agent(
     settings: Settings,
     retriever: Retriever,
-    extractive_agent: Agent,
+    extractive_agent: SupportAgent,
     *,
     closers: list,
     sessions: async_sessionmaker | None = None,
