@@ -7,7 +7,8 @@ and score it. Below the confidence threshold we do not guess: the customer
 gets the hand-off text and staff get the would-be sources. Sensitive topics
 are answered when we are confident, but staff are always brought in.
 Knows nothing of channels; ``on_delta`` lets web chat show the text as it
-comes (word groups today, real tokens once an LLM answerer exists).
+comes, in word groups (the LLM agent, :mod:`agent.llm`, streams the model's tokens instead and
+falls back to this agent).
 """
 from __future__ import annotations
 
@@ -17,15 +18,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from agent.answer import Answer, Answerer
+from agent.answer import Answer, AnswerDrafter
 from agent.confidence import Confidence, ConfidenceModel, confidence_features
 from agent.crosslingual import glosses_in, learned_glosses
 from agent.errors import AgentUnavailableError
 from agent.glossary import Glossary
-from agent.intents import IntentDetector, IntentReason, SmallTalk
+from agent.intents import IntentDetector, SmallTalk
 from agent.language import detect_language
 from agent.texts import TextCatalog, text
-from agent.types import AgentRequest, Reply, Source
+from config.types import AgentRequest, HandoffReason, Reply, Source
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
 from rag.types import RetrievedChunk
@@ -69,15 +70,6 @@ class SearchPrefetch:
         self._retriever.discard(self._glossary.expand(" ".join(text.split())))
 
 
-class Reason:
-    """``Reply.reason`` values."""
-
-    CUSTOMER_REQUEST = IntentReason.CUSTOMER_REQUEST.value
-    SENSITIVE_TOPIC = IntentReason.SENSITIVE_TOPIC.value
-    LOW_CONFIDENCE = "low_confidence"
-    EMPTY_MESSAGE = "empty_message"
-
-
 STAFF_SOURCES = 3  # would-be sources kept for staff when we hand off
 # The best chunk of each document language the top ones miss is read too: a Chinese FAQ must not
 # hide the English price list a Chinese question needs (``rag.retrieval.fair_across_languages``).
@@ -88,7 +80,7 @@ class SupportAgent:
     def __init__(
         self,
         retriever: Retriever,
-        answerer: Answerer,
+        answerer: AnswerDrafter,
         threshold: float,
         texts: TextCatalog = text,
         detect: Callable[[str, str | None], str] = detect_language,
@@ -151,18 +143,11 @@ class SupportAgent:
     async def _decide(self, request: AgentRequest) -> Reply:
         question = " ".join(request.text.split())
         language = self._detect(question, request.language_hint)
-        if not question:
-            return self._canned("empty_prompt", language, confidence=1.0, reason=Reason.EMPTY_MESSAGE)
-        small_talk = self._intents.small_talk(question)
-        if small_talk is SmallTalk.THANKS:
-            return self._canned("welcome", language, confidence=1.0)
-        if small_talk is SmallTalk.GREETING:
-            if self._business_name:
-                return self._canned("greeting", language, confidence=1.0, business=self._business_name)
-            return self._canned("empty_prompt", language, confidence=1.0)
+        canned = canned_reply(question, language, intents=self._intents, texts=self._texts,
+                              business_name=self._business_name, backend=self._backend)
+        if canned is not None:
+            return canned
         intent = self._intents.classify(question)
-        if intent is IntentReason.CUSTOMER_REQUEST:
-            return self._canned("handoff_requested", language, confidence=1.0, escalate=True, reason=Reason.CUSTOMER_REQUEST)
 
         # A follow-up ("and for the 1 kg one?") is searched as the standalone question memory rewrote it to.
         search_query = " ".join((request.search_query or "").split()) or question
@@ -170,14 +155,14 @@ class SupportAgent:
             self._retriever.discard(self._glossary.expand(question))  # in case ``prepare`` started it
         chunks, answer = await self._draft(search_query, focus=question if search_query != question else None)
         confidence = self._confidence.predict(confidence_features(chunks, answer)) if answer.text else 0.0
-        sensitive = intent is IntentReason.SENSITIVE_TOPIC
+        sensitive = intent is HandoffReason.SENSITIVE_TOPIC
         if confidence < self._threshold:
             return Reply(
                 text=self._texts("handoff", language),
                 language=language,
                 confidence=confidence,
                 escalate=True,
-                reason=Reason.SENSITIVE_TOPIC if sensitive else Reason.LOW_CONFIDENCE,
+                reason=HandoffReason.SENSITIVE_TOPIC if sensitive else HandoffReason.LOW_CONFIDENCE,
                 sources=_staff_sources(answer, chunks),
                 backend=dict(self._backend),
             )
@@ -191,7 +176,7 @@ class SupportAgent:
             language=language,
             confidence=confidence,
             escalate=sensitive,
-            reason=Reason.SENSITIVE_TOPIC if sensitive else None,
+            reason=HandoffReason.SENSITIVE_TOPIC if sensitive else None,
             sources=list(answer.sources),
             backend=dict(self._backend),
         )
@@ -212,24 +197,27 @@ class SupportAgent:
             raise AgentUnavailableError(f"retrieval failed: {type(exc).__name__}") from exc
         return chunks, answer
 
-    def _canned(
-        self,
-        key: str,
-        language: str,
-        *,
-        confidence: float,
-        escalate: bool = False,
-        reason: str | None = None,
-        **fmt: object,
-    ) -> Reply:
-        return Reply(
-            text=self._texts(key, language, **fmt),
-            language=language,
-            confidence=confidence,
-            escalate=escalate,
-            reason=reason,
-            backend=dict(self._backend),
-        )
+
+
+def canned_reply(question: str, language: str, *, intents: IntentDetector, texts: TextCatalog,
+                 business_name: str | None, backend: dict[str, str]) -> Reply | None:
+    """The reply to a message no search can help with, the same from both agents: an empty message
+    asks for a question, thanks and greetings are answered kindly, a request for a person hands off.
+    None for a message that needs an answer from the documents."""
+    def canned(key: str, *, reason: HandoffReason | None = None, **fmt: object) -> Reply:
+        return Reply(text=texts(key, language, **fmt), language=language, confidence=1.0,
+                     escalate=reason is HandoffReason.CUSTOMER_REQUEST, reason=reason, backend=dict(backend))
+
+    if not question:
+        return canned("empty_prompt", reason=HandoffReason.EMPTY_MESSAGE)
+    small_talk = intents.small_talk(question)
+    if small_talk is SmallTalk.THANKS:
+        return canned("welcome")
+    if small_talk is SmallTalk.GREETING:
+        return canned("greeting", business=business_name) if business_name else canned("empty_prompt")
+    if intents.classify(question) is HandoffReason.CUSTOMER_REQUEST:
+        return canned("handoff_requested", reason=HandoffReason.CUSTOMER_REQUEST)
+    return None
 
 
 def _staff_sources(answer: Answer, chunks: Sequence[RetrievedChunk]) -> list[Source]:

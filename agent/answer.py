@@ -1,8 +1,9 @@
-"""What an answerer returns and the interface the agent expects of one.
+"""A drafted answer and the drafter seam the extractive agent and the staff drafts use.
 
-Today the only answerer is extractive (quotes the documents); an LLM answerer
-plugs in behind the same Protocol, which is why the agent never looks inside
-how the text was produced, only at the evidence it reports.
+A drafter turns retrieved chunks into an :class:`Answer` with the evidence behind it; the
+extractive one (:mod:`agent.extractive`) quotes the documents. The agent never looks inside
+how the text was produced, only at the evidence it reports, which is what its confidence model
+scores. (The LLM agent, :mod:`agent.llm`, is a whole agent of its own, not a drafter.)
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.types import Source
+from config.types import Source
 from rag.types import RetrievedChunk
 
 
@@ -27,7 +28,9 @@ class Answer:
     features: dict[str, float] = field(default_factory=dict)  # anything else a confidence model may use
 
 
-class Answerer(Protocol):
+class AnswerDrafter(Protocol):
+    """Drafts an answer from retrieved chunks (the extractive drafter quotes them)."""
+
     name: str
 
     async def answer(self, question: str, chunks: Sequence[RetrievedChunk], *, focus: str | None = None) -> Answer:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from agent.language import SUPPORTED_LANGUAGES
+from config.languages import LANGUAGE_CODES
 
 KINDS = ("fact", "keyword", "direct", "paraphrase", "singlish", "cross_lingual", "followup", "unanswerable",
          "escalation_request", "injection", "chitchat")
@@ -310,7 +310,7 @@ def answers_report(outcomes: Sequence[Outcome], *, source: str) -> dict:
         "n_questions": len(outcomes),
         "answerer": backends[0] if len(backends) == 1 else backends,
         "overall": summarize_answers(outcomes),
-        "by_lang": _groups(outcomes, lambda o: o.question.lang, (*SUPPORTED_LANGUAGES, "singlish")),
+        "by_lang": _groups(outcomes, lambda o: o.question.lang, (*LANGUAGE_CODES, "singlish")),
         "by_kind": _groups(outcomes, lambda o: o.question.kind, KINDS),
         "questions": [
             {

@@ -18,7 +18,6 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -28,21 +27,14 @@ from agent.glossary import Glossary
 from agent.language import detect_language
 from agent.lexical import TermWeights, question_cues, script_of, term_matches, terms, unit_cues
 from agent.segment import Unit, UnitKind, segment
-from agent.types import Source
+from config.types import Source
+from rag.embedding import Embedder
 from rag.types import RetrievedChunk
 
 logger = logging.getLogger(__name__)
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _TAMIL = re.compile(r"[\u0b80-\u0bff]")
-
-
-class Embedder(Protocol):
-    """The slice of ``rag.embedding`` we use; vectors are L2-normalised."""
-
-    async def embed_query(self, text: str) -> np.ndarray: ...
-
-    async def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass
@@ -66,7 +58,7 @@ MIN_EXTRA_SHARE = 0.85  # a row, or a unit two away, joins the answer at this sh
 MIN_NEIGHBOUR_SHARE = 0.5  # the sentence right before/after the best joins at this share
 
 
-class ExtractiveAnswerer:
+class ExtractiveDrafter:
     """Picks and quotes the best supporting units; see the module docstring."""
 
     name = "extractive"

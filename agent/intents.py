@@ -17,12 +17,9 @@ import unicodedata
 from collections.abc import Iterable
 from enum import StrEnum
 
+from config.types import HandoffReason
+
 logger = logging.getLogger(__name__)
-
-
-class IntentReason(StrEnum):
-    CUSTOMER_REQUEST = "customer_request"
-    SENSITIVE_TOPIC = "sensitive_topic"
 
 
 class SmallTalk(StrEnum):
@@ -223,10 +220,10 @@ class IntentDetector:
         small talk or a request for a person, which get canned replies."""
         return bool(text.strip()) and self.small_talk(text) is None and not self.wants_human(text)
 
-    def classify(self, text: str) -> IntentReason | None:
+    def classify(self, text: str) -> HandoffReason | None:
         """Escalation reason this message carries by itself; a person request wins."""
         if self.wants_human(text):
-            return IntentReason.CUSTOMER_REQUEST
+            return HandoffReason.CUSTOMER_REQUEST
         if self.sensitive_topic(text) is not None:
-            return IntentReason.SENSITIVE_TOPIC
+            return HandoffReason.SENSITIVE_TOPIC
         return None

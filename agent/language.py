@@ -26,10 +26,10 @@ import langdetect
 from langdetect.detector_factory import DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
+from config.languages import DEFAULT_LANGUAGE, LANGUAGE_CODES
+
 logger = logging.getLogger(__name__)
 
-SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "zh", "ms", "ta")
-FALLBACK_LANGUAGE = "en"
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _TAMIL = re.compile(r"[\u0b80-\u0bff]")
@@ -87,7 +87,7 @@ class LanguageDetector:
     than using langdetect's process-wide one.
     """
 
-    def __init__(self, supported: Iterable[str] = SUPPORTED_LANGUAGES, fallback: str = FALLBACK_LANGUAGE) -> None:
+    def __init__(self, supported: Iterable[str] = LANGUAGE_CODES, fallback: str = DEFAULT_LANGUAGE) -> None:
         self.supported = tuple(supported)
         if fallback not in self.supported:
             raise ValueError(f"fallback language {fallback!r} is not among {self.supported}")
@@ -182,5 +182,5 @@ def default_detector() -> LanguageDetector:
 
 
 def detect_language(text: str, hint: str | None = None) -> str:
-    """The customer's language, one of ``SUPPORTED_LANGUAGES``; ``hint`` decides short messages."""
+    """The customer's language, one of ``config.languages.LANGUAGE_CODES``; ``hint`` decides short messages."""
     return default_detector().detect(text, hint)

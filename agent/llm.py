@@ -24,14 +24,14 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from agent.agent import OTHER_LANGUAGES, Retriever, SearchPrefetch, stream_pieces
+from agent.agent import (OTHER_LANGUAGES, DeltaCallback, Retriever, SearchPrefetch, SupportAgent, canned_reply,
+                         stream_pieces)
 from agent.errors import AgentUnavailableError
 from agent.glossary import Glossary
-from agent.intents import IntentDetector, IntentReason, SmallTalk
+from agent.intents import IntentDetector
 from agent.language import detect_language
 from agent.llm_client import ChatModel, ChatResult, LLMError, LLMErrorKind, parse_json_object
 from agent.llm_guard import Evidence, OutputGuard
@@ -42,36 +42,18 @@ from agent.prompting import (BusinessProfile, PromptBuilder, PromptTooLarge, Sou
 from agent.safety import InjectionDetector, MaskSession, PIIMasker
 from agent.texts import TextCatalog, text
 from agent.tools import ToolBox, ToolContext
-from agent.types import AgentRequest, Reply, Source
+from config.types import AgentRequest, FallbackRecorder, HandoffReason, Reply, Source
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
 from rag.types import RetrievedChunk
 
 logger = logging.getLogger(__name__)
 
-DeltaCallback = Callable[[str], Awaitable[None]]
 STAFF_SOURCES = 3
 MIN_TOOL_ROOM = 64  # tokens; with less left, the model must answer with what it has
 _MARKERS = re.compile(r"\s?[\[【](?:sources?\s*)?\d{1,3}(?:\s*[,，]\s*\d{1,3})*[\]】]", re.IGNORECASE)
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _TAMIL = re.compile(r"[\u0b80-\u0bff]")
-
-
-class Agent(Protocol):
-    async def answer(self, request: AgentRequest, on_delta: DeltaCallback | None = None) -> Reply: ...
-
-
-class FallbackRecorder(Protocol):
-    def record(self, component: str, reason: str) -> None: ...
-
-
-class Reason:
-    CUSTOMER_REQUEST = IntentReason.CUSTOMER_REQUEST.value
-    SENSITIVE_TOPIC = IntentReason.SENSITIVE_TOPIC.value
-    LOW_CONFIDENCE = "low_confidence"
-    EMPTY_MESSAGE = "empty_message"
-    UNGROUNDED = "ungrounded_answer"  # no valid citation: not sent as fact
-    UNSAFE = "unsafe_answer"  # the output guard stopped it
 
 
 @dataclass(frozen=True)
@@ -128,7 +110,7 @@ class LLMAgent:
         self,
         model: ChatModel,
         retriever: Retriever,
-        fallback: Agent,
+        fallback: SupportAgent,
         prompts: PromptBuilder,
         profile: BusinessProfile,
         *,
@@ -200,25 +182,14 @@ class LLMAgent:
         return reply
 
     def _canned_reply(self, question: str, language: str) -> Reply | None:
-        backend = {"answerer": self.name, "reranker": self._reranker_name}
-        if not question:
-            return Reply(self._texts("empty_prompt", language), language, 1.0, reason=Reason.EMPTY_MESSAGE,
-                         backend=backend)
-        small_talk = self._intents.small_talk(question)
-        if small_talk is SmallTalk.THANKS:
-            return Reply(self._texts("welcome", language), language, 1.0, backend=backend)
-        if small_talk is SmallTalk.GREETING:
-            return Reply(self._texts("greeting", language, business=self._profile.name), language, 1.0,
-                         backend=backend)
-        if self._intents.classify(question) is IntentReason.CUSTOMER_REQUEST:
-            return Reply(self._texts("handoff_requested", language), language, 1.0, escalate=True,
-                         reason=Reason.CUSTOMER_REQUEST, backend=backend)
-        return None
+        return canned_reply(question, language, intents=self._intents, texts=self._texts,
+                            business_name=self._profile.name,
+                            backend={"answerer": self.name, "reranker": self._reranker_name})
 
     # ------------------------------------------------------------------ grounded answer
     async def _grounded(self, request: AgentRequest, question: str, language: str,
                         on_delta: DeltaCallback | None) -> Reply:
-        sensitive = self._intents.classify(question) is IntentReason.SENSITIVE_TOPIC
+        sensitive = self._intents.classify(question) is HandoffReason.SENSITIVE_TOPIC
         asked = self._glossary.expand(question)
         search_query = self._glossary.expand(request.search_query) if request.search_query else asked
         if search_query != asked:  # a follow-up rewritten from memory
@@ -345,20 +316,20 @@ class LLMAgent:
         escalation = draft.tools.escalation
         body = _customer_text(parsed.answer, draft.session)
 
-        def handoff(key: str, reason: str) -> Reply:
+        def handoff(key: str, reason: HandoffReason) -> Reply:
             return Reply(self._texts(key, language), language, parsed.confidence, escalate=True, reason=reason,
                          sources=_staff_sources(cited, book, chunks), backend=backend)
 
-        fallback_reason = escalation or (Reason.SENSITIVE_TOPIC if sensitive else None)
-        if escalation == Reason.CUSTOMER_REQUEST:
-            return handoff("handoff_requested", Reason.CUSTOMER_REQUEST)
+        fallback_reason = escalation or (HandoffReason.SENSITIVE_TOPIC if sensitive else None)
+        if escalation == HandoffReason.CUSTOMER_REQUEST:
+            return handoff("handoff_requested", HandoffReason.CUSTOMER_REQUEST)
         if parsed.needs_human or not body:
-            return handoff("handoff", fallback_reason or Reason.LOW_CONFIDENCE)
+            return handoff("handoff", fallback_reason or HandoffReason.LOW_CONFIDENCE)
         if not cited:
             self._count("citation", "missing")
-            return handoff("handoff", fallback_reason or Reason.UNGROUNDED)
+            return handoff("handoff", fallback_reason or HandoffReason.UNGROUNDED_ANSWER)
         if parsed.confidence < self._config.confidence_threshold:
-            return handoff("handoff", fallback_reason or Reason.LOW_CONFIDENCE)
+            return handoff("handoff", fallback_reason or HandoffReason.LOW_CONFIDENCE)
         verdict = self._guard.check(body, Evidence(cited=[e.text for e in cited],
                                                    customer=_customer_texts(request, question)))
         if not verdict.ok:
@@ -366,7 +337,7 @@ class LLMAgent:
                 self._count("guard", kind)
             logger.warning("output guard stopped an answer: %s", ", ".join(verdict.kinds),
                            extra={"conversation_id": request.conversation_id})
-            return handoff("handoff", Reason.UNSAFE)
+            return handoff("handoff", HandoffReason.UNSAFE_ANSWER)
         if fallback_reason:
             body = f"{body}\n\n{self._texts('team_notified', language)}"
         return Reply(body, language, parsed.confidence, escalate=bool(fallback_reason), reason=fallback_reason,

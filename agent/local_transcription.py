@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.language import SUPPORTED_LANGUAGES
 from agent.transcription import TranscriptionError, VoiceNoteTooLong
+from config.languages import LANGUAGE_CODES
 from config.settings import SpeechModel
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ class LocalTranscriber:
     """The speech-to-text seam (``workers.media.Transcriber``) on this machine's CPU."""
 
     def __init__(self, model: PackagedModel, model_dir: Path, *, max_seconds: float, workers: int = 1,
-                 cpu_threads: int = 2, languages: Sequence[str] = SUPPORTED_LANGUAGES) -> None:
+                 cpu_threads: int = 2, languages: Sequence[str] = LANGUAGE_CODES) -> None:
         self._model = model
         self._model_dir = model_dir
         self._max_seconds = max_seconds

@@ -21,11 +21,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agent.safety import InjectionDetector, MaskSession, fence, quarantine
-from agent.types import AgentRequest, Turn
+from config.languages import language_or_default
+from config.types import AgentRequest, Turn
 from memory.context import ContextAssembler
 from rag.types import RetrievedChunk
 
-LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese", "ms": "Malay (Bahasa Melayu)", "ta": "Tamil"}
 
 ANSWER_SCHEMA: dict = {
     "type": "object",
@@ -254,7 +254,7 @@ class PromptBuilder:
             else:
                 prefix = "(staff) " if turn.role == "staff" else ""
                 messages.append({"role": "assistant", "content": prefix + session.mask(turn.text)})
-        name = LANGUAGE_NAMES.get(language, "English")
+        name = language_or_default(language).prompt_name
         messages.append({"role": "user",
                          "content": f"{customer_block(question, session)}\nReply in {name} [{language}]."})
         return messages

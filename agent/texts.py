@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Protocol
 
-FALLBACK_LANGUAGE = "en"
+from config.languages import DEFAULT_LANGUAGE
 
 
 class TextCatalog(Protocol):
@@ -134,5 +134,5 @@ def text(key: str, lang: str, /, **fmt: object) -> str:
     An unknown key is a programming error and raises ``KeyError``.
     """
     by_lang = TEXTS[key]
-    template = by_lang.get(lang) or by_lang[FALLBACK_LANGUAGE]
+    template = by_lang.get(lang) or by_lang[DEFAULT_LANGUAGE]
     return template.format(**fmt)

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
 
+from agent.agent import Retriever
 from agent.glossary import Glossary
 from agent.llm_client import ToolCall
 from agent.prompting import SourceBook, render_sources
 from agent.safety import MaskSession, fence
-from agent.types import AgentRequest
+from config.types import AgentRequest, HandoffReason
 from escalation.hours import BusinessHours
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
-from rag.types import RetrievedChunk
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +36,12 @@ ESCALATE = "escalate_to_human"
 TICKET = "ticket_status"
 
 ESCALATION_REASONS = {  # what the model may say -> Reply.reason
-    "customer_request": "customer_request",
-    "complaint": "sensitive_topic",
-    "safety": "sensitive_topic",
-    "needs_staff": "needs_staff",
+    "customer_request": HandoffReason.CUSTOMER_REQUEST,
+    "complaint": HandoffReason.SENSITIVE_TOPIC,
+    "safety": HandoffReason.SENSITIVE_TOPIC,
+    "needs_staff": HandoffReason.NEEDS_STAFF,
 }
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-class Retriever(Protocol):
-    async def search(self, query: str, k: int) -> list[RetrievedChunk]: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ class ToolContext:
     request: AgentRequest
     book: SourceBook
     session: MaskSession
-    escalation: str | None = None  # Reply.reason once the model escalated
+    escalation: HandoffReason | None = None  # Reply.reason once the model escalated
     searches: int = 0
 
 
@@ -133,7 +129,7 @@ class ToolBox:
         if call.name == SEARCH:
             return await self._search(str(arguments.get("query") or ""), ctx)
         if call.name == ESCALATE:
-            reason = ESCALATION_REASONS.get(str(arguments.get("reason")), "needs_staff")
+            reason = ESCALATION_REASONS.get(str(arguments.get("reason")), HandoffReason.NEEDS_STAFF)
             ctx.escalation = ctx.escalation or reason
             return "Done: a person from the team will reply in this chat. Tell the customer so in one sentence."
         if call.name == HOURS and self._hours is not None:

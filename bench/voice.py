@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, child_env, machine, python_module_command, table, write_result
+from config.languages import LANGUAGE_CODES
 from tests.voice_clips import PHRASES, clip_seconds, make_clip
 
-LANGUAGES = ("en", "zh", "ms", "ta")
 KB_FILE = "services-and-prices.md"
 
 
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-voice-") as tmp:
         work = Path(tmp)
         models_dir = work / "models"
-        languages = ("en",) if args.model == "tiny.en" else LANGUAGES
+        languages = ("en",) if args.model == "tiny.en" else LANGUAGE_CODES
         clips = {lang: make_clip(PHRASES[lang].spoken, work / f"{lang}.ogg", language=lang) for lang in languages}
         print("per language (one process each):", flush=True)
         rows = per_language(clips, args.model, args.repeats, models_dir)

@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from config.types import Source
+
 
 class Channel(StrEnum):
     WEB = "web"
@@ -62,6 +64,12 @@ class InboundMessage(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
+class StoredInbound(InboundMessage):
+    """An inbound message as the store returns it: recorded, so it always belongs to a conversation."""
+
+    conversation_id: str = Field(description="The conversation the store filed it under.")
+
+
 class OutboundMessage(BaseModel):
     """One part of a reply, addressed to a recipient on a channel."""
 
@@ -72,7 +80,7 @@ class OutboundMessage(BaseModel):
     text: str
     in_reply_to: str | None = Field(default=None, description="Our id of the inbound message answered.")
     idempotency_key: str = Field(description="Stable across retries so a part is never sent twice.")
-    sources: list[dict] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)  # what the reply cites (on its last part)
     metadata: dict[str, str] = Field(default_factory=dict)
 
 

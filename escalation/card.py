@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from channels.telegram.keyboard import Button, Keyboard
+from config.languages import find_language
 from escalation.models import Priority, Ticket, TicketStatus
 
 CALLBACK_PREFIX = "esc:"
 ACTIONS = ("claim", "draft", "resolve", "bot", "reopen")
 CHANNEL_NAMES = {"whatsapp": "WhatsApp", "telegram": "Telegram", "web": "Web chat", "cli": "Terminal"}
-LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ms": "Malay", "ta": "Tamil"}
 PRIORITY_MARKS = {Priority.URGENT: "🔴 urgent", Priority.HIGH: "🟠 high", Priority.NORMAL: "🟢 normal"}
 ROLE_MARKS = {"user": "👤", "assistant": "🤖", "staff": "🧑‍💼", "system": "⚙️"}
 MAX_TOPIC_NAME = 128
@@ -100,7 +100,7 @@ def render(ticket: Ticket, *, sla_local: datetime | None, topics: bool) -> str:
         f"Ticket #{ticket.number} · {channel_name(ticket.channel)} · {ticket.customer_name or ticket.customer_id}",
         f"Status: {status_line(ticket)}",
         f"Priority: {priority}",
-        f"Reason: {ticket.reason.replace('_', ' ')} · Language: {LANGUAGE_NAMES.get(ticket.language, ticket.language)}",
+        f"Reason: {ticket.reason.replace('_', ' ')} · Language: {_language_name(ticket.language)}",
     ]
     if sla_local is not None and ticket.status in TicketStatus.WAITING_FOR_STAFF:
         lines.append(f"Reply due: {sla_local:%a %d %b %H:%M}")
@@ -124,6 +124,12 @@ def render(ticket: Ticket, *, sla_local: datetime | None, topics: bool) -> str:
         lines.append(f"Reply to this message (or start with #{ticket.number}) to answer the customer. "
                      "/note … stays internal, /bot hands back to the AI, /close closes the ticket.")
     return _clip("\n".join(lines), MAX_CARD)
+
+
+def _language_name(code: str) -> str:
+    """The language's English name for staff ("Chinese"); a code we do not serve is shown as it is."""
+    found = find_language(code)
+    return found.name if found is not None else code
 
 
 def _clip(text: str, limit: int) -> str:

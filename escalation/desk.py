@@ -15,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Attachment, AttachmentKind, Channel, InboundMessage, OutboundMessage, utcnow
 from channels.telegram.normalize import FILE_URL_SCHEME
 from channels.telegram.staff_chat import StaffChat

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.answer import Answerer
+from agent.agent import Retriever
+from agent.answer import AnswerDrafter
+from config.types import Source
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
-from rag.types import RetrievedChunk
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +26,17 @@ SUMMARY_EARLIER_CHARS = 100
 @dataclass(frozen=True)
 class Draft:
     text: str
-    sources: list[dict] = field(default_factory=list)  # {"document", "chunk_id", "score"}
+    sources: list[Source] = field(default_factory=list)
 
 
 class Drafter(Protocol):
     async def draft(self, question: str) -> Draft | None: ...
 
 
-class Retriever(Protocol):
-    async def search(self, query: str, k: int) -> list[RetrievedChunk]: ...
-
-
 class KnowledgeDrafter:
     """Drafts from the business's documents with the same retriever and answerer the agent uses."""
 
-    def __init__(self, retriever: Retriever, answerer: Answerer, *, top_k: int = 5) -> None:
+    def __init__(self, retriever: Retriever, answerer: AnswerDrafter, *, top_k: int = 5) -> None:
         self._retriever = retriever
         self._answerer = answerer
         self._top_k = top_k
@@ -57,8 +54,7 @@ class KnowledgeDrafter:
             return None
         if not answer.text.strip():
             return None
-        sources = [{"document": s.document, "chunk_id": s.chunk_id, "score": round(s.score, 4)}
-                   for s in answer.sources]
+        sources = [Source(document=s.document, chunk_id=s.chunk_id, score=round(s.score, 4)) for s in answer.sources]
         return Draft(text=answer.text.strip(), sources=sources)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from agent.types import Reply
+from config.types import HandoffReason, Reply
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage, utcnow
 from channels.telegram.keyboard import CALLBACK_HUMAN, FEEDBACK_PREFIX, LANGUAGE_PREFIX, Button
 from channels.telegram.normalize import FILE_URL_SCHEME
@@ -34,7 +34,7 @@ from escalation.hours import BusinessHours
 from escalation.models import Ticket, TicketStatus
 from escalation.parts import PartFactory
 from escalation.tickets import NewTicket, TicketRepository
-from escalation.triggers import UNSATISFIED, priority_for, unsatisfied
+from escalation.triggers import priority_for, unsatisfied
 from memory.store import MessageStore, StoredMessage
 from workers.hooks import Decision
 from workers.media import TRANSCRIBED
@@ -80,13 +80,13 @@ class EscalationHook:
                                         backend={"answerer": "escalation:ignored"}), parts=[])
         if "command" in meta or "feedback" in meta or not await self._has_desk():
             return None
-        ticket = await self._tickets.active_for(stored.message.conversation_id or "")
+        ticket = await self._tickets.active_for(stored.message.conversation_id)
         if ticket is not None:
             return await self._to_staff(stored, ticket)
         if await self._unsatisfied(stored, question=True):
             language = customer_texts.language_of(stored.conversation_language)
             return Decision(reply=Reply(text=customer_texts.text("unsatisfied", language), language=language,
-                                        confidence=0.0, escalate=True, reason=UNSATISFIED,
+                                        confidence=0.0, escalate=True, reason=HandoffReason.UNSATISFIED,
                                         backend={"answerer": "escalation:unsatisfied"}))
         return None
 
@@ -110,14 +110,15 @@ class EscalationHook:
         if self._config.ai_suggestions and self._drafter is not None and msg.text.strip():
             draft = await self._drafter.draft(msg.text)
             if draft is not None:  # the latest suggestion is what "Send AI draft" sends
-                await self._tickets.update(ticket.id, draft_text=draft.text, draft_sources=draft.sources)
+                await self._tickets.update(ticket.id, draft_text=draft.text,
+                                           draft_sources=[s.as_record() for s in draft.sources])
                 parts.append(self._suggestion(msg.id, ticket, draft))
         reply = Reply(text="", language=ticket.language, confidence=1.0,
                       backend={"answerer": HUMAN_MODE, "ticket": str(ticket.number)})
         return Decision(reply=reply, parts=self._parts.deliverable(parts))
 
     def _suggestion(self, message_id: str, ticket: Ticket, draft: Draft) -> OutboundMessage:
-        sources = ", ".join(dict.fromkeys(source["document"] for source in draft.sources))
+        sources = ", ".join(dict.fromkeys(source.document for source in draft.sources))
         text = f"🤖 Suggested answer (only staff see this):\n{draft.text}" + (f"\nSources: {sources}" if sources else "")
         send = ((Button("📤 Send AI draft", card.callback_data("draft", ticket.number)),),)
         return self._parts.staff(message_id, "suggestion", ticket, text, "draft", keyboard=send)
@@ -158,18 +159,18 @@ class EscalationHook:
         if not reply.escalate:
             if msg.metadata.get("feedback") != "down" or not await self._has_desk():
                 return []
-            if await self._tickets.active_for(msg.conversation_id or "") is not None:
+            if await self._tickets.active_for(msg.conversation_id) is not None:
                 return []
             if not await self._unsatisfied(stored, question=False):
                 return []
-            reason = UNSATISFIED
+            reason = HandoffReason.UNSATISFIED
             notice = [customer_texts.text("unsatisfied", stored.conversation_language)]
-        return await self._escalate(stored, reply, reason or "agent_decision", notice)
+        return await self._escalate(stored, reply, reason or HandoffReason.AGENT_DECISION, notice)
 
-    async def _escalate(self, stored: StoredMessage, reply: Reply, reason: str,
+    async def _escalate(self, stored: StoredMessage, reply: Reply, reason: HandoffReason,
                         notice: list[str]) -> list[OutboundMessage]:
         msg = stored.message
-        conversation_id = msg.conversation_id or ""
+        conversation_id = msg.conversation_id
         ticket = (await self._tickets.by_opening_message(msg.id)
                   or await self._tickets.ticket_for_event(f"{msg.id}:reopened"))
         if ticket is None:
@@ -200,7 +201,7 @@ class EscalationHook:
     async def _open(self, stored: StoredMessage, reply: Reply, reason: str) -> Ticket:
         msg = stored.message
         now = self._clock()
-        conversation_id = msg.conversation_id or ""
+        conversation_id = msg.conversation_id
         transcript = [item for item in await self._store.transcript(conversation_id, limit=CARD_MESSAGES * 3)
                       if not _button_press(item)]
         events = await self._tickets.customer_events(conversation_id, until=msg.received_at)
@@ -225,7 +226,8 @@ class EscalationHook:
             language=customer_texts.language_of(reply.language or stored.conversation_language),
             reason=reason, priority=priority, opened_by_message_id=msg.id,
             summary=summarize(questions[-3:] or [question]),
-            draft_text=draft.text if draft else "", draft_sources=draft.sources if draft else [],
+            draft_text=draft.text if draft else "",
+            draft_sources=[s.as_record() for s in draft.sources] if draft else [],
             card_facts=facts.stored(), sla_due_at=self._sla_due(priority, now), detail=reason,
             human_mode=await self._has_desk())
         if (latest is not None and latest.status == TicketStatus.RESOLVED and latest.resolved_at is not None
@@ -250,7 +252,7 @@ class EscalationHook:
         return self._other_desk is not None and await self._other_desk.staffed()
 
     async def _unsatisfied(self, stored: StoredMessage, *, question: bool) -> bool:
-        events = await self._tickets.customer_events(stored.message.conversation_id or "",
+        events = await self._tickets.customer_events(stored.message.conversation_id,
                                                      until=stored.message.received_at)
         if not events or (events[-1].kind == "question") != question:
             return False

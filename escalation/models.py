@@ -10,6 +10,7 @@ finds its customer when the group has no topics.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum, nonmember
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,15 +19,15 @@ from channels.messages import new_id, utcnow
 from memory.db import Base, UTCDateTime
 
 
-class TicketStatus:
+class TicketStatus(StrEnum):
     OPEN = "open"  # waiting for a staff member
     CLAIMED = "claimed"  # a staff member owns it and owes the customer an answer
     WAITING_CUSTOMER = "waiting_customer"  # staff answered; the ball is with the customer
     RESOLVED = "resolved"  # handed back to the bot; may be reopened
     CLOSED = "closed"  # finished for good (a new escalation opens a new ticket)
 
-    ACTIVE = (OPEN, CLAIMED, WAITING_CUSTOMER)  # human mode: the AI does not answer
-    WAITING_FOR_STAFF = (OPEN, CLAIMED)  # the SLA clock runs
+    ACTIVE = nonmember((OPEN, CLAIMED, WAITING_CUSTOMER))  # human mode: the AI does not answer
+    WAITING_FOR_STAFF = nonmember((OPEN, CLAIMED))  # the SLA clock runs
 
 
 class TicketCounter(Base):
@@ -40,7 +41,7 @@ class TicketCounter(Base):
     value: Mapped[int] = mapped_column(Integer)
 
 
-class Priority:
+class Priority(StrEnum):
     NORMAL = "normal"
     HIGH = "high"
     URGENT = "urgent"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-LANGUAGES = ("en", "zh", "ms", "ta")
+from config.languages import DEFAULT_LANGUAGE, LANGUAGE_CODES
+
 
 _TEXTS: dict[str, dict[str, str]] = {
     "out_of_hours": {
@@ -62,7 +63,7 @@ _MONTHS = {
 
 def language_of(code: str | None) -> str:
     primary = (code or "en").strip().lower().replace("_", "-").split("-", 1)[0]
-    return primary if primary in LANGUAGES else "en"
+    return primary if primary in LANGUAGE_CODES else DEFAULT_LANGUAGE
 
 
 def text(key: str, language: str | None, **fields: str) -> str:

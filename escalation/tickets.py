@@ -18,7 +18,7 @@ from channels.messages import new_id, utcnow
 from escalation.models import StaffPost, StaffTopic, Ticket, TicketCounter, TicketEvent, TicketStatus
 from escalation.triggers import CustomerEvent
 from memory.db import dialect_insert
-from memory.models import Conversation, InboundMessageRow
+from memory.models import Conversation, ConversationMode, InboundMessageRow
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,8 @@ class TicketRepository:
                 session.add(self._event(ticket.id, f"{new.opened_by_message_id}:opened", "opened", "bot", None,
                                         new.detail or new.reason))
                 try:
-                    await self._set_mode(session, new.conversation_id, "human" if new.human_mode else "bot")
+                    mode = ConversationMode.HUMAN if new.human_mode else ConversationMode.BOT
+                    await self._set_mode(session, new.conversation_id, mode)
                     await session.commit()
                 except IntegrityError:
                     await session.rollback()
@@ -165,7 +166,7 @@ class TicketRepository:
             session.add(self._event(ticket_id, key, kind, actor, actor_name, detail))
             try:
                 if "status" in values:
-                    mode = "human" if values["status"] in TicketStatus.ACTIVE else "bot"
+                    mode = ConversationMode.HUMAN if values["status"] in TicketStatus.ACTIVE else ConversationMode.BOT
                     await self._set_mode(session, ticket.conversation_id, mode)
                 await session.commit()
             except IntegrityError:  # the same event recorded concurrently
@@ -200,7 +201,7 @@ class TicketRepository:
                            actor_name=actor_name, detail=detail, at=utcnow())
 
     @staticmethod
-    async def _set_mode(session: AsyncSession, conversation_id: str, mode: str) -> None:
+    async def _set_mode(session: AsyncSession, conversation_id: str, mode: ConversationMode) -> None:
         """Mirror human mode on the conversation row, for anyone reading conversations (admin, exports)."""
         await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(mode=mode))
 

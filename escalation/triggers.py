@@ -16,13 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from config.types import HandoffReason
 from escalation.models import Priority
 
-UNSATISFIED = "unsatisfied"
 SIGNALS_TO_ESCALATE = 2
 REPEAT_SIMILARITY = 0.85
 _CJK_OR_TAMIL = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u0b80-\u0bff]")
-HIGH_PRIORITY_REASONS = frozenset({"sensitive_topic", UNSATISFIED, "system_error"})
+HIGH_PRIORITY_REASONS = frozenset({HandoffReason.SENSITIVE_TOPIC, HandoffReason.UNSATISFIED,
+                                   HandoffReason.SYSTEM_ERROR})
 
 
 @dataclass(frozen=True)

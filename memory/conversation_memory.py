@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.types import AgentRequest, Reply, Turn
+from config.types import AgentRequest, Reply, Turn
 from memory.context import ContextAssembler
 from memory.facts import FactExtractor, StatedFact
 from memory.profile import ContactProfile, ProfileStore
@@ -240,4 +240,4 @@ class ConversationMemory:
 
 
 def _key(stored: StoredMessage) -> ConversationKey:
-    return ConversationKey(stored.contact_id, stored.message.conversation_id or "")
+    return ConversationKey(stored.contact_id, stored.message.conversation_id)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from channels.base import AcceptResult
 from channels.messages import InboundMessage, new_id, utcnow
 from memory.db import dialect_insert, insert_for
-from memory.models import Contact, Conversation, InboundMessageRow, InboundStatus
+from memory.models import Contact, Conversation, ConversationMode, InboundMessageRow, InboundStatus
 
 _CONTACTS = Contact.__table__
 _CONVERSATIONS = Conversation.__table__
@@ -124,7 +124,8 @@ async def _current_conversations(connection: AsyncConnection,
     missing = {contact_id: channel for (channel, _user), contact_id in contacts.items() if contact_id not in current}
     if missing:
         now = utcnow()
-        new_rows = [{"id": f"c{contact_id[:31]}", "contact_id": contact_id, "channel": channel, "mode": "bot",
+        new_rows = [{"id": f"c{contact_id[:31]}", "contact_id": contact_id, "channel": channel,
+                     "mode": ConversationMode.BOT,
                      "created_at": now, "last_message_at": now} for contact_id, channel in sorted(missing.items())]
         insert = dialect_insert(connection)
         await connection.execute(insert(_CONVERSATIONS).on_conflict_do_nothing(index_elements=["id"]), new_rows)

@@ -8,6 +8,7 @@ parts actually sent, each with an idempotency key and a delivery state.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum, nonmember
 
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -16,16 +17,16 @@ from channels.messages import new_id, utcnow
 from memory.db import Base, UTCDateTime
 
 
-class InboundStatus:
+class InboundStatus(StrEnum):
     QUEUED = "queued"  # stored, waiting for a worker
     PROCESSING = "processing"
     ANSWERED = "answered"
     ESCALATED = "escalated"
     FAILED = "failed"  # permanent failure, visible to staff
-    DONE = (ANSWERED, ESCALATED, FAILED)
+    DONE = nonmember((ANSWERED, ESCALATED, FAILED))
 
 
-class PartState:
+class PartState(StrEnum):
     PENDING = "pending"
     SENDING = "sending"  # the provider call is (or was) in flight
     SENT = "sent"
@@ -33,7 +34,14 @@ class PartState:
     READ = "read"
     FAILED = "failed"
     REPLACED = "replaced"  # the provider reported it undelivered and a resend part took its place
-    DONE = (SENT, DELIVERED, READ, REPLACED)  # never sent again
+    DONE = nonmember((SENT, DELIVERED, READ, REPLACED))  # never sent again
+
+
+class ConversationMode(StrEnum):
+    """Who answers the customer: the bot, or staff while a ticket is active (the bot stays quiet)."""
+
+    BOT = "bot"
+    HUMAN = "human"
 
 
 class Contact(Base):
@@ -56,7 +64,7 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
-    mode: Mapped[str] = mapped_column(String(16), default="bot")  # bot | human
+    mode: Mapped[str] = mapped_column(String(16), default=ConversationMode.BOT)
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

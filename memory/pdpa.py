@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum, nonmember
 from pathlib import Path
 from typing import Protocol
 
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import new_id, utcnow
 from memory.db import Base, UTCDateTime, single_statement_sessions
-from memory.models import Contact, Conversation, Feedback, InboundMessageRow, OutboundPart, ReplyRow
+from memory.models import Contact, Conversation, ConversationMode, Feedback, InboundMessageRow, OutboundPart, ReplyRow
 from workers.queue import ConversationLocks
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,12 @@ def is_erased(channel_user_id: str) -> bool:
 
 
 # ---------------------------------------------------------------------- tables
-class ConsentStatus:
+class ConsentStatus(StrEnum):
     NOTIFIED = "notified"  # notice mode: the notice was shown; continuing implies consent
     PENDING = "pending"  # opt-in mode: asked, no answer yet
     AGREED = "agreed"
     DECLINED = "declined"
-    GIVES_CONSENT = (NOTIFIED, AGREED)
+    GIVES_CONSENT = nonmember((NOTIFIED, AGREED))
 
 
 class ConsentRecord(Base):
@@ -325,7 +326,7 @@ class PersonalData:
             }
             await session.execute(
                 update(Conversation).where(Conversation.contact_id == ref.contact_id)
-                .values(mode="bot", language=None, context_reset_at=None)
+                .values(mode=ConversationMode.BOT, language=None, context_reset_at=None)
             )
             # The shell keeps the row (tickets point at it) but nothing that identifies anyone; the next
             # message from the same person starts a new contact. Retention removes the shell later.

@@ -70,10 +70,6 @@ class ContactProfile:
     facts: list[Fact] = field(default_factory=list)  # newest first
     tickets: list[TicketRecord] = field(default_factory=list)  # newest first
 
-    @property
-    def known(self) -> bool:
-        return self.first_seen_at is not None
-
     def fact_values(self) -> dict[str, str]:
         return {fact.kind: fact.value for fact in self.facts}
 

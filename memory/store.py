@@ -16,15 +16,16 @@ from sqlalchemy import case, delete, exists, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from agent.types import Reply, Turn
+from config.types import Reply, Turn
 from channels.base import AcceptResult
-from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, new_id, utcnow
+from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, StoredInbound, new_id, utcnow
 from memory.db import autocommit_connections, dialect_insert, single_statement_sessions
 from memory.inbound import record_inbound_batch
 from memory.models import (
     ChatMigration,
     Contact,
     Conversation,
+    ConversationMode,
     EarlyDeliveryStatus,
     Feedback,
     InboundMessageRow,
@@ -53,11 +54,11 @@ _STATUS_ORDER = {PartState.PENDING: 0, PartState.SENDING: 1, "queued": 1, "accep
 
 @dataclass(frozen=True)
 class StoredMessage:
-    message: InboundMessage
+    message: StoredInbound
     contact_id: str
-    status: str
+    status: InboundStatus
     attempts: int
-    conversation_mode: str
+    conversation_mode: ConversationMode
     conversation_language: str | None
 
 
@@ -106,7 +107,7 @@ class MessageStore:
         if found is None:
             return None
         row = found._mapping
-        msg = InboundMessage(
+        msg = StoredInbound(
             id=row[table.c.id],
             channel=Channel(row[table.c.channel]),
             provider_message_id=row[table.c.provider_message_id],
@@ -122,9 +123,9 @@ class MessageStore:
         return StoredMessage(
             message=msg,
             contact_id=row[table.c.contact_id],
-            status=row[table.c.status],
+            status=InboundStatus(row[table.c.status]),
             attempts=row[table.c.attempts],
-            conversation_mode=row[conversation.c.mode] or "bot",
+            conversation_mode=ConversationMode(row[conversation.c.mode] or ConversationMode.BOT),
             conversation_language=row[conversation.c.language],
         )
 
@@ -213,7 +214,7 @@ class MessageStore:
         The message stays unfinished until :meth:`finish`: a reply whose parts are not
         all sent still holds back later messages of the conversation.
         """
-        sources = [{"document": s.document, "chunk_id": s.chunk_id, "score": s.score} for s in reply.sources]
+        sources = [s.as_record() for s in reply.sources]
         async with self._sessions() as session:
             session.add(
                 ReplyRow(
@@ -263,7 +264,7 @@ class MessageStore:
             role=role,
             part_index=index,
             text=part.text,
-            sources=list(part.sources),
+            sources=[s.as_record() for s in part.sources],
             meta=dict(part.metadata),
             state=PartState.PENDING,
         )

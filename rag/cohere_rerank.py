@@ -13,20 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Protocol
 
 import cohere
 import httpx
 from cohere.core.api_error import ApiError
 
+from config.types import FallbackRecorder
 from rag.rerank import LocalReranker, Reranker
 from rag.types import RetrievedChunk
 
 logger = logging.getLogger(__name__)
-
-
-class FallbackRecorder(Protocol):
-    def record(self, component: str, reason: str) -> None: ...
 
 
 class RerankResponseError(Exception):

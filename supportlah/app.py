@@ -51,8 +51,8 @@ def create_app(container: Container) -> web.Application:
     if container.telegram is not None and container.telegram.mode == "webhook":
         app.add_routes(container.telegram.webhook(container.ingress).routes())
     app.add_routes(escalation_routes(container.escalation))  # signed links for staff attachments
-    attach_admin(app, container)  # admin/PDPA (issue 10): admin API, /metrics, rate limits, retention loop
-    attach_console(app, container)  # the owner's console at /console (issue 20)
+    attach_admin(app, container)  # admin API, PDPA, /metrics, rate limits, retention loop
+    attach_console(app, container)  # the owner's console at /console
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
     app.on_startup.append(_start_recovery)
     app.on_startup.append(_start_telegram_polling)

@@ -39,8 +39,9 @@ from rag.tokens import TokenCounter
 from supportlah.memory_wiring import context_budgets
 
 if TYPE_CHECKING:
-    from agent.llm import Agent, Retriever
+    from agent.agent import Retriever, SupportAgent
     from agent.llm_client import OpenAIChatModel
+    from workers.processor import Agent
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def prompt_budgets(settings: Settings) -> ContextBudgets:
 def build_agent(
     settings: Settings,
     retriever: Retriever,
-    extractive_agent: Agent,
+    extractive_agent: SupportAgent,
     *,
     closers: list,
     sessions: async_sessionmaker | None = None,

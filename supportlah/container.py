@@ -11,14 +11,14 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
 from agent.agent import SupportAgent
 from agent.confidence import Confidence
 from agent.glossary import Glossary
-from agent.extractive import ExtractiveAnswerer
+from agent.extractive import ExtractiveDrafter
 from agent.intents import IntentDetector
 from agent.language import LanguageDetector
 from agent.llm_fallbacks import FallbackCounter
@@ -30,7 +30,6 @@ from agent.local_transcription import (
     voice_extra_installed,
 )
 from agent.texts import text as canned_text
-from agent.types import AgentRequest, Reply
 from channels.base import OutboundSender
 from channels.cli import TerminalSender
 from channels.messages import Channel
@@ -61,7 +60,7 @@ from workers.ingress import PipelineIngress
 from workers.local import InProcessQueue, LocalConversationLocks, LocalSendGuard
 from workers.media import AttachmentFetcher, MediaHook, Transcriber
 from workers.outbound import OutboundRouter
-from workers.processor import MessageProcessor
+from workers.processor import Agent, MessageProcessor
 from workers.queue import ConversationLocks, Queue, SendGuard
 
 if TYPE_CHECKING:
@@ -69,16 +68,6 @@ if TYPE_CHECKING:
     from channels.twilio.channel import TwilioChannel
 
 log = logging.getLogger(__name__)
-
-
-class Agent(Protocol):
-    """The extractive SupportAgent, or the LLM agent that falls back to it."""
-
-    def prepare(self, text: str) -> None: ...
-
-    def abandon(self, text: str) -> None: ...
-
-    async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
 
 
 @dataclass
@@ -156,7 +145,7 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
     except VocabularyError as exc:
         raise StartupError(str(exc)) from exc
     glossary = Glossary(vocabulary.glossary)
-    extractive = ExtractiveAnswerer(embedder, detect=detector, glossary=glossary)
+    extractive = ExtractiveDrafter(embedder, detect=detector, glossary=glossary)
     agent: Agent = SupportAgent(retriever, extractive, threshold=settings.confidence_threshold, detect=detector,
                                 reranker_name=reranker.name, business_name=settings.business_name, intents=intents,
                                 glossary=glossary, confidence=confidence)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Channel, InboundMessage, new_id
 from config.vocabulary import load_vocabulary
 from config.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from channels.messages import Channel, InboundMessage, new_id
-from supportlah.admin.limits import LocalRateLimiter, RedisRateLimiter
+from supportlah.admin.limits import LocalFloodLimiter, RedisFloodLimiter
 from tests.harness import drain, running_container, web_message
 from tests.services import fresh_redis_prefix
 
@@ -37,11 +37,11 @@ async def test_an_oversized_message_is_refused_politely(backend):
 
 async def test_windows_count_per_key_and_reset_each_minute():
     now = [1_000_020.0]
-    local = LocalRateLimiter(clock=lambda: now[0])
+    local = LocalFloodLimiter(clock=lambda: now[0])
     async with fresh_redis_prefix() as (url, prefix):
         redis = Redis.from_url(url)
         try:
-            shared = RedisRateLimiter(redis, prefix, clock=lambda: now[0])
+            shared = RedisFloodLimiter(redis, prefix, clock=lambda: now[0])
             for limiter in (local, shared):
                 now[0] = 1_000_020.0
                 decisions = [await limiter.hit("ip:a", 3) for _ in range(4)]

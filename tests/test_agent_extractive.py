@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from agent.extractive import ExtractiveAnswerer
+from agent.extractive import ExtractiveDrafter
 from agent.segment import UnitKind, segment, split_sentences
 from rag.types import RetrievedChunk
 
@@ -69,8 +69,8 @@ def chunks() -> list[RetrievedChunk]:
 
 
 @pytest.fixture
-def answerer() -> ExtractiveAnswerer:
-    return ExtractiveAnswerer()
+def answerer() -> ExtractiveDrafter:
+    return ExtractiveDrafter()
 
 
 def numbers(text: str) -> list[str]:

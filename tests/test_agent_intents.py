@@ -1,7 +1,8 @@
 """Explicit requests for a person and sensitive topics, in all four languages."""
 import pytest
 
-from agent.intents import IntentDetector, IntentReason, SmallTalk
+from agent.intents import IntentDetector, SmallTalk
+from config.types import HandoffReason
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def intents() -> IntentDetector:
 )
 def test_explicit_human_request(intents: IntentDetector, text: str) -> None:
     assert intents.wants_human(text)
-    assert intents.classify(text) is IntentReason.CUSTOMER_REQUEST
+    assert intents.classify(text) is HandoffReason.CUSTOMER_REQUEST
 
 
 @pytest.mark.parametrize(
@@ -66,11 +67,11 @@ def test_ordinary_questions_carry_no_reason(intents: IntentDetector, text: str) 
 )
 def test_sensitive_topics(intents: IntentDetector, text: str, term: str) -> None:
     assert intents.sensitive_topic(text) == term
-    assert intents.classify(text) is IntentReason.SENSITIVE_TOPIC
+    assert intents.classify(text) is HandoffReason.SENSITIVE_TOPIC
 
 
 def test_human_request_wins_over_sensitive_topic(intents: IntentDetector) -> None:
-    assert intents.classify("I want to complain, let me talk to a manager") is IntentReason.CUSTOMER_REQUEST
+    assert intents.classify("I want to complain, let me talk to a manager") is HandoffReason.CUSTOMER_REQUEST
 
 
 def test_lists_are_configurable() -> None:
@@ -80,7 +81,7 @@ def test_lists_are_configurable() -> None:
     assert custom.sensitive_topic("I have a warranty claims question") == "warranty claims"
     assert custom.sensitive_topic("保修多久？") == "保修"
     assert custom.sensitive_topic("I want to complain") is None
-    assert IntentReason.SENSITIVE_TOPIC == "sensitive_topic"
+    assert HandoffReason.SENSITIVE_TOPIC == "sensitive_topic"
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@ import string
 
 import pytest
 
-from agent.language import SUPPORTED_LANGUAGES
 from agent.texts import TEXTS, text
+from config.languages import LANGUAGE_CODES
 
 
 def _placeholders(template: str) -> set[str]:
@@ -25,9 +25,9 @@ def test_required_keys_present() -> None:
 @pytest.mark.parametrize("key", sorted(TEXTS))
 def test_every_key_in_every_language_with_matching_placeholders(key: str) -> None:
     by_lang = TEXTS[key]
-    assert set(SUPPORTED_LANGUAGES) <= set(by_lang), f"{key} lacks {set(SUPPORTED_LANGUAGES) - set(by_lang)}"
+    assert set(LANGUAGE_CODES) <= set(by_lang), f"{key} lacks {set(LANGUAGE_CODES) - set(by_lang)}"
     english = _placeholders(by_lang["en"])
-    for lang in SUPPORTED_LANGUAGES:
+    for lang in LANGUAGE_CODES:
         assert by_lang[lang].strip(), f"{key}/{lang} is empty"
         assert _placeholders(by_lang[lang]) == english, f"{key}/{lang} placeholders differ from English"
 
@@ -36,7 +36,7 @@ def test_texts_are_really_translated() -> None:
     for key, by_lang in TEXTS.items():
         if key == "sources_label":
             continue
-        assert len({by_lang[lang] for lang in SUPPORTED_LANGUAGES}) == len(SUPPORTED_LANGUAGES), key
+        assert len({by_lang[lang] for lang in LANGUAGE_CODES}) == len(LANGUAGE_CODES), key
     assert any("\u4e00" <= ch <= "\u9fff" for ch in TEXTS["handoff"]["zh"])
     assert any("\u0b80" <= ch <= "\u0bff" for ch in TEXTS["handoff"]["ta"])
 

@@ -19,7 +19,7 @@ from openai import AsyncOpenAI
 
 from agent.agent import SupportAgent
 from agent.calibration.fit import index_documents
-from agent.extractive import ExtractiveAnswerer
+from agent.extractive import ExtractiveDrafter
 from agent.llm import LLMAgent, LLMAgentConfig
 from agent.llm_client import OpenAIChatModel
 from agent.llm_fallbacks import FallbackCounter
@@ -27,7 +27,7 @@ from agent.llm_usage import CostRates, LLMUsage, UsageStore
 from agent.prompting import BusinessProfile, PromptBuilder
 from agent.texts import text
 from agent.tools import ToolBox
-from agent.types import AgentRequest, Turn
+from config.types import AgentRequest, Turn
 from escalation.hours import BusinessHours
 from memory.context import ContextAssembler
 from memory.db import create_engine, session_factory
@@ -167,7 +167,7 @@ async def stack(rag, llm: FakeChatAPI, co: FakeCohereAPI, tmp_path: Path):
     reranker = CohereReranker(client, "rerank-multilingual-v3.0", mask=PIIMasker().mask, timeout=2.0,
                               fallbacks=counter)
     retriever = HybridRetriever(embedder, index, reranker, candidates=50, top_k=5)
-    extractive = SupportAgent(retriever, ExtractiveAnswerer(embedder), threshold=0.7, reranker_name=reranker.name)
+    extractive = SupportAgent(retriever, ExtractiveDrafter(embedder), threshold=0.7, reranker_name=reranker.name)
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'usage.db'}")
     async with engine.begin() as connection:
         await connection.run_sync(LLMUsage.__table__.create)

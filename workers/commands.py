@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from agent.types import Reply
+from config.types import HandoffReason, Reply
 from channels.messages import OutboundMessage
 from channels.telegram.commands import command_reply
 from channels.telegram.texts import COMMANDS
@@ -50,7 +50,7 @@ class CommandHook:
         language = stored.conversation_language
         reply = command_reply(command, language=language, business_name=self._business_name,
                               args=meta.get("args", ""))
-        conversation_id = stored.message.conversation_id or ""
+        conversation_id = stored.message.conversation_id
         if reply.new_language:
             await self._store.set_conversation_language(conversation_id, reply.new_language)
         if command == "reset":
@@ -60,7 +60,8 @@ class CommandHook:
         escalate = command in HANDOFF_COMMANDS
         return Decision(
             reply=Reply(text=reply.text, language=reply.language, confidence=1.0, escalate=escalate,
-                        reason="customer_request" if escalate else None, backend={"answerer": f"command:{command}"}),
+                        reason=HandoffReason.CUSTOMER_REQUEST if escalate else None,
+                        backend={"answerer": f"command:{command}"}),
             metadata=reply.metadata(),
         )
 
@@ -69,7 +70,7 @@ class CommandHook:
 
     async def _feedback(self, stored: StoredMessage) -> Decision:
         meta = stored.message.metadata
-        await self._store.record_feedback(stored.message.conversation_id or "", meta.get("feedback_for", ""),
+        await self._store.record_feedback(stored.message.conversation_id, meta.get("feedback_for", ""),
                                           stored.message.id, helpful=meta["feedback"] == "up")
         language = stored.conversation_language or "en"
         return Decision(reply=Reply(text="", language=language, confidence=1.0,

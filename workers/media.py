@@ -18,7 +18,7 @@ from typing import Protocol
 
 from agent.texts import text as canned_text
 from agent.transcription import TranscriptionError, VoiceNoteTooLong
-from agent.types import Reply
+from config.types import HandoffReason, Reply
 from channels.media import MediaError
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage
 from memory.store import MessageStore, StoredMessage
@@ -81,7 +81,8 @@ class MediaHook:
             return None
         files = [a for a in local if a.kind in (AttachmentKind.IMAGE, AttachmentKind.DOCUMENT, AttachmentKind.VIDEO)]
         if files and not message.text.strip():
-            return _reply(canned_text("handoff", language), language, reason="attachment", answerer="attachment")
+            return _reply(canned_text("handoff", language), language, reason=HandoffReason.ATTACHMENT,
+                          answerer="attachment")
         return None
 
     async def after_agent(self, stored: StoredMessage, reply: Reply) -> list[OutboundMessage]:
@@ -120,6 +121,6 @@ class MediaHook:
             return attachment.model_copy(update={"url": None, "name": f"refused: {exc}"[:200]})
 
 
-def _reply(text: str, language: str, *, reason: str | None, answerer: str) -> Decision:
+def _reply(text: str, language: str, *, reason: HandoffReason | None, answerer: str) -> Decision:
     return Decision(reply=Reply(text=text, language=language, confidence=1.0, escalate=reason is not None,
                                 reason=reason, backend={"answerer": answerer}))

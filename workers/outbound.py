@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from channels.base import OutboundSender, PermanentChannelError, ProviderRecord
 from channels.messages import Channel, DeliveryReceipt, OutboundMessage
@@ -12,16 +12,21 @@ DeltaSink = Callable[[str], Awaitable[None]]
 Splitter = Callable[[str], list[str]]
 
 
+@runtime_checkable
 class StreamingSender(Protocol):
     """A sender that can show a reply while it is being produced (web chat)."""
 
     def delta_sink(self, recipient_id: str, message_id: str) -> DeltaSink: ...
 
 
+@runtime_checkable
 class Reconciler(Protocol):
-    """A sender whose provider can list what it accepted recently (closes the crash window)."""
+    """A sender whose provider can list what it accepted recently (closes the crash window), and
+    that knows how a part it sent looks in that list (a WhatsApp template comes back rendered)."""
 
     async def recent_sends(self, recipient_id: str, since: datetime) -> list[ProviderRecord]: ...
+
+    async def is_same_message(self, message: OutboundMessage, record: ProviderRecord) -> bool: ...
 
 
 class OutboundRouter:
@@ -52,7 +57,7 @@ class OutboundRouter:
 
     def delta_sink(self, channel: Channel, recipient_id: str, message_id: str) -> DeltaSink | None:
         sender = self._senders.get(channel)
-        if sender is not None and hasattr(sender, "delta_sink"):
+        if isinstance(sender, StreamingSender):
             return sender.delta_sink(recipient_id, message_id)
         return None
 
@@ -61,19 +66,19 @@ class OutboundRouter:
 
     def can_reconcile(self, channel: Channel) -> bool:
         """The channel's provider can list what it accepted (so a part in doubt can be looked up)."""
-        return hasattr(self._senders.get(channel), "recent_sends")
+        return isinstance(self._senders.get(channel), Reconciler)
 
     async def is_same_message(self, message: OutboundMessage, record: ProviderRecord) -> bool:
         """Whether the provider's record could be this part: the same body, unless the channel
         knows better (a WhatsApp template send comes back as the rendered template)."""
         sender = self._senders.get(message.channel)
-        if sender is not None and hasattr(sender, "is_same_message"):
+        if isinstance(sender, Reconciler):
             return await sender.is_same_message(message, record)
         return record.body.strip() == message.text.strip()
 
     async def recent_sends(self, channel: Channel, recipient_id: str, since: datetime) -> list[ProviderRecord] | None:
         """What the provider accepted for this recipient since ``since``; None if it cannot tell us."""
         sender = self._senders.get(channel)
-        if sender is not None and hasattr(sender, "recent_sends"):
+        if isinstance(sender, Reconciler):
             return await sender.recent_sends(recipient_id, since)
         return None

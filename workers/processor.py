@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from agent.errors import AgentUnavailableError
 from config.correlation import correlation_id
-from agent.types import AgentRequest, Reply
+from config.types import AgentRequest, HandoffReason, Reply, Source
 from channels.base import AmbiguousSendError, ChannelError, RecipientUnreachable
 from channels.messages import Channel, OutboundMessage
 from memory.models import InboundStatus, PartState
 from memory.store import MessageStore, StoredMessage
 from workers.hooks import MessageHook, ReplyReviser
-from workers.outbound import OutboundRouter
+from workers.outbound import DeltaSink, OutboundRouter
 from workers.queue import ConversationLocks, RetryLater, SendGuard
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SYSTEM_ERROR = "system_error"
 AMBIGUOUS = "ambiguous"  # error_code of a part whose send got no answer: reconcile before resending
 FATE_UNKNOWN = "fate_unknown"  # error_code of a part we could neither confirm nor safely resend
 MAX_BACKOFF_SECONDS = 300.0
@@ -58,14 +57,16 @@ SEND_TRIES_FACTOR = 3
 RECONCILE_CLOCK_SLACK = timedelta(seconds=60)  # our clock vs the provider's, and its 1 s resolution
 
 
-class Answerer(Protocol):  # the slice of an agent the processor needs
+class Agent(Protocol):
+    """What the processor asks of an agent: the extractive ``SupportAgent``, or the LLM agent that falls back to it."""
+
     def prepare(self, text: str) -> None:
         """This message will be answered soon; slow work may start now."""
 
     def abandon(self, text: str) -> None:
         """This message will not be answered after all; stop what ``prepare`` started."""
 
-    async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
+    async def answer(self, request: AgentRequest, on_delta: DeltaSink | None = None) -> Reply: ...
 
 
 class SendListener(Protocol):
@@ -76,7 +77,7 @@ class MessageProcessor:
     def __init__(
         self,
         store: MessageStore,
-        agent: Answerer,
+        agent: Agent,
         outbound: OutboundRouter,
         locks: ConversationLocks,
         guard: SendGuard,
@@ -132,7 +133,6 @@ class MessageProcessor:
             log.warning("message not found", extra={"message_id": message_id})
             return
         conversation_id = stored.message.conversation_id
-        assert conversation_id is not None
         done = stored.status in InboundStatus.DONE
         if done and not await self._store.unfinished_in_conversation(conversation_id):
             return
@@ -170,7 +170,7 @@ class MessageProcessor:
         reply = await self._store.get_reply(message_id)  # set when an earlier attempt decided already
         if reply is None:
             reply, parts = await self._decide_or_give_up(stored, attempt, extra)
-            if not await self._store.save_reply(message_id, stored.message.conversation_id or "", reply, parts):
+            if not await self._store.save_reply(message_id, stored.message.conversation_id, reply, parts):
                 reply = await self._store.get_reply(message_id)  # a racing attempt recorded its reply first
                 assert reply is not None
             log.info("reply recorded", extra={**extra, "escalate": reply.escalate, "reason": reply.reason,
@@ -196,7 +196,7 @@ class MessageProcessor:
             log.exception("deciding failed on every try; apologising", extra=extra)
             language = stored.conversation_language or "en"
             reply = Reply(text=self._apology(language), language=language, confidence=0.0,
-                          escalate=True, reason=SYSTEM_ERROR, backend={"answerer": "none"})
+                          escalate=True, reason=HandoffReason.SYSTEM_ERROR, backend={"answerer": "none"})
             return reply, self.reply_parts(stored, reply)
 
     async def _decide_with_hooks(
@@ -229,10 +229,10 @@ class MessageProcessor:
         if self._memory is not None:
             request = await self._memory.request_for(stored)
         else:
-            history = await self._store.history_turns(msg.conversation_id or "", msg.id)
+            history = await self._store.history_turns(msg.conversation_id, msg.id)
             request = AgentRequest(
                 text=msg.text,
-                conversation_id=msg.conversation_id or "",
+                conversation_id=msg.conversation_id,
                 contact_id=stored.contact_id,
                 language_hint=stored.conversation_language,
                 history=history,
@@ -247,7 +247,7 @@ class MessageProcessor:
             log.error("agent failed on every try; apologising and escalating", extra=extra)
             language = stored.conversation_language or "en"
             return Reply(text=self._apology(language), language=language, confidence=0.0,
-                         escalate=True, reason=SYSTEM_ERROR, backend={"answerer": "none"})
+                         escalate=True, reason=HandoffReason.SYSTEM_ERROR, backend={"answerer": "none"})
         if self._memory is not None:
             await self._memory.record(stored, request, reply)
         return reply
@@ -255,13 +255,13 @@ class MessageProcessor:
     def reply_parts(self, stored: StoredMessage, reply: Reply, *, key: str = "reply") -> list[OutboundMessage]:
         """The reply to the sender, split for its channel; keys ``<message id>:<key>:<n>``."""
         msg = stored.message
-        sources = [{"document": s.document, "chunk_id": s.chunk_id, "score": round(s.score, 4)} for s in reply.sources]
+        sources = [Source(document=s.document, chunk_id=s.chunk_id, score=round(s.score, 4)) for s in reply.sources]
         pieces = self._outbound.split(msg.channel, reply.text)
         return [
             OutboundMessage(
                 channel=msg.channel,
                 recipient_id=msg.sender_id,
-                conversation_id=msg.conversation_id or "",
+                conversation_id=msg.conversation_id,
                 text=piece,
                 in_reply_to=msg.id,
                 idempotency_key=f"{msg.id}:{key}:{index}",

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.answer import Answer, Answerer
+from agent.answer import Answer, AnswerDrafter
 from agent.calibration.logistic import L2, fit_logistic, standardise
 from agent.confidence import MODEL_FEATURES, ConfidenceModel, confidence_features
-from agent.extractive import ExtractiveAnswerer
+from agent.extractive import ExtractiveDrafter
 from agent.glossary import Glossary
 from agent.language import detect_language
 from memory.db import Base, create_engine, session_factory
@@ -84,7 +84,7 @@ async def index_documents(kb_dir: Path, index: EdgeIndex, embedder: Embedder, wo
     return sum(f.chunks for f in report.files)
 
 
-async def observe(retriever: HybridRetriever, answerer: Answerer, questions: Sequence[dict]) -> list[Observation]:
+async def observe(retriever: HybridRetriever, answerer: AnswerDrafter, questions: Sequence[dict]) -> list[Observation]:
     """Retrieve and answer exactly as ``SupportAgent`` does (glossed query, top 5)."""
     glossary = Glossary()
     observations = []
@@ -157,7 +157,7 @@ async def run(kb_dir: Path, out: Path, threshold: float) -> ConfidenceModel:
         try:
             chunks = await index_documents(kb_dir, index, embedder, Path(tmp))
             retriever = HybridRetriever(embedder, index, top_k=TOP_K)
-            observations = await observe(retriever, ExtractiveAnswerer(embedder), load_dev_set())
+            observations = await observe(retriever, ExtractiveDrafter(embedder), load_dev_set())
         finally:
             await index.close()
             embedder.close()

@@ -78,5 +78,5 @@ def feedback_keyboard(in_reply_to: str | None, language: str | None) -> Keyboard
 
 def language_keyboard() -> Keyboard:
     """One button per supported language, each labelled in its own language, two per row."""
-    buttons = [Button(texts.LANGUAGE_NAMES[code], f"{LANGUAGE_PREFIX}{code}") for code in texts.SUPPORTED_LANGUAGES]
+    buttons = [Button(texts.LANGUAGE_NAMES[code], f"{LANGUAGE_PREFIX}{code}") for code in texts.LANGUAGE_CODES]
     return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))

@@ -130,7 +130,7 @@ class TelegramSender:
 
     async def set_commands(self) -> None:
         """Register the command menu: English as the default, plus zh/ms/ta for users with those app languages."""
-        for language in (None, *[code for code in texts.SUPPORTED_LANGUAGES if code != texts.DEFAULT_LANGUAGE]):
+        for language in (None, *[code for code in texts.LANGUAGE_CODES if code != texts.DEFAULT_LANGUAGE]):
             commands = [BotCommand(name, desc) for name, desc in texts.command_descriptions(language or "en")]
             try:
                 await self._bot.set_my_commands(commands, language_code=language)

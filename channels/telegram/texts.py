@@ -5,10 +5,9 @@ Unknown or regional language codes fall back by their primary subtag, then to En
 """
 from __future__ import annotations
 
-SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "zh", "ms", "ta")
-DEFAULT_LANGUAGE = "en"
+from config.languages import DEFAULT_LANGUAGE, LANGUAGE_CODES, LANGUAGES
 
-LANGUAGE_NAMES: dict[str, str] = {"en": "English", "zh": "中文", "ms": "Bahasa Melayu", "ta": "தமிழ்"}
+LANGUAGE_NAMES: dict[str, str] = {entry.code: entry.native for entry in LANGUAGES}  # as the customer reads it
 
 # The bot's commands in menu order. Telegram requires lowercase names of at most 32 characters.
 COMMANDS: tuple[str, ...] = ("start", "help", "human", "language", "reset", "my_data", "delete_my_data")
@@ -17,12 +16,12 @@ _ALIASES = {"malay": "ms", "bahasa": "ms", "tamil": "ta", "chinese": "zh", "engl
 
 
 def normalize_language(code: str | None) -> str:
-    """Map ``zh-hans``, ``ms_MY``, ``Tamil`` … to one of :data:`SUPPORTED_LANGUAGES`."""
+    """Map ``zh-hans``, ``ms_MY``, ``Tamil`` … to one of :data:`config.languages.LANGUAGE_CODES`."""
     if not code:
         return DEFAULT_LANGUAGE
     primary = code.strip().lower().replace("_", "-").split("-", 1)[0]
     primary = _ALIASES.get(primary, primary)
-    return primary if primary in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
+    return primary if primary in LANGUAGE_CODES else DEFAULT_LANGUAGE
 
 
 def parse_language(code: str | None) -> str | None:
@@ -31,7 +30,7 @@ def parse_language(code: str | None) -> str | None:
         return None
     primary = code.strip().lower().replace("_", "-").split("-", 1)[0]
     primary = _ALIASES.get(primary, primary)
-    return primary if primary in SUPPORTED_LANGUAGES else None
+    return primary if primary in LANGUAGE_CODES else None
 
 
 def text(key: str, language: str | None, **fields: str) -> str:

@@ -27,7 +27,7 @@ class WebChatSender:
                 "role": role,
                 "message_id": message.in_reply_to or message.id,
                 "text": message.text,
-                "sources": message.sources,
+                "sources": [source.as_record() for source in message.sources],
                 "language": message.metadata.get("language"),
                 "escalate": message.metadata.get("escalate") == "true",
                 "final": final,

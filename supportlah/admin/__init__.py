@@ -1,1 +1,1 @@
-"""Admin API, API keys, audit log, analytics, retention and request hardening (issue 10)."""
+"""Admin API, API keys, audit log, analytics, retention and request hardening."""

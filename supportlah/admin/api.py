@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from channels.base import AcceptResult
 from channels.messages import new_id
+from config.languages import LANGUAGE_CODES
 from memory.models import Contact, Conversation
 from memory.pdpa import ERASED_PREFIX, ErasureBusy, PersonalData
 from memory.store import MessageStore
@@ -42,7 +43,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_KEY = web.RequestKey("api_key", KeyInfo)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CATEGORY = re.compile(r"^[\w -]{0,64}$")
-_LANGUAGES = {"en", "zh", "ms", "ta"}
 _EARLIEST, _LATEST = date(2000, 1, 1), date(2100, 12, 31)
 
 
@@ -198,8 +198,8 @@ class AdminApi:
     async def list_documents(self, request: web.Request) -> web.Response:
         category = _opt(request, "category", 64)
         language = _opt(request, "language", 16)
-        if language is not None and language not in _LANGUAGES:
-            raise ApiError(400, f"language must be one of {', '.join(sorted(_LANGUAGES))}")
+        if language is not None and language not in LANGUAGE_CODES:
+            raise ApiError(400, f"language must be one of {', '.join(sorted(LANGUAGE_CODES))}")
         documents = await self.catalog.list_documents(category=category, language=language)
         return web.json_response({"documents": [_document(d) for d in documents]})
 
@@ -223,8 +223,8 @@ class AdminApi:
         if category is not None and not _CATEGORY.match(category):
             raise ApiError(400, "category: at most 64 letters, digits, spaces, '-' or '_'")
         language = fields.get("language") or None
-        if language is not None and language not in _LANGUAGES:
-            raise ApiError(400, f"language must be one of {', '.join(sorted(_LANGUAGES))}")
+        if language is not None and language not in LANGUAGE_CODES:
+            raise ApiError(400, f"language must be one of {', '.join(sorted(LANGUAGE_CODES))}")
         return name, data, category, language
 
     async def delete_document(self, request: web.Request) -> web.Response:

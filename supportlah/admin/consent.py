@@ -23,9 +23,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Channel, OutboundMessage, new_id, utcnow
 from channels.telegram.keyboard import KEYBOARD_KEY, Button, encode_keyboard
+from config.languages import LANGUAGE_CODES
 from memory.db import single_statement_sessions
 from memory.models import Contact, InboundMessageRow, OutboundPart, PartState
 from memory.pdpa import ERASED_PREFIX, ConsentRecord, ConsentStatus, PersonalData, is_erased
@@ -220,10 +221,10 @@ class PrivacyHook:
                             policy_url=self._config.policy_url, overrides=self._config.notice_texts)
 
     def _language(self, stored: StoredMessage) -> str:
-        if stored.conversation_language in texts.LANGUAGES:
+        if stored.conversation_language in LANGUAGE_CODES:
             return stored.conversation_language
         code = (stored.message.metadata.get("language_code") or "").lower().split("-")[0]
-        if code in texts.LANGUAGES:
+        if code in LANGUAGE_CODES:
             return code
         return self._detected(stored.message.text) or "en"
 
@@ -231,7 +232,7 @@ class PrivacyHook:
         if self._detect is None or not message.strip() or message.startswith(("/", "pdpa:")):
             return None
         detected = self._detect(message)
-        return detected if detected in texts.LANGUAGES else None
+        return detected if detected in LANGUAGE_CODES else None
 
     async def _stop_spinner(self, stored: StoredMessage) -> None:
         meta = stored.message.metadata

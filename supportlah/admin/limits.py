@@ -1,4 +1,6 @@
-"""Rate limits per client address (HTTP) and per customer (pipeline), and a message size cap.
+"""Flood limits: requests per client address (HTTP, console sign-in) and messages per customer
+(pipeline), and a message size cap. These count what comes *in*; the budget for what we send to a
+vendor (Telegram's per-chat and per-bot limits) is :mod:`channels.telegram.ratelimit`.
 
 Fixed one-minute windows: Redis ``INCR`` + ``EXPIRE`` in production so every process
 shares the count, a dict in embedded mode. Webhooks are not limited per address —
@@ -18,7 +20,7 @@ from typing import Protocol
 from aiohttp import web
 from redis.asyncio import Redis
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Channel, OutboundMessage
 from memory.store import StoredMessage
 from workers.hooks import Decision
@@ -29,34 +31,36 @@ WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True)
-class RateDecision:
+class FloodDecision:
     allowed: bool
     count: int  # hits in the current window, this one included
     retry_after: int  # seconds until the window resets
 
 
-class RateLimiter(Protocol):
-    async def hit(self, key: str, limit: int) -> RateDecision: ...
+class FloodLimiter(Protocol):
+    """Counts hits on a key in fixed one-minute windows: is this one within ``limit``?"""
+
+    async def hit(self, key: str, limit: int) -> FloodDecision: ...
 
 
-class LocalRateLimiter:
+class LocalFloodLimiter:
     """In-process windows (embedded mode: one process serves everything)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._counts: dict[tuple[str, int], int] = {}
 
-    async def hit(self, key: str, limit: int) -> RateDecision:
+    async def hit(self, key: str, limit: int) -> FloodDecision:
         now = self._clock()
         window = int(now // WINDOW_SECONDS)
         if len(self._counts) > 10_000:
             self._counts = {k: v for k, v in self._counts.items() if k[1] >= window}
         count = self._counts.get((key, window), 0) + 1
         self._counts[(key, window)] = count
-        return RateDecision(count <= limit, count, WINDOW_SECONDS - int(now % WINDOW_SECONDS))
+        return FloodDecision(count <= limit, count, WINDOW_SECONDS - int(now % WINDOW_SECONDS))
 
 
-class RedisRateLimiter:
+class RedisFloodLimiter:
     """Shared windows in Redis, so API processes and workers count together."""
 
     def __init__(self, redis: Redis, prefix: str, clock: Callable[[], float] = time.time) -> None:
@@ -64,7 +68,7 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._clock = clock
 
-    async def hit(self, key: str, limit: int) -> RateDecision:
+    async def hit(self, key: str, limit: int) -> FloodDecision:
         now = self._clock()
         window = int(now // WINDOW_SECONDS)
         redis_key = f"{self._prefix}:ratelimit:{key}:{window}"
@@ -72,7 +76,7 @@ class RedisRateLimiter:
             pipe.incr(redis_key)
             pipe.expire(redis_key, WINDOW_SECONDS * 2)
             count, _ = await pipe.execute()
-        return RateDecision(int(count) <= limit, int(count), WINDOW_SECONDS - int(now % WINDOW_SECONDS))
+        return FloodDecision(int(count) <= limit, int(count), WINDOW_SECONDS - int(now % WINDOW_SECONDS))
 
 
 def _pseudonym(value: str) -> str:
@@ -94,7 +98,7 @@ def _limited_path(path: str) -> bool:
 
 
 def ip_rate_limit_middleware(
-    limiter: RateLimiter, per_minute: int, trusted_proxy_hops: int,
+    limiter: FloodLimiter, per_minute: int, trusted_proxy_hops: int,
     on_limited: Callable[[str], None] | None = None,
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
@@ -146,7 +150,7 @@ def limit_text(key: str, language: str | None, **fields: object) -> str:
     return table.get(language or "en", table["en"]).format(**fields)
 
 
-class ContactRateLimitHook:
+class ContactFloodHook:
     """Takes over messages from a customer over their per-minute budget or over the size cap.
 
     The first message over the budget gets one "slow down" reply; the rest of that
@@ -154,7 +158,7 @@ class ContactRateLimitHook:
     only, so a retried job is not counted twice.
     """
 
-    def __init__(self, limiter: RateLimiter, *, per_minute: int, max_message_chars: int,
+    def __init__(self, limiter: FloodLimiter, *, per_minute: int, max_message_chars: int,
                  on_limited: Callable[[str], None] | None = None) -> None:
         self._limiter = limiter
         self._per_minute = per_minute

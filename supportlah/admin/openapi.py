@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from config.languages import LANGUAGE_CODES
 from supportlah.admin.keys import SCOPES
 
 SCOPE_MEANINGS = {
@@ -23,7 +24,7 @@ SCOPE_MEANINGS = {
 }
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-_LANGUAGES = ["en", "zh", "ms", "ta"]
+_LANGUAGES = list(LANGUAGE_CODES)
 
 
 def _err(description: str) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-LANGUAGES = ("en", "zh", "ms", "ta")
 
 NOTICE = {
     "en": ("Privacy notice: {business} keeps the messages you send here to answer you and to improve our service, "

@@ -28,10 +28,10 @@ from supportlah.admin.audit import AuditLog, StaffAuditHook
 from supportlah.admin.consent import AnswerCallback, ConsentConfig, PrivacyHook
 from supportlah.admin.keys import SCOPES, ApiKeys, UnknownScope, parse_scopes
 from supportlah.admin.limits import (
-    ContactRateLimitHook,
-    LocalRateLimiter,
-    RateLimiter,
-    RedisRateLimiter,
+    ContactFloodHook,
+    FloodLimiter,
+    LocalFloodLimiter,
+    RedisFloodLimiter,
     ip_rate_limit_middleware,
     json_api_errors,
 )
@@ -57,7 +57,7 @@ class Privacy:
     audit: AuditLog
     keys: ApiKeys
     analytics: Analytics
-    rate_limiter: RateLimiter
+    flood_limiter: FloodLimiter
     http_metrics: HttpMetrics
     hooks: list[MessageHook]
 
@@ -82,15 +82,15 @@ def build_privacy(
     personal_data = PersonalData(sessions, locks, holders=[MediaFiles(media_dir(settings))],
                                  lock_wait_seconds=settings.erasure_lock_wait_seconds)
     _add_feature_holders(sessions, personal_data)
-    limiter: RateLimiter = (RedisRateLimiter(redis, settings.redis_prefix) if redis is not None
-                            else LocalRateLimiter())
+    limiter: FloodLimiter = (RedisFloodLimiter(redis, settings.redis_prefix) if redis is not None
+                             else LocalFloodLimiter())
     http_metrics = HttpMetrics()
     audit = AuditLog(sessions)
     consent = ConsentConfig(mode=settings.pdpa_consent_mode, notice_version=settings.pdpa_notice_version,
                             business_name=settings.business_name, retention_days=settings.retention_days,
                             policy_url=settings.pdpa_policy_url, notice_texts=dict(settings.pdpa_notice_texts))
     hooks: list[MessageHook] = [
-        ContactRateLimitHook(limiter, per_minute=settings.rate_limit_contact_per_minute,
+        ContactFloodHook(limiter, per_minute=settings.rate_limit_contact_per_minute,
                              max_message_chars=settings.max_message_chars, on_limited=http_metrics.note_limited),
         PrivacyHook(sessions, personal_data, consent, detect=detect, answer_callback=answer_callback),
         StaffAuditHook(audit),
@@ -98,7 +98,7 @@ def build_privacy(
     purger = RetentionPurger(sessions, [MediaFiles(media_dir(settings))], personal_data=personal_data)
     return Privacy(sessions=sessions, personal_data=personal_data, purger=purger,
                    audit=audit, keys=ApiKeys(sessions),
-                   analytics=Analytics(sessions), rate_limiter=limiter, http_metrics=http_metrics, hooks=hooks)
+                   analytics=Analytics(sessions), flood_limiter=limiter, http_metrics=http_metrics, hooks=hooks)
 
 
 def _add_feature_holders(sessions: async_sessionmaker[AsyncSession], personal_data: PersonalData) -> None:
@@ -120,7 +120,7 @@ def admin_middlewares(container: Container) -> list:
     """Outermost first: request metrics (they count refusals too), the per-address limit, JSON errors."""
     privacy, settings = _privacy(container), container.settings
     return [privacy.http_metrics.middleware(),
-            ip_rate_limit_middleware(privacy.rate_limiter, settings.rate_limit_ip_per_minute,
+            ip_rate_limit_middleware(privacy.flood_limiter, settings.rate_limit_ip_per_minute,
                                      settings.trusted_proxy_hops, on_limited=privacy.http_metrics.note_limited),
             json_api_errors]
 

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.messages import utcnow
+from config.types import HandoffReason
 from escalation.models import Ticket
 from memory.models import Conversation, Feedback, InboundMessageRow, ReplyRow
 from supportlah.admin.analytics import Analytics
@@ -33,7 +34,7 @@ from supportlah.console.inbox import CUSTOMER_CHANNELS
 from supportlah.console.web import signed_in_page
 
 DURABLE_WINDOW = timedelta(hours=72)
-GAP_REASONS = ("low_confidence",)
+GAP_REASONS = (HandoffReason.LOW_CONFIDENCE,)
 MAX_GAP_QUESTIONS = 300
 MAX_CACHED_VECTORS = 5000  # 384 floats each: about 8 MB at most
 PERIODS = (7, 30, 90)

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from supportlah.admin.limits import RateLimiter, client_address
+from supportlah.admin.limits import FloodLimiter, client_address
 from supportlah.console.accounts import Accounts, SignedIn
 
 COOKIE = "supportlah_console"
@@ -23,7 +23,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Gate:
-    def __init__(self, accounts: Accounts, limiter: RateLimiter, *, login_per_minute: int,
+    def __init__(self, accounts: Accounts, limiter: FloodLimiter, *, login_per_minute: int,
                  trusted_proxy_hops: int, secure_cookie: bool, session_hours: int) -> None:
         self._accounts = accounts
         self._limiter = limiter

@@ -9,30 +9,26 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 
-from agent.types import AgentRequest, Reply
+from config.types import AgentRequest, Reply
 from rag.catalog import DocumentInfo
 from supportlah.admin.audit import AuditLog
 from supportlah.admin.knowledge import KnowledgeError, KnowledgeFiles, read_upload
 from supportlah.console.auth import SIGNED_IN, Gate
 from supportlah.console.html import Markup, button_form, hidden, join, render, when
 from supportlah.console.web import flash, redirect, signed_in_page
+from workers.processor import Agent
 
 QA_CATEGORY = "qa"
 MAX_QUESTION, MAX_ANSWER = 300, 4000
 _ID = r"{document_id:[A-Za-z0-9_-]{1,64}}"
 
 
-class Answerer(Protocol):
-    async def answer(self, request: AgentRequest, on_delta=None) -> Reply: ...  # noqa: ANN001
-
-
 class KnowledgePages:
-    def __init__(self, *, gate: Gate, files: KnowledgeFiles, agent: Answerer, audit: AuditLog) -> None:
+    def __init__(self, *, gate: Gate, files: KnowledgeFiles, agent: Agent, audit: AuditLog) -> None:
         self._gate = gate
         self._files = files
         self._agent = agent

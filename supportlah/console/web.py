@@ -16,8 +16,10 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from config.languages import LANGUAGE_CODES
 from escalation.models import Ticket, TicketStatus
 from escalation.tickets import TicketRepository
+from memory.models import ConversationMode
 from supportlah.admin.audit import AuditLog
 from supportlah.admin.limits import client_address
 from supportlah.console.accounts import AccountError, Accounts, SignedIn
@@ -28,7 +30,6 @@ from supportlah.console.replies import Actor, InvalidStaffAction, StaffAction, S
 
 log = logging.getLogger(__name__)
 
-LANGUAGES = ("en", "zh", "ms", "ta")
 ROLE_LABELS = {"user": "Customer", "assistant": "Bot", "staff": "Staff", "system": "Notice"}
 STATUS_LABELS = {TicketStatus.OPEN: "waiting for staff", TicketStatus.CLAIMED: "claimed",
                  TicketStatus.WAITING_CUSTOMER: "waiting for the customer", TicketStatus.RESOLVED: "resolved",
@@ -134,7 +135,7 @@ class ConsolePages:
         wanted = _filter(request)
         rows = await self._inbox.rows(wanted, actor_id=signed_in.user.actor_id)
         channel_options = join(_option(value, value, wanted.channel) for value in CUSTOMER_CHANNELS)
-        language_options = join(_option(value, value, wanted.language) for value in LANGUAGES)
+        language_options = join(_option(value, value, wanted.language) for value in LANGUAGE_CODES)
         body = render(
             _INBOX, poll=f"every {self._poll}s", rows=_inbox_table(rows),
             waiting=_checked(wanted.waiting), mine=_checked(wanted.mine), channels=channel_options,
@@ -271,7 +272,7 @@ def _filter(request: web.Request) -> InboxFilter:
     language = query.get("language", "")
     return InboxFilter(waiting=query.get("waiting") == "1", mine=query.get("mine") == "1",
                        channel=channel if channel in CUSTOMER_CHANNELS else "",
-                       language=language if language in LANGUAGES else "", query=query.get("q", "").strip()[:100])
+                       language=language if language in LANGUAGE_CODES else "", query=query.get("q", "").strip()[:100])
 
 
 def _option(value: str, label: str, selected: str) -> Markup:
@@ -294,7 +295,7 @@ def _inbox_table(rows: list[InboxRow]) -> Markup:
         '<td data-label="Priority">$priority</td><td data-label="Reply due">$due</td></tr>',
         css="waiting" if row.status in TicketStatus.WAITING_FOR_STAFF else "", id=row.conversation_id,
         customer=row.customer, channel=row.channel, language=row.language, preview=row.preview or "—",
-        mode="human" if row.mode == "human" else "bot",
+        mode=ConversationMode.HUMAN if row.mode == ConversationMode.HUMAN else ConversationMode.BOT,
         ticket=f"#{row.ticket_number}" if row.ticket_number else "—",
         status=STATUS_LABELS.get(row.status, row.status), priority=row.priority,
         due=when(row.reply_due)) for row in rows)
@@ -309,7 +310,7 @@ def _ticket_panel(view: ConversationView, csrf: str) -> Markup:
     ticket = view.ticket
     facts = render('<dl class="facts"><dt>Channel</dt><dd>$channel</dd><dt>Language</dt><dd>$language</dd>'
                    '<dt>Mode</dt><dd>$mode</dd>$ticket_facts</dl>', channel=view.channel, language=view.language,
-                   mode="human (the bot is quiet)" if view.mode == "human" else "bot",
+                   mode="human (the bot is quiet)" if view.mode == ConversationMode.HUMAN else "bot",
                    ticket_facts=_ticket_facts(ticket) if ticket else Markup(""))
     if ticket is None:
         return render('<section class="card" aria-label="Conversation">$facts</section>', facts=facts)

@@ -41,7 +41,7 @@ def attach_console(app: web.Application, container: Container) -> None:
     privacy = container.privacy
     sessions = privacy.sessions
     accounts = Accounts(sessions, session_hours=settings.console_session_hours)
-    gate = Gate(accounts, privacy.rate_limiter, login_per_minute=settings.console_login_per_minute,
+    gate = Gate(accounts, privacy.flood_limiter, login_per_minute=settings.console_login_per_minute,
                 trusted_proxy_hops=settings.trusted_proxy_hops,
                 secure_cookie=(settings.public_url or "").startswith("https://"),
                 session_hours=settings.console_session_hours)
