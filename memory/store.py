@@ -305,8 +305,9 @@ class MessageStore:
     async def save_reply(
         self, message_id: str, conversation_id: str, reply: Reply, parts: list[OutboundMessage]
     ) -> list[OutboundPart] | None:
-        """Record the decision, its outbound parts and the conversation's language atomically; the
-        parts as recorded (all ``pending``), or None if a reply already existed (a racing attempt).
+        """Record the decision, its outbound parts and the conversation's language atomically; all the
+        message's parts in sending order (a hook may have queued one before, e.g. a privacy notice), or
+        None if a reply already existed (a racing attempt).
 
         On Postgres this is one statement: the reply's INSERT … ON CONFLICT DO NOTHING, and the
         parts' INSERT and the conversation's UPDATE only where that insert happened.
@@ -327,10 +328,12 @@ class MessageStore:
         try:
             async with self._connect() as connection:
                 if self._postgres:
-                    saved = await connection.scalar(_save_reply_statement(reply_values, part_values,
-                                                                          conversation_id, reply.language))
+                    saved = (await connection.execute(_save_reply_statement(
+                        message_id, reply_values, part_values, conversation_id, reply.language))).first()
                     if saved is None:
                         return None
+                    if not saved.queued_before:  # the usual case: the parts are exactly those just written
+                        return rows
                 else:
                     async with connection.begin():
                         await connection.execute(_REPLIES.insert().values(**reply_values))
@@ -340,7 +343,7 @@ class MessageStore:
                                                  .values(language=reply.language))
         except IntegrityError:
             return None
-        return rows
+        return await self.parts_for(message_id)
 
     async def finish(self, message_id: str, status: str) -> None:
         """Mark the message done, unless a part was added meanwhile (a resend after a delivery
@@ -660,14 +663,18 @@ class MessageStore:
             return {"inbound": inbound or 0, "replies": replies or 0, "outbound": parts or 0}
 
 
-def _save_reply_statement(reply: dict, parts: list[dict], conversation_id: str, language: str):  # noqa: ANN202
+def _save_reply_statement(message_id: str, reply: dict, parts: list[dict], conversation_id: str,
+                          language: str):  # noqa: ANN202
     """:meth:`MessageStore.save_reply` on Postgres in one statement: the parts and the language are
-    written only where the reply was (its id is returned; no row when a reply existed)."""
+    written only where the reply was. One row when it was (with ``queued_before``: how many parts a
+    hook had queued for the message already), none when a reply existed."""
     saved_reply = (postgresql.insert(_REPLIES).values(**reply)
                    .on_conflict_do_nothing(index_elements=[_REPLIES.c.inbound_message_id])
                    .returning(_REPLIES.c.id).cte("saved_reply"))
     was_saved = select(saved_reply.c.id).exists()
-    statement = select(saved_reply.c.id)
+    queued_before = (select(func.count()).select_from(_PARTS).where(_PARTS.c.inbound_message_id == message_id)
+                     .scalar_subquery())  # the statement's snapshot: the parts written here are not seen
+    statement = select(saved_reply.c.id, queued_before.label("queued_before"))
     if parts:
         columns = list(_PARTS.c)
         rows = [select(*(literal(part[c.name], c.type).label(c.name) for c in columns)).where(was_saved)

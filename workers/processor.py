@@ -175,7 +175,7 @@ class MessageProcessor:
             return
         stored, attempt, reply = begun.stored, begun.number, begun.reply
         extra = {"message_id": message_id, "conversation_id": stored.message.conversation_id, "attempt": attempt}
-        recorded: list[OutboundPart] | None = None  # the parts just saved, all pending: no need to read them
+        recorded: list[OutboundPart] | None = None  # the parts as saved with the reply: no need to read them again
         if reply is None:
             reply, parts = await self._decide_or_give_up(stored, attempt, extra)
             recorded = await self._store.save_reply(message_id, stored.message.conversation_id or "", reply, parts)
