@@ -7,12 +7,13 @@ is never sent again.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, exists, func, literal, select, union_all, update
+from sqlalchemy import bindparam, case, delete, exists, func, select, union_all, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -215,15 +216,8 @@ class MessageStore:
         """The message's conversation, whether the message is done, and the conversation's unfinished
         messages, in one statement; None if the message is unknown. Read before the conversation lock
         is taken, so each message is re-checked when its attempt begins (:meth:`begin`)."""
-        own = select(_INBOUND.c.conversation_id).where(_INBOUND.c.id == message_id).scalar_subquery()
-        query = (
-            select(_INBOUND.c.id, _INBOUND.c.text, _INBOUND.c.status, _INBOUND.c.conversation_id)
-            .where(_INBOUND.c.conversation_id == own,
-                   _INBOUND.c.status.not_in(InboundStatus.DONE) | (_INBOUND.c.id == message_id))
-            .order_by(*_PENDING_ORDER)
-        )
         async with self._connect() as connection:
-            rows = (await connection.execute(query)).all()
+            rows = (await connection.execute(_conversation_work_query(), {"message_id": message_id})).all()
         mine = next((row for row in rows if row.id == message_id), None)
         if mine is None:
             return None
@@ -237,35 +231,14 @@ class MessageStore:
 
         On Postgres this is one statement (the UPDATE … RETURNING in a CTE, joined to the rest).
         """
-        begun = (
-            update(_INBOUND)
-            .where(_INBOUND.c.id == message_id, _INBOUND.c.status.not_in(InboundStatus.DONE))
-            .values(attempts=_INBOUND.c.attempts + 1,
-                    status=case((_INBOUND.c.status == InboundStatus.QUEUED, InboundStatus.PROCESSING),
-                                else_=_INBOUND.c.status))
-        )
         async with self._connect() as connection:
             if self._postgres:
-                message = begun.returning(*_INBOUND.c).cte("begun")
-                found = (await connection.execute(
-                    select(*message.c, _CONVERSATIONS.c.mode, _CONVERSATIONS.c.language, _CONTACTS.c.display_name,
-                           *(c.label(_REPLY_LABEL + c.name) for c in _REPLY_COLUMNS))
-                    .select_from(message)
-                    .outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == message.c.conversation_id)
-                    .outerjoin(_CONTACTS, _CONTACTS.c.id == message.c.contact_id)
-                    .outerjoin(_REPLIES, _REPLIES.c.inbound_message_id == message.c.id)
-                )).first()
+                found = (await connection.execute(_begin_statement(), {"message_id": message_id})).first()
             else:  # SQLite has no UPDATE in a CTE: the same in two statements
-                if (await connection.execute(begun.returning(_INBOUND.c.id))).first() is None:
+                begun = await connection.execute(_begin_update().returning(_INBOUND.c.id), {"message_id": message_id})
+                if begun.first() is None:
                     return None
-                found = (await connection.execute(
-                    select(*_INBOUND.c, _CONVERSATIONS.c.mode, _CONVERSATIONS.c.language, _CONTACTS.c.display_name,
-                           *(c.label(_REPLY_LABEL + c.name) for c in _REPLY_COLUMNS))
-                    .outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == _INBOUND.c.conversation_id)
-                    .outerjoin(_CONTACTS, _CONTACTS.c.id == _INBOUND.c.contact_id)
-                    .outerjoin(_REPLIES, _REPLIES.c.inbound_message_id == _INBOUND.c.id)
-                    .where(_INBOUND.c.id == message_id)
-                )).first()
+                found = (await connection.execute(_read_attempt(), {"message_id": message_id})).first()
         if found is None:
             return None
         row = found._mapping
@@ -328,8 +301,10 @@ class MessageStore:
         try:
             async with self._connect() as connection:
                 if self._postgres:
-                    saved = (await connection.execute(_save_reply_statement(
-                        message_id, reply_values, part_values, conversation_id, reply.language))).first()
+                    values = {**{f"reply_{name}": value for name, value in reply_values.items()},
+                              **{f"part{i}_{name}": value for i, part in enumerate(part_values)
+                                 for name, value in part.items()}}
+                    saved = (await connection.execute(_save_reply_statement(len(part_values)), values)).first()
                     if saved is None:
                         return None
                     if not saved.queued_before:  # the usual case: the parts are exactly those just written
@@ -349,13 +324,7 @@ class MessageStore:
         """Mark the message done, unless a part was added meanwhile (a resend after a delivery
         report): then it stays ``processing`` and the job the report enqueued sends that part."""
         async with self._connect() as connection:
-            await connection.execute(self._finish_statement(message_id, status))
-
-    @staticmethod
-    def _finish_statement(message_id: str, status: str):  # noqa: ANN205 - an UPDATE
-        waiting = exists().where(_PARTS.c.inbound_message_id == message_id, _PARTS.c.state == PartState.PENDING)
-        return (update(_INBOUND).where(_INBOUND.c.id == message_id)
-                .values(status=case((waiting, InboundStatus.PROCESSING), else_=status), processed_at=utcnow()))
+            await connection.execute(_finish_statement(), _finish_values(message_id, status))
 
     @staticmethod
     def _part_row(part: OutboundMessage, index: int, *, role: str) -> OutboundPart:
@@ -416,27 +385,18 @@ class MessageStore:
         that id before it was recorded (oldest first; see :meth:`record_status`). With ``finish``
         (message id, status) the message is finished too (see :meth:`finish`): its last part is sent.
         One statement on Postgres, so the part's state and the message's never disagree after a crash."""
-        now = utcnow()
-        sent = (update(_PARTS).where(_PARTS.c.id == part_id)
-                .values(state=PartState.SENT, provider_message_id=provider_message_id, sent_at=now, updated_at=now))
-        channel = select(_PARTS.c.channel).where(_PARTS.c.id == part_id).scalar_subquery()
-        early = (delete(_EARLY).where(_EARLY.c.channel == channel, _EARLY.c.provider_message_id == provider_message_id)
-                 .returning(_EARLY.c.status, _EARLY.c.error_code, _EARLY.c.received_at, _EARLY.c.id))
+        values = {"part_id": part_id, "sent_provider_id": provider_message_id, "now": utcnow(),
+                  **(_finish_values(*finish) if finish is not None else {})}
         async with self._connect() as connection:
             if self._postgres:
-                taken = early.cte("taken")
-                statement = (select(taken.c.status, taken.c.error_code).order_by(taken.c.received_at, taken.c.id)
-                             .add_cte(sent.returning(_PARTS.c.id).cte("sent")))
-                if finish is not None:
-                    statement = statement.add_cte(self._finish_statement(*finish).returning(_INBOUND.c.id)
-                                                  .cte("finished"))
-                rows = (await connection.execute(statement)).all()
+                rows = (await connection.execute(_mark_sent_statement(finish is not None), values)).all()
             else:
                 async with connection.begin():
-                    await connection.execute(sent)
-                    rows = sorted((await connection.execute(early)).all(), key=lambda r: (r.received_at, r.id))
+                    await connection.execute(_sent_update(), values)
+                    rows = sorted((await connection.execute(_take_early(), values)).all(),
+                                  key=lambda r: (r.received_at, r.id))
                     if finish is not None:
-                        await connection.execute(self._finish_statement(*finish))
+                        await connection.execute(_finish_statement(), values)
         return [(row.status, row.error_code) for row in rows]
 
     async def note_part_error(self, part_id: str, error_code: str, last_error: str) -> None:
@@ -663,25 +623,115 @@ class MessageStore:
             return {"inbound": inbound or 0, "replies": replies or 0, "outbound": parts or 0}
 
 
-def _save_reply_statement(message_id: str, reply: dict, parts: list[dict], conversation_id: str,
-                          language: str):  # noqa: ANN202
-    """:meth:`MessageStore.save_reply` on Postgres in one statement: the parts and the language are
-    written only where the reply was. One row when it was (with ``queued_before``: how many parts a
-    hook had queued for the message already), none when a reply existed."""
-    saved_reply = (postgresql.insert(_REPLIES).values(**reply)
+# The per-message statements are built once, with bind parameters, and reused: building and keying a
+# statement of this size costs more CPU than Postgres spends running it.
+@functools.cache
+def _conversation_work_query():  # noqa: ANN202
+    message_id = bindparam("message_id")
+    own = select(_INBOUND.c.conversation_id).where(_INBOUND.c.id == message_id).scalar_subquery()
+    return (select(_INBOUND.c.id, _INBOUND.c.text, _INBOUND.c.status, _INBOUND.c.conversation_id)
+            .where(_INBOUND.c.conversation_id == own,
+                   _INBOUND.c.status.not_in(InboundStatus.DONE) | (_INBOUND.c.id == message_id))
+            .order_by(*_PENDING_ORDER))
+
+
+@functools.cache
+def _begin_update():  # noqa: ANN202
+    return (update(_INBOUND)
+            .where(_INBOUND.c.id == bindparam("message_id"), _INBOUND.c.status.not_in(InboundStatus.DONE))
+            .values(attempts=_INBOUND.c.attempts + 1,
+                    status=case((_INBOUND.c.status == InboundStatus.QUEUED, InboundStatus.PROCESSING),
+                                else_=_INBOUND.c.status)))
+
+
+def _attempt_columns(message):  # noqa: ANN001, ANN202
+    return (*message.c, _CONVERSATIONS.c.mode, _CONVERSATIONS.c.language, _CONTACTS.c.display_name,
+            *(c.label(_REPLY_LABEL + c.name) for c in _REPLY_COLUMNS))
+
+
+def _attempt_joins(query, message):  # noqa: ANN001, ANN202
+    return (query.outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == message.c.conversation_id)
+            .outerjoin(_CONTACTS, _CONTACTS.c.id == message.c.contact_id)
+            .outerjoin(_REPLIES, _REPLIES.c.inbound_message_id == message.c.id))
+
+
+@functools.cache
+def _begin_statement():  # noqa: ANN202
+    """Postgres: the attempt's UPDATE … RETURNING in a CTE, joined to the conversation, sender and reply."""
+    message = _begin_update().returning(*_INBOUND.c).cte("begun")
+    return _attempt_joins(select(*_attempt_columns(message)).select_from(message), message)
+
+
+@functools.cache
+def _read_attempt():  # noqa: ANN202
+    return _attempt_joins(select(*_attempt_columns(_INBOUND)), _INBOUND).where(_INBOUND.c.id == bindparam("message_id"))
+
+
+def _finish_values(message_id: str, status: str) -> dict:
+    return {"message_id": message_id, "final_status": status, "finished_at": utcnow()}
+
+
+@functools.cache
+def _finish_statement():  # noqa: ANN202
+    message_id = bindparam("message_id")
+    waiting = exists().where(_PARTS.c.inbound_message_id == message_id, _PARTS.c.state == PartState.PENDING)
+    return (update(_INBOUND).where(_INBOUND.c.id == message_id)
+            .values(status=case((waiting, InboundStatus.PROCESSING),
+                                else_=bindparam("final_status", type_=_INBOUND.c.status.type)),
+                    processed_at=bindparam("finished_at", type_=_INBOUND.c.processed_at.type)))
+
+
+@functools.cache
+def _sent_update():  # noqa: ANN202
+    now = bindparam("now", type_=_PARTS.c.sent_at.type)
+    return (update(_PARTS).where(_PARTS.c.id == bindparam("part_id"))
+            .values(state=PartState.SENT, provider_message_id=bindparam("sent_provider_id"),
+                    sent_at=now, updated_at=now))
+
+
+@functools.cache
+def _take_early():  # noqa: ANN202
+    channel = select(_PARTS.c.channel).where(_PARTS.c.id == bindparam("part_id")).scalar_subquery()
+    return (delete(_EARLY).where(_EARLY.c.channel == channel,
+                                 _EARLY.c.provider_message_id == bindparam("sent_provider_id"))
+            .returning(_EARLY.c.status, _EARLY.c.error_code, _EARLY.c.received_at, _EARLY.c.id))
+
+
+@functools.cache
+def _mark_sent_statement(finish: bool):  # noqa: ANN202
+    """Postgres: the part's ``sent``, the early reports taken (returned), and with ``finish`` the
+    message's final status, as one statement."""
+    taken = _take_early().cte("taken")
+    statement = (select(taken.c.status, taken.c.error_code).order_by(taken.c.received_at, taken.c.id)
+                 .add_cte(_sent_update().returning(_PARTS.c.id).cte("sent")))
+    if finish:
+        statement = statement.add_cte(_finish_statement().returning(_INBOUND.c.id).cte("finished"))
+    return statement
+
+
+@functools.cache
+def _save_reply_statement(parts: int):  # noqa: ANN202
+    """:meth:`MessageStore.save_reply` on Postgres in one statement (for that many parts; parameters
+    ``reply_<column>`` and ``part<n>_<column>``): the parts and the language are written only where
+    the reply was. One row when it was (with ``queued_before``: how many parts a hook had queued for
+    the message already), none when a reply existed."""
+    saved_reply = (postgresql.insert(_REPLIES)
+                   .values({c: bindparam(f"reply_{c.name}", type_=c.type) for c in _REPLIES.c})
                    .on_conflict_do_nothing(index_elements=[_REPLIES.c.inbound_message_id])
                    .returning(_REPLIES.c.id).cte("saved_reply"))
     was_saved = select(saved_reply.c.id).exists()
-    queued_before = (select(func.count()).select_from(_PARTS).where(_PARTS.c.inbound_message_id == message_id)
+    queued_before = (select(func.count()).select_from(_PARTS)
+                     .where(_PARTS.c.inbound_message_id == bindparam("reply_inbound_message_id"))
                      .scalar_subquery())  # the statement's snapshot: the parts written here are not seen
     statement = select(saved_reply.c.id, queued_before.label("queued_before"))
     if parts:
         columns = list(_PARTS.c)
-        rows = [select(*(literal(part[c.name], c.type).label(c.name) for c in columns)).where(was_saved)
-                for part in parts]
-        statement = statement.add_cte(_PARTS.insert().from_select(columns, union_all(*rows) if len(rows) > 1
+        rows = [select(*(bindparam(f"part{i}_{c.name}", type_=c.type).label(c.name) for c in columns))
+                .where(was_saved) for i in range(parts)]
+        statement = statement.add_cte(_PARTS.insert().from_select(columns, union_all(*rows) if parts > 1
                                                                   else rows[0])
                                       .returning(_PARTS.c.id).cte("saved_parts"))
     return statement.add_cte(
-        update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == conversation_id, was_saved)
-        .values(language=language).returning(_CONVERSATIONS.c.id).cte("language_set"))
+        update(_CONVERSATIONS)
+        .where(_CONVERSATIONS.c.id == bindparam("reply_conversation_id"), was_saved)
+        .values(language=bindparam("reply_language")).returning(_CONVERSATIONS.c.id).cte("language_set"))
