@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, case, delete, exists, func, select, union_all, update
@@ -242,8 +242,9 @@ class MessageStore:
         if found is None:
             return None
         row = found._mapping
-        stored = _stored_from_row(row)
-        return Attempt(number=stored.attempts, stored=stored, reply=_reply_from_row(row))
+        stored = _stored_from_row(row)  # read after the count: its ``attempts`` are those before this one
+        return Attempt(number=stored.attempts, stored=replace(stored, attempts=stored.attempts - 1),
+                       reply=_reply_from_row(row))
 
     async def record_attempt_error(self, message_id: str, error: str) -> None:
         async with self._one_statement() as session:
