@@ -104,6 +104,16 @@ def pipeline_section(data: dict) -> list[str]:
                "answered by"], rows),
         "",
     ]
+    if data["setup"].get("shared_cpu"):
+        lines += [f"Note: {data['setup']['shared_cpu']}.", ""]
+    before = data.get("before")
+    if before:
+        lines += [f"Before the straight message path ({before['note']}, load average "
+                  f"{', '.join(f'{x:g}' for x in before['load_average_at_start'])}): "
+                  f"{before['messages_per_second']:g} messages/s, {_ms(before['end_to_end_p50_ms'])} ms end-to-end p50, "
+                  f"{before['sql_statements_per_message']:g} SQL statements and {before['sql_cpu_ms']:g} ms of "
+                  f"SQLAlchemy + asyncpg CPU ({before['main_thread_cpu_ms']:g} ms on the event loop) per message "
+                  f"for \"{before['label']}\".", ""]
     if headline is not None:
         e2e = headline["stages"]["end_to_end"]["p50_ms"]
         reply = headline["stages"].get("to_reply", {}).get("p50_ms")
@@ -124,6 +134,13 @@ def pipeline_section(data: dict) -> list[str]:
         lines += [f"The queue stage is mostly arq polling Redis every {poll * 1000:g} ms (`SUPPORTLAH_WORKER_POLL_SECONDS`): "
                   f"{_ms(queue_p50['production'])} ms p50 in production against {_ms(queue_p50['embedded'])} ms for the "
                   "in-process queue.", ""]
+    elif "production" in queue_p50:
+        poll = data["setup"].get("worker_poll_seconds", 0.1)
+        lines += [f"The queue stage ({_ms(queue_p50['production'])} ms p50) is mostly arq polling Redis every "
+                  f"{poll * 1000:g} ms (`SUPPORTLAH_WORKER_POLL_SECONDS`). arq's public API has no way to wake a "
+                  "waiting worker when a job is enqueued (its maintainers prefer polling, python-arq/arq#210), and "
+                  "we do not subclass its worker; the trade-off is the setting: each idle worker costs Redis one "
+                  "`ZRANGEBYSCORE` per poll (50 a second at 20 ms), and a job waits half a poll on average.", ""]
     profile = headline.get("cpu_per_message") if headline is not None else None
     if profile:
         rows = [[group, f"{ms:.1f}"] for group, ms in profile["by_group_ms"].items()]
@@ -137,11 +154,34 @@ def pipeline_section(data: dict) -> list[str]:
             "",
         ]
         if "sql_statements_per_message" in profile:
-            lines += [f"Bookkeeping is {profile['sql_statements_per_message']:g} SQL statements per message: each "
-                      "step (attempt, reply, every part's state, consent, memory, profile, usage) is committed on "
-                      "its own so that a crash at any point resumes without sending anything twice.", ""]
+            statements = profile["sql_statements_per_message"]
+            wanted = target.get("sql_statements_per_message")
+            verdict = (f" (target ≤ {wanted:g} — {_verdict(statements <= wanted)})" if wanted is not None else "")
+            before = data.get("before")
+            was = (f", {before['sql_statements_per_message']:g} before the straight message path "
+                   f"({before['note']})" if before else "")
+            lines += [f"Bookkeeping is {statements:g} SQL statements per message{verdict}{was}. The processor's "
+                      "own share is six: the conversation's unfinished messages (read once, before the lock), the "
+                      "attempt with the message, its conversation and any recorded reply (one UPDATE … RETURNING "
+                      "in a CTE), the decision with its parts and the conversation's language (one statement), "
+                      "each part's `sending`, its `sent` with the early delivery reports and — for the last part "
+                      "— the message's final status (one statement), and the check for new messages after the "
+                      "lock is let go. A crash between any two of them resumes without sending anything twice. "
+                      "The rest belongs to the hooks and memory (consent, data requests, tickets, the console "
+                      "desk, summary, profile, facts, usage, the WhatsApp window): the next place to cut.", ""]
     embedding = headline.get("query_embedding_cost") if headline is not None else None
-    if embedding:
+    floor = data.get("floor")
+    if embedding and floor:
+        wanted = target.get("share_of_floor", 0.8)
+        lines += [
+            f"The floor for this machine: the e5 query embedding ({embedding['cpu_ms']:.1f} ms of CPU, measured in "
+            f"the same run) plus retrieval and the durable writes the exactly-once rules need (about 12 ms) is "
+            f"{floor['cpu_ms_per_message']:.0f} ms of CPU per message, so {embedding['cores']} cores could answer "
+            f"at most {floor['messages_per_second']:.0f} messages/s. The headline row reaches {floor['share']:.2f}× "
+            f"that (target ≥ {wanted:g}× — {_verdict(floor['share'] >= wanted)}).",
+            "",
+        ]
+    elif embedding:
         lines += [
             f"A hard ceiling: embedding one query with e5 costs {embedding['cpu_ms']:.1f} ms of CPU here (measured "
             f"in the same run, {embedding['queries']} unseen questions), and every message needs one, so "
@@ -162,6 +202,11 @@ def pipeline_section(data: dict) -> list[str]:
             "cost of a message is on the single Python event loop, SQLAlchemy above all.",
             "",
         ]
+    lines += ["Scale-out (the same burst with 1, 2 and 4 worker processes on Postgres + Redis) is not measured "
+              "yet. The workers share nothing but Postgres and Redis (conversation locks and send guards live "
+              "there), so they scale out as processes; the embedded Qdrant index belongs to one process, so more "
+              "than one worker process needs the Qdrant server (`SUPPORTLAH_QDRANT_URL`, `rag/qdrant_server.py`).",
+              ""]
     lines += ["![pipeline](bench/results/pipeline.png)", ""]
     return lines
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import JSON, case, cast, delete, func, literal, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from channels.messages import new_id, utcnow
-from memory.db import dialect_insert, single_statement_sessions
+from memory.db import autocommit_connections, dialect_insert, single_statement_sessions
 from memory.facts import StatedFact
 from memory.memory_tables import ContactFactRow, ContactProfileRow
 from memory.models import Contact
@@ -124,6 +125,8 @@ class ProfileStore:
                  consent: ConsentLookup | None = None, max_tickets: int = 3) -> None:
         self._sessions = sessions
         self._reads = single_statement_sessions(sessions)  # read-only: no BEGIN/COMMIT
+        self._writes = autocommit_connections(sessions)  # one Core statement: no session, no BEGIN/COMMIT
+        self._postgres = sessions.kw["bind"].dialect.name == "postgresql"  # touch() is one upsert there
         self._tickets = tickets
         self._consent = consent
         self._max_tickets = max_tickets
@@ -131,8 +134,12 @@ class ProfileStore:
     async def load(self, contact_id: str) -> ContactProfile:
         try:
             async with self._reads() as session:
-                contact = await session.get(Contact, contact_id)
-                row = await session.get(ContactProfileRow, contact_id)
+                found = (await session.execute(  # the contact's name and its profile row in one query
+                    select(Contact.display_name, ContactProfileRow)
+                    .outerjoin(ContactProfileRow, ContactProfileRow.contact_id == Contact.id)
+                    .where(Contact.id == contact_id)
+                )).first()
+                display_name, row = found if found is not None else (None, None)
                 facts = list(await session.scalars(
                     select(ContactFactRow).where(ContactFactRow.contact_id == contact_id)
                     .order_by(ContactFactRow.updated_at.desc())
@@ -148,7 +155,7 @@ class ProfileStore:
             profile.last_seen_at = row.last_seen_at
         profile.facts = [Fact(f.kind, f.value, f.source_message_id, f.source_text, f.updated_at) for f in facts]
         stated = profile.fact_values().get("name")
-        profile.name = stated or (contact.display_name if contact else None)
+        profile.name = stated or display_name
         if self._consent is not None:
             profile.consent = await self._consent.consent_state(contact_id)
         if self._tickets is not None:
@@ -162,12 +169,16 @@ class ProfileStore:
     async def touch(self, contact_id: str, *, channel: str, language: str | None, new_visit: bool) -> None:
         """Record activity: the channel, the language answered in, a return visit."""
         try:
+            if self._postgres:
+                async with self._writes() as connection:
+                    await connection.execute(_touch_upsert(contact_id, channel, language, new_visit, utcnow()))
+                return
             async with self._sessions() as session:
                 now = utcnow()
                 insert = dialect_insert(session)
                 await session.execute(
                     insert(ContactProfileRow)
-                    .values(contact_id=contact_id, preferred_language=language, channels=[channel], visits=1,
+                    .values(contact_id=contact_id, preferred_language=language or None, channels=[channel], visits=1,
                             first_seen_at=now, last_seen_at=now)
                     .on_conflict_do_nothing(index_elements=["contact_id"])
                 )
@@ -238,3 +249,23 @@ class ProfileStore:
             "facts": [{"kind": f.kind, "value": f.value, "said": f.source_text, "message_id": f.source_message_id,
                        "at": f.updated_at.isoformat()} for f in profile.facts],
         }
+
+
+def _touch_upsert(contact_id: str, channel: str, language: str | None, new_visit: bool, now: datetime):  # noqa: ANN202
+    """:meth:`ProfileStore.touch` on Postgres as one INSERT … ON CONFLICT DO UPDATE: the channel is
+    appended when new, the language kept when none is given, a return visit counted once per touch."""
+    table = ContactProfileRow.__table__
+    known = func.coalesce(cast(table.c.channels, postgresql.JSONB), cast(literal("[]"), postgresql.JSONB),
+                          type_=postgresql.JSONB)
+    this = func.jsonb_build_array(channel, type_=postgresql.JSONB)
+    visits = table.c.visits + case((table.c.last_seen_at < now, 1), else_=0) if new_visit else table.c.visits
+    return (postgresql.insert(table)
+            .values(contact_id=contact_id, preferred_language=language or None, channels=[channel], visits=1,
+                    first_seen_at=now, last_seen_at=now)
+            .on_conflict_do_update(index_elements=[table.c.contact_id], set_={
+                "channels": case((known.contains(this), table.c.channels), else_=cast(known.concat(this), JSON)),
+                "preferred_language": func.coalesce(literal(language or None, table.c.preferred_language.type),
+                                                    table.c.preferred_language),
+                "visits": visits,
+                "last_seen_at": now,
+            }))

@@ -7,12 +7,14 @@ is never sent again.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, exists, func, select, update
+from sqlalchemy import bindparam, case, delete, exists, func, select, union_all, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -62,11 +64,87 @@ class StoredMessage:
     conversation_language: str | None
 
 
+@dataclass(frozen=True)
+class PendingMessage:
+    """A message of a conversation not yet done: enough to start its query embedding early."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ConversationWork:
+    """What a job needs before it takes the conversation lock, read in one statement."""
+
+    conversation_id: str
+    done: bool  # the job's own message is answered, escalated or failed already
+    text: str  # the job's own message's text
+    pending: list[PendingMessage]  # the conversation's unfinished messages, oldest first
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at a message: its number, the message as it is now, and the decision recorded
+    by an earlier attempt, if any (a retry reuses it instead of asking the agent again)."""
+
+    number: int
+    stored: StoredMessage
+    reply: ReplyRow | None
+
+
+_INBOUND = InboundMessageRow.__table__
+_CONVERSATIONS = Conversation.__table__
+_CONTACTS = Contact.__table__
+_REPLIES = ReplyRow.__table__
+_PARTS = OutboundPart.__table__
+_EARLY = EarlyDeliveryStatus.__table__
+_PENDING_ORDER = (_INBOUND.c.received_at, _INBOUND.c.id)
+_PART_ATTRIBUTES = {column.name: OutboundPart.__mapper__.get_property_by_column(column).key for column in _PARTS.c}
+
+
+def _stored_from_row(row) -> StoredMessage:  # noqa: ANN001 - a Row mapping with the inbound columns + three
+    """A StoredMessage from a row of the inbound columns plus ``mode``, ``language`` and ``display_name``."""
+    msg = StoredInbound(
+        id=row["id"],
+        channel=Channel(row["channel"]),
+        provider_message_id=row["provider_message_id"],
+        sender_id=row["sender_id"],
+        sender_name=row["display_name"],
+        conversation_id=row["conversation_id"],
+        text=row["text"],
+        attachments=[Attachment.model_validate(a) for a in row["attachments"] or []],
+        received_at=row["received_at"],
+        reply_to=row["reply_to"],
+        metadata=dict(row["metadata"] or {}),
+    )
+    return StoredMessage(
+        message=msg,
+        contact_id=row["contact_id"],
+        status=InboundStatus(row["status"]),
+        attempts=row["attempts"],
+        conversation_mode=ConversationMode(row["mode"] or ConversationMode.BOT),
+        conversation_language=row["language"],
+    )
+
+
+_REPLY_COLUMNS = [c for c in _REPLIES.c if c.name != "conversation_id"]
+_REPLY_LABEL = "reply_"
+
+
+def _reply_from_row(row) -> ReplyRow | None:  # noqa: ANN001
+    if row[_REPLY_LABEL + "id"] is None:
+        return None
+    values = {c.key: row[_REPLY_LABEL + c.name] for c in _REPLY_COLUMNS}
+    return ReplyRow(**values, conversation_id=row["conversation_id"])
+
+
 class MessageStore:
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sessions = sessions
         self._one_statement = single_statement_sessions(sessions)  # no BEGIN/COMMIT round trips
         self._connect = autocommit_connections(sessions)  # and no session either, for plain Core statements
+        # Postgres runs several writes as one statement (data-modifying CTEs); SQLite gets them one by one.
+        self._postgres = sessions.kw["bind"].dialect.name == "postgresql"
 
     # ---------------------------------------------------------------- inbound
     async def record_inbound(self, msg: InboundMessage) -> AcceptResult:
@@ -96,38 +174,14 @@ class MessageStore:
 
     async def load(self, message_id: str) -> StoredMessage | None:
         """The message with its conversation's mode/language and the sender's name, in one query."""
-        table, conversation, contact = InboundMessageRow.__table__, Conversation.__table__, Contact.__table__
         async with self._connect() as connection:
             found = (await connection.execute(
-                select(table, conversation.c.mode, conversation.c.language, contact.c.display_name)
-                .outerjoin(conversation, conversation.c.id == table.c.conversation_id)
-                .outerjoin(contact, contact.c.id == table.c.contact_id)
-                .where(table.c.id == message_id)
+                select(*_INBOUND.c, _CONVERSATIONS.c.mode, _CONVERSATIONS.c.language, _CONTACTS.c.display_name)
+                .outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == _INBOUND.c.conversation_id)
+                .outerjoin(_CONTACTS, _CONTACTS.c.id == _INBOUND.c.contact_id)
+                .where(_INBOUND.c.id == message_id)
             )).first()
-        if found is None:
-            return None
-        row = found._mapping
-        msg = StoredInbound(
-            id=row[table.c.id],
-            channel=Channel(row[table.c.channel]),
-            provider_message_id=row[table.c.provider_message_id],
-            sender_id=row[table.c.sender_id],
-            sender_name=row[contact.c.display_name],
-            conversation_id=row[table.c.conversation_id],
-            text=row[table.c.text],
-            attachments=[Attachment.model_validate(a) for a in row[table.c.attachments] or []],
-            received_at=row[table.c.received_at],
-            reply_to=row[table.c.reply_to],
-            metadata=dict(row[table.c["metadata"]] or {}),
-        )
-        return StoredMessage(
-            message=msg,
-            contact_id=row[table.c.contact_id],
-            status=InboundStatus(row[table.c.status]),
-            attempts=row[table.c.attempts],
-            conversation_mode=ConversationMode(row[conversation.c.mode] or ConversationMode.BOT),
-            conversation_language=row[conversation.c.language],
-        )
+        return None if found is None else _stored_from_row(found._mapping)
 
     async def update_attachments(self, message_id: str, attachments: list[Attachment]) -> None:
         async with self._one_statement() as session:
@@ -149,32 +203,49 @@ class MessageStore:
             await session.execute(update(InboundMessageRow).where(InboundMessageRow.id == message_id).values(**values))
             await session.commit()
 
-    async def unfinished_in_conversation(self, conversation_id: str) -> list[str]:
-        """Ids of this conversation's messages not yet done, oldest first (the processing order)."""
+    async def unfinished_in_conversation(self, conversation_id: str) -> list[PendingMessage]:
+        """This conversation's messages not yet done, oldest first (the processing order)."""
         async with self._connect() as connection:
-            rows = await connection.scalars(
-                select(InboundMessageRow.id)
-                .where(
-                    InboundMessageRow.conversation_id == conversation_id,
-                    InboundMessageRow.status.not_in(InboundStatus.DONE),
-                )
-                .order_by(InboundMessageRow.received_at, InboundMessageRow.id)
+            rows = await connection.execute(
+                select(_INBOUND.c.id, _INBOUND.c.text)
+                .where(_INBOUND.c.conversation_id == conversation_id, _INBOUND.c.status.not_in(InboundStatus.DONE))
+                .order_by(*_PENDING_ORDER)
             )
-            return list(rows)
+            return [PendingMessage(id, text) for id, text in rows]
 
-    async def begin_attempt(self, message_id: str) -> int:
-        """Count one more attempt (a queued message becomes processing); returns the attempt number."""
-        table = InboundMessageRow.__table__
+    async def conversation_work(self, message_id: str) -> ConversationWork | None:
+        """The message's conversation, whether the message is done, and the conversation's unfinished
+        messages, in one statement; None if the message is unknown. Read before the conversation lock
+        is taken, so each message is re-checked when its attempt begins (:meth:`begin`)."""
         async with self._connect() as connection:
-            attempts = await connection.scalar(
-                update(table).where(table.c.id == message_id)
-                .values(attempts=table.c.attempts + 1,
-                        status=case((table.c.status == InboundStatus.QUEUED, InboundStatus.PROCESSING),
-                                    else_=table.c.status))
-                .returning(table.c.attempts)
-            )
-        assert attempts is not None, f"begin_attempt on unknown message {message_id}"
-        return attempts
+            rows = (await connection.execute(_conversation_work_query(), {"message_id": message_id})).all()
+        mine = next((row for row in rows if row.id == message_id), None)
+        if mine is None:
+            return None
+        return ConversationWork(
+            conversation_id=mine.conversation_id, done=mine.status in InboundStatus.DONE, text=mine.text,
+            pending=[PendingMessage(row.id, row.text) for row in rows if row.status not in InboundStatus.DONE])
+
+    async def begin(self, message_id: str) -> Attempt | None:
+        """Count one more attempt at a message not yet done (a queued message becomes processing) and
+        read it, with its conversation, sender and any recorded reply; None when it is done already.
+
+        On Postgres this is one statement (the UPDATE … RETURNING in a CTE, joined to the rest).
+        """
+        async with self._connect() as connection:
+            if self._postgres:
+                found = (await connection.execute(_begin_statement(), {"message_id": message_id})).first()
+            else:  # SQLite has no UPDATE in a CTE: the same in two statements
+                begun = await connection.execute(_begin_update().returning(_INBOUND.c.id), {"message_id": message_id})
+                if begun.first() is None:
+                    return None
+                found = (await connection.execute(_read_attempt(), {"message_id": message_id})).first()
+        if found is None:
+            return None
+        row = found._mapping
+        stored = _stored_from_row(row)  # read after the count: its ``attempts`` are those before this one
+        return Attempt(number=stored.attempts, stored=replace(stored, attempts=stored.attempts - 1),
+                       reply=_reply_from_row(row))
 
     async def record_attempt_error(self, message_id: str, error: str) -> None:
         async with self._one_statement() as session:
@@ -208,49 +279,54 @@ class MessageStore:
 
     async def save_reply(
         self, message_id: str, conversation_id: str, reply: Reply, parts: list[OutboundMessage]
-    ) -> bool:
-        """Record the decision and its outbound parts atomically. False if a reply already existed.
+    ) -> list[OutboundPart] | None:
+        """Record the decision, its outbound parts and the conversation's language atomically; all the
+        message's parts in sending order (a hook may have queued one before, e.g. a privacy notice), or
+        None if a reply already existed (a racing attempt).
 
+        On Postgres this is one statement: the reply's INSERT … ON CONFLICT DO NOTHING, and the
+        parts' INSERT and the conversation's UPDATE only where that insert happened.
         The message stays unfinished until :meth:`finish`: a reply whose parts are not
         all sent still holds back later messages of the conversation.
         """
+        now = utcnow()
         sources = [s.as_record() for s in reply.sources]
-        async with self._sessions() as session:
-            session.add(
-                ReplyRow(
-                    inbound_message_id=message_id,
-                    conversation_id=conversation_id,
-                    text=reply.text,
-                    language=reply.language,
-                    confidence=reply.confidence,
-                    escalate=reply.escalate,
-                    reason=reply.reason,
-                    sources=sources,
-                    backend=dict(reply.backend),
-                )
-            )
-            for index, part in enumerate(parts):
-                session.add(self._part_row(part, index, role=part.metadata.get("role", "assistant")))
-            await session.execute(
-                update(Conversation).where(Conversation.id == conversation_id).values(language=reply.language)
-            )
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                return False
-        return True
+        reply_values = {"id": new_id(), "inbound_message_id": message_id, "conversation_id": conversation_id,
+                        "text": reply.text, "language": reply.language, "confidence": reply.confidence,
+                        "escalate": reply.escalate, "reason": reply.reason, "sources": sources,
+                        "backend": dict(reply.backend), "created_at": now}
+        rows = [self._part_row(part, index, role=part.metadata.get("role", "assistant"))
+                for index, part in enumerate(parts)]
+        for row in rows:
+            row.attempts, row.created_at, row.updated_at = 0, now, now
+        part_values = [{name: getattr(row, attribute) for name, attribute in _PART_ATTRIBUTES.items()} for row in rows]
+        try:
+            async with self._connect() as connection:
+                if self._postgres:
+                    values = {**{f"reply_{name}": value for name, value in reply_values.items()},
+                              **{f"part{i}_{name}": value for i, part in enumerate(part_values)
+                                 for name, value in part.items()}}
+                    saved = (await connection.execute(_save_reply_statement(len(part_values)), values)).first()
+                    if saved is None:
+                        return None
+                    if not saved.queued_before:  # the usual case: the parts are exactly those just written
+                        return rows
+                else:
+                    async with connection.begin():
+                        await connection.execute(_REPLIES.insert().values(**reply_values))
+                        if part_values:
+                            await connection.execute(_PARTS.insert(), part_values)
+                        await connection.execute(update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == conversation_id)
+                                                 .values(language=reply.language))
+        except IntegrityError:
+            return None
+        return await self.parts_for(message_id)
 
     async def finish(self, message_id: str, status: str) -> None:
         """Mark the message done, unless a part was added meanwhile (a resend after a delivery
         report): then it stays ``processing`` and the job the report enqueued sends that part."""
-        table, parts = InboundMessageRow.__table__, OutboundPart.__table__
-        waiting = exists().where(parts.c.inbound_message_id == message_id, parts.c.state == PartState.PENDING)
         async with self._connect() as connection:
-            await connection.execute(
-                update(table).where(table.c.id == message_id)
-                .values(status=case((waiting, InboundStatus.PROCESSING), else_=status), processed_at=utcnow())
-            )
+            await connection.execute(_finish_statement(), _finish_values(message_id, status))
 
     @staticmethod
     def _part_row(part: OutboundMessage, index: int, *, role: str) -> OutboundPart:
@@ -304,6 +380,26 @@ class MessageStore:
             changes["sent_at"] = utcnow()
         async with self._connect() as connection:
             await connection.execute(update(table).where(table.c.id == part_id).values(**changes))
+
+    async def mark_sent(self, part_id: str, provider_message_id: str, *,
+                        finish: tuple[str, str] | None = None) -> list[tuple[str, str | None]]:
+        """The provider accepted the part: record its id, and take the delivery reports that came for
+        that id before it was recorded (oldest first; see :meth:`record_status`). With ``finish``
+        (message id, status) the message is finished too (see :meth:`finish`): its last part is sent.
+        One statement on Postgres, so the part's state and the message's never disagree after a crash."""
+        values = {"part_id": part_id, "sent_provider_id": provider_message_id, "now": utcnow(),
+                  **(_finish_values(*finish) if finish is not None else {})}
+        async with self._connect() as connection:
+            if self._postgres:
+                rows = (await connection.execute(_mark_sent_statement(finish is not None), values)).all()
+            else:
+                async with connection.begin():
+                    await connection.execute(_sent_update(), values)
+                    rows = sorted((await connection.execute(_take_early(), values)).all(),
+                                  key=lambda r: (r.received_at, r.id))
+                    if finish is not None:
+                        await connection.execute(_finish_statement(), values)
+        return [(row.status, row.error_code) for row in rows]
 
     async def note_part_error(self, part_id: str, error_code: str, last_error: str) -> None:
         """Record why the last send of a part did not finish, leaving its state (and its clock) alone."""
@@ -527,3 +623,117 @@ class MessageStore:
             replies = await session.scalar(select(func.count()).select_from(ReplyRow))
             parts = await session.scalar(select(func.count()).select_from(OutboundPart))
             return {"inbound": inbound or 0, "replies": replies or 0, "outbound": parts or 0}
+
+
+# The per-message statements are built once, with bind parameters, and reused: building and keying a
+# statement of this size costs more CPU than Postgres spends running it.
+@functools.cache
+def _conversation_work_query():  # noqa: ANN202
+    message_id = bindparam("message_id")
+    own = select(_INBOUND.c.conversation_id).where(_INBOUND.c.id == message_id).scalar_subquery()
+    return (select(_INBOUND.c.id, _INBOUND.c.text, _INBOUND.c.status, _INBOUND.c.conversation_id)
+            .where(_INBOUND.c.conversation_id == own,
+                   _INBOUND.c.status.not_in(InboundStatus.DONE) | (_INBOUND.c.id == message_id))
+            .order_by(*_PENDING_ORDER))
+
+
+@functools.cache
+def _begin_update():  # noqa: ANN202
+    return (update(_INBOUND)
+            .where(_INBOUND.c.id == bindparam("message_id"), _INBOUND.c.status.not_in(InboundStatus.DONE))
+            .values(attempts=_INBOUND.c.attempts + 1,
+                    status=case((_INBOUND.c.status == InboundStatus.QUEUED, InboundStatus.PROCESSING),
+                                else_=_INBOUND.c.status)))
+
+
+def _attempt_columns(message):  # noqa: ANN001, ANN202
+    return (*message.c, _CONVERSATIONS.c.mode, _CONVERSATIONS.c.language, _CONTACTS.c.display_name,
+            *(c.label(_REPLY_LABEL + c.name) for c in _REPLY_COLUMNS))
+
+
+def _attempt_joins(query, message):  # noqa: ANN001, ANN202
+    return (query.outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == message.c.conversation_id)
+            .outerjoin(_CONTACTS, _CONTACTS.c.id == message.c.contact_id)
+            .outerjoin(_REPLIES, _REPLIES.c.inbound_message_id == message.c.id))
+
+
+@functools.cache
+def _begin_statement():  # noqa: ANN202
+    """Postgres: the attempt's UPDATE … RETURNING in a CTE, joined to the conversation, sender and reply."""
+    message = _begin_update().returning(*_INBOUND.c).cte("begun")
+    return _attempt_joins(select(*_attempt_columns(message)).select_from(message), message)
+
+
+@functools.cache
+def _read_attempt():  # noqa: ANN202
+    return _attempt_joins(select(*_attempt_columns(_INBOUND)), _INBOUND).where(_INBOUND.c.id == bindparam("message_id"))
+
+
+def _finish_values(message_id: str, status: str) -> dict:
+    return {"message_id": message_id, "final_status": status, "finished_at": utcnow()}
+
+
+@functools.cache
+def _finish_statement():  # noqa: ANN202
+    message_id = bindparam("message_id")
+    waiting = exists().where(_PARTS.c.inbound_message_id == message_id, _PARTS.c.state == PartState.PENDING)
+    return (update(_INBOUND).where(_INBOUND.c.id == message_id)
+            .values(status=case((waiting, InboundStatus.PROCESSING),
+                                else_=bindparam("final_status", type_=_INBOUND.c.status.type)),
+                    processed_at=bindparam("finished_at", type_=_INBOUND.c.processed_at.type)))
+
+
+@functools.cache
+def _sent_update():  # noqa: ANN202
+    now = bindparam("now", type_=_PARTS.c.sent_at.type)
+    return (update(_PARTS).where(_PARTS.c.id == bindparam("part_id"))
+            .values(state=PartState.SENT, provider_message_id=bindparam("sent_provider_id"),
+                    sent_at=now, updated_at=now))
+
+
+@functools.cache
+def _take_early():  # noqa: ANN202
+    channel = select(_PARTS.c.channel).where(_PARTS.c.id == bindparam("part_id")).scalar_subquery()
+    return (delete(_EARLY).where(_EARLY.c.channel == channel,
+                                 _EARLY.c.provider_message_id == bindparam("sent_provider_id"))
+            .returning(_EARLY.c.status, _EARLY.c.error_code, _EARLY.c.received_at, _EARLY.c.id))
+
+
+@functools.cache
+def _mark_sent_statement(finish: bool):  # noqa: ANN202
+    """Postgres: the part's ``sent``, the early reports taken (returned), and with ``finish`` the
+    message's final status, as one statement."""
+    taken = _take_early().cte("taken")
+    statement = (select(taken.c.status, taken.c.error_code).order_by(taken.c.received_at, taken.c.id)
+                 .add_cte(_sent_update().returning(_PARTS.c.id).cte("sent")))
+    if finish:
+        statement = statement.add_cte(_finish_statement().returning(_INBOUND.c.id).cte("finished"))
+    return statement
+
+
+@functools.cache
+def _save_reply_statement(parts: int):  # noqa: ANN202
+    """:meth:`MessageStore.save_reply` on Postgres in one statement (for that many parts; parameters
+    ``reply_<column>`` and ``part<n>_<column>``): the parts and the language are written only where
+    the reply was. One row when it was (with ``queued_before``: how many parts a hook had queued for
+    the message already), none when a reply existed."""
+    saved_reply = (postgresql.insert(_REPLIES)
+                   .values({c: bindparam(f"reply_{c.name}", type_=c.type) for c in _REPLIES.c})
+                   .on_conflict_do_nothing(index_elements=[_REPLIES.c.inbound_message_id])
+                   .returning(_REPLIES.c.id).cte("saved_reply"))
+    was_saved = select(saved_reply.c.id).exists()
+    queued_before = (select(func.count()).select_from(_PARTS)
+                     .where(_PARTS.c.inbound_message_id == bindparam("reply_inbound_message_id"))
+                     .scalar_subquery())  # the statement's snapshot: the parts written here are not seen
+    statement = select(saved_reply.c.id, queued_before.label("queued_before"))
+    if parts:
+        columns = list(_PARTS.c)
+        rows = [select(*(bindparam(f"part{i}_{c.name}", type_=c.type).label(c.name) for c in columns))
+                .where(was_saved) for i in range(parts)]
+        statement = statement.add_cte(_PARTS.insert().from_select(columns, union_all(*rows) if parts > 1
+                                                                  else rows[0])
+                                      .returning(_PARTS.c.id).cte("saved_parts"))
+    return statement.add_cte(
+        update(_CONVERSATIONS)
+        .where(_CONVERSATIONS.c.id == bindparam("reply_conversation_id"), was_saved)
+        .values(language=bindparam("reply_language")).returning(_CONVERSATIONS.c.id).cte("language_set"))

@@ -74,11 +74,18 @@ class DeliveryTracker:
         await self._act_on(change, report)
         return True
 
-    async def recorded(self, channel: Channel, provider_message_id: str) -> None:
-        """The worker recorded this provider id on its part: apply the reports that came first."""
+    async def recorded(self, channel: Channel, provider_message_id: str,
+                       early: list[tuple[str, str | None]] | None = None) -> None:
+        """The worker recorded this provider id on its part: apply the reports that came first.
+
+        ``early`` are those reports (oldest first) when the worker took them from the store in the
+        same statement that recorded the id (:meth:`MessageStore.mark_sent`); None: take them now.
+        """
         if channel not in self._classifiers:  # only channels that report delivery (Twilio) keep early reports
             return
-        for status, error_code in await self._store.take_early_statuses(channel, provider_message_id):
+        if early is None:
+            early = await self._store.take_early_statuses(channel, provider_message_id)
+        for status, error_code in early:
             change = await self._store.record_status(channel, provider_message_id, status, error_code)
             if change is not None:
                 await self._act_on(change, DeliveryReport(channel, provider_message_id, status, error_code))

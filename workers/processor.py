@@ -36,8 +36,8 @@ from config.correlation import correlation_id
 from config.types import AgentRequest, HandoffReason, Reply, Source
 from channels.base import AmbiguousSendError, ChannelError, RecipientUnreachable
 from channels.messages import Channel, OutboundMessage
-from memory.models import InboundStatus, PartState
-from memory.store import MessageStore, StoredMessage
+from memory.models import InboundStatus, OutboundPart, PartState
+from memory.store import MessageStore, PendingMessage, StoredMessage
 from workers.hooks import MessageHook, ReplyReviser
 from workers.outbound import DeltaSink, OutboundRouter
 from workers.queue import ConversationLocks, RetryLater, SendGuard
@@ -70,7 +70,10 @@ class Agent(Protocol):
 
 
 class SendListener(Protocol):
-    async def recorded(self, channel: Channel, provider_message_id: str) -> None: ...
+    async def recorded(self, channel: Channel, provider_message_id: str,
+                       early: list[tuple[str, str | None]]) -> None:
+        """The provider id is recorded on its part; ``early`` are the (status, error code) reports
+        that arrived for it before, oldest first, taken from the store as the id was recorded."""
 
 
 class MessageProcessor:
@@ -127,17 +130,20 @@ class MessageProcessor:
         holder re-checks for new messages after it lets go (the retry then finds this one done),
         and a dead holder's lock has expired by then. A message already done still drains its
         conversation: a retry scheduled by a failed send of a later message arrives this way.
+
+        The conversation's unfinished messages are read once, before the lock; each is re-checked
+        as its attempt begins (:meth:`MessageStore.begin`), so one another worker finished meanwhile
+        is skipped, and one that arrived meanwhile is found by the check after the lock is let go.
         """
-        stored = await self._store.load(message_id)
-        if stored is None:
+        work = await self._store.conversation_work(message_id)
+        if work is None:
             log.warning("message not found", extra={"message_id": message_id})
             return
-        conversation_id = stored.message.conversation_id
-        done = stored.status in InboundStatus.DONE
-        if done and not await self._store.unfinished_in_conversation(conversation_id):
+        conversation_id, done, pending = work.conversation_id, work.done, work.pending
+        if not pending:
             return
         if not done:
-            self._agent.prepare(stored.message.text)  # the query embedding runs while the conversation is locked
+            self._agent.prepare(work.text)  # the query embedding runs while the conversation is locked
         started = time.monotonic()
         while True:
             token = await self._locks.acquire(conversation_id)
@@ -145,38 +151,43 @@ class MessageProcessor:
                 log.debug("conversation held by another worker", extra={"message_id": message_id})
                 if done:
                     return  # the holder drains the conversation
-                self._agent.abandon(stored.message.text)  # the holder answers it, and prepares it itself
+                self._agent.abandon(work.text)  # the holder answers it, and prepares it itself
                 raise RetryLater("conversation held by another worker", defer=self._busy_retry)
             try:
-                for pending_id in await self._store.unfinished_in_conversation(conversation_id):
+                for message in pending:
                     if time.monotonic() - started > self._drain_budget:
                         raise RetryLater("drain budget spent; the conversation continues in a new job", defer=0.05)
-                    await self._process_one(pending_id)
+                    await self._process_one(message)
             finally:
                 await self._locks.release(conversation_id, token)
             done = True  # this job's own message was handled in that pass
-            if not await self._store.unfinished_in_conversation(conversation_id):
+            pending = await self._store.unfinished_in_conversation(conversation_id)
+            if not pending:
                 return
 
-    async def _process_one(self, message_id: str) -> None:
+    async def _process_one(self, pending: PendingMessage) -> None:
+        message_id = pending.id
         correlation_id.set(message_id)
-        stored = await self._store.load(message_id)
-        if stored is None or stored.status in InboundStatus.DONE:
-            return
-        self._agent.prepare(stored.message.text)  # the query embedding runs while the bookkeeping below does
+        self._agent.prepare(pending.text)  # the query embedding runs while the bookkeeping below does
         # (a no-op when ``process`` started it already: one embedding per text is pending at most)
-        attempt = await self._store.begin_attempt(message_id)
+        begun = await self._store.begin(message_id)  # the attempt, the message and any recorded reply
+        if begun is None:  # done meanwhile (another worker, before this one held the lock)
+            self._agent.abandon(pending.text)
+            return
+        stored, attempt, reply = begun.stored, begun.number, begun.reply
         extra = {"message_id": message_id, "conversation_id": stored.message.conversation_id, "attempt": attempt}
-        reply = await self._store.get_reply(message_id)  # set when an earlier attempt decided already
+        recorded: list[OutboundPart] | None = None  # the parts as saved with the reply: no need to read them again
         if reply is None:
             reply, parts = await self._decide_or_give_up(stored, attempt, extra)
-            if not await self._store.save_reply(message_id, stored.message.conversation_id, reply, parts):
+            recorded = await self._store.save_reply(message_id, stored.message.conversation_id, reply, parts)
+            if recorded is None:
                 reply = await self._store.get_reply(message_id)  # a racing attempt recorded its reply first
                 assert reply is not None
             log.info("reply recorded", extra={**extra, "escalate": reply.escalate, "reason": reply.reason,
                                                "confidence": round(reply.confidence, 3), "parts": len(parts)})
-        final_status = await self._deliver(stored, reply.escalate, attempt, extra)
-        await self._store.finish(message_id, final_status)
+        else:
+            self._agent.abandon(pending.text)  # decided by an earlier attempt: no search will come
+        await self._deliver(stored, reply.escalate, attempt, extra, recorded)
 
     async def _decide_or_give_up(
         self, stored: StoredMessage, attempt: int, extra: dict
@@ -272,12 +283,18 @@ class MessageProcessor:
             for index, piece in enumerate(pieces)
         ]
 
-    async def _deliver(self, stored: StoredMessage, escalate: bool, attempt: int, extra: dict) -> str:
+    async def _deliver(self, stored: StoredMessage, escalate: bool, attempt: int, extra: dict,
+                       parts: list[OutboundPart] | None) -> None:
+        """Send what is not sent yet, then finish the message; the last part's ``sent`` and the
+        message's final status are one write."""
+        message_id = stored.message.id
         status = InboundStatus.ESCALATED if escalate else InboundStatus.ANSWERED
         failed = False
-        for part in await self._store.parts_for(stored.message.id):
-            if part.state in PartState.DONE:
-                continue
+        if parts is None:
+            parts = await self._store.parts_for(message_id)
+        todo = [part for part in parts if part.state not in PartState.DONE]
+        finished = False
+        for index, part in enumerate(todo):
             if part.state == PartState.FAILED:
                 failed = True
                 continue
@@ -286,15 +303,20 @@ class MessageProcessor:
                 conversation_id=part.conversation_id, text=part.text, in_reply_to=part.inbound_message_id,
                 idempotency_key=part.idempotency_key, sources=part.sources, metadata=part.meta,
             )
-            if not await self._send_part(message, part.state, part.updated_at, attempt, extra,
-                                         error_code=part.error_code):
+            last = index == len(todo) - 1 and not failed
+            sent = await self._send_part(message, part.state, part.updated_at, attempt, extra,
+                                         error_code=part.error_code, finish=(message_id, status) if last else None)
+            if not sent:
                 failed = True
-        return InboundStatus.FAILED if failed else status
+            finished = sent and last
+        if not finished:
+            await self._store.finish(message_id, InboundStatus.FAILED if failed else status)
 
     async def _send_part(
         self, message: OutboundMessage, state: str, state_since: datetime, attempt: int, extra: dict,
-        *, error_code: str | None = None,
+        *, error_code: str | None = None, finish: tuple[str, str] | None = None,
     ) -> bool:
+        """Send one part exactly once; with ``finish``, a part that is sent finishes its message too."""
         key = message.idempotency_key
         if state == PartState.SENDING:
             if await self._guard.holder_alive(key):
@@ -304,9 +326,9 @@ class MessageProcessor:
             except ChannelError as exc:  # cannot tell whether it went out: never resend blind
                 raise RetryLater(f"reconciliation failed: {exc}", defer=self._backoff(attempt, exc.retry_after)) from exc
             if provider_id is not None:
-                await self._store.mark_part(message.id, PartState.SENT, provider_message_id=provider_id)
+                early = await self._store.mark_sent(message.id, provider_id, finish=finish)
                 log.info("reconciled a part the provider had already accepted", extra=extra)
-                await self._recorded(message.channel, provider_id)
+                await self._recorded(message.channel, provider_id, early)
                 return True
             if error_code == AMBIGUOUS and not self._outbound.can_reconcile(message.channel):
                 return await self._fate_unknown(message, extra)
@@ -320,15 +342,16 @@ class MessageProcessor:
                 return await self._send_ambiguous(message, exc, attempt, extra)
             except ChannelError as exc:
                 return await self._send_failed(message, exc, attempt, extra)
-            await self._store.mark_part(message.id, PartState.SENT, provider_message_id=receipt.provider_message_id)
+            early = await self._store.mark_sent(message.id, receipt.provider_message_id, finish=finish)
         finally:
             await self._guard.release(key)
-        await self._recorded(message.channel, receipt.provider_message_id)
+        await self._recorded(message.channel, receipt.provider_message_id, early)
         return True
 
-    async def _recorded(self, channel: Channel, provider_message_id: str) -> None:
-        if self._deliveries is not None:
-            await self._deliveries.recorded(channel, provider_message_id)
+    async def _recorded(self, channel: Channel, provider_message_id: str,
+                        early: list[tuple[str, str | None]]) -> None:
+        if self._deliveries is not None and early:
+            await self._deliveries.recorded(channel, provider_message_id, early)
 
     async def _reconcile(self, message: OutboundMessage, sending_since: datetime) -> str | None:
         """A part left ``sending`` by a dead worker: did the provider accept it?
