@@ -6,7 +6,7 @@ and the workers call. Everything is built from settings here and handed over exp
 * :func:`escalation_routes` — ``GET /media/staff/<token>`` (staff attachments for WhatsApp/web).
 * :func:`sla_reminders` / :func:`sla_reminders_job` — the periodic SLA check (embedded loop, arq cron).
 * :func:`sensitive_terms` — the agent's sensitive-topic list plus ``SUPPORTLAH_ESCALATION_SENSITIVE_TERMS``.
-* ``escalation.cli.register`` / ``escalation.cli.cmd_tickets`` — ``supportlah tickets list|show``.
+* ``supportlah.tickets_cli.register`` / ``supportlah.tickets_cli.cmd_tickets`` — ``supportlah tickets list|show``.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Builds conversation memory from settings (called by the composition root).
 
-Short-term memory lives in Redis when there is one (production) and in the SQL
-database otherwise (embedded mode); summaries, profiles and facts are always in SQL.
+Short-term memory follows the mode (``supportlah.backends.short_term_memory``); summaries,
+profiles and facts are always in SQL.
 """
 from __future__ import annotations
 
@@ -9,28 +9,17 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from config.settings import Settings
-from memory.context import ContextAssembler, ContextBudgets
+from memory.context import ContextAssembler
 from memory.conversation_memory import ConversationMemory, MemoryPolicy
 from config.vocabulary import BusinessVocabulary
 from memory.facts import FactExtractor, PatternFactExtractor
 from memory.profile import ProfileStore, TicketHistory
 from memory.profile_sources import EscalationTicketHistory, PdpaConsentLookup
 from memory.rewrite import HeuristicRewriter, QueryRewriter
-from memory.short_term import RedisShortTermMemory, ShortTermMemory, SqlShortTermMemory
 from memory.slots import SlotLexicon
 from memory.summary import ExtractiveSummarizer, Summarizer, SummaryStore
 from rag.tokens import TokenCounter
-
-
-def context_budgets(settings: Settings) -> ContextBudgets:
-    return ContextBudgets(
-        instructions=settings.memory_budget_instructions,
-        profile=settings.memory_budget_profile,
-        summary=settings.memory_budget_summary,
-        turns=settings.memory_budget_turns,
-        chunks=settings.memory_budget_chunks,
-        question=settings.memory_budget_question,
-    )
+from supportlah.backends import context_budgets, short_term_memory
 
 
 def build_memory(
@@ -50,13 +39,8 @@ def build_memory(
     counter = counter or TokenCounter()
     vocabulary = vocabulary or BusinessVocabulary()
     lexicon = SlotLexicon(vocabulary.slots)
-    short_term: ShortTermMemory
-    if redis is not None:
-        short_term = RedisShortTermMemory(redis, settings.redis_prefix, ttl_seconds=settings.memory_ttl_seconds)
-    else:
-        short_term = SqlShortTermMemory(sessions, ttl_seconds=settings.memory_ttl_seconds)
     return ConversationMemory(
-        short_term,
+        short_term_memory(settings, sessions, redis),
         SummaryStore(sessions),
         ProfileStore(sessions, tickets=tickets or EscalationTicketHistory(sessions),
                      consent=PdpaConsentLookup(sessions)),

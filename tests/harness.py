@@ -37,7 +37,7 @@ async def drain(container: Container, timeout: float = 120.0) -> None:
         container.queue.start()
         await container.queue.join(timeout)
         return
-    from workers.arq_queue import make_worker
+    from supportlah.worker import make_worker
 
     worker = make_worker(container.settings, container=container, burst=True, handle_signals=False, poll_delay=0)
     try:
