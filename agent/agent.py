@@ -25,7 +25,7 @@ from agent.glossary import Glossary
 from agent.intents import IntentDetector, IntentReason, SmallTalk
 from agent.language import detect_language
 from agent.texts import TextCatalog, text
-from agent.types import AgentRequest, Reply, Source
+from config.types import AgentRequest, Reply, Source
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
 from rag.types import RetrievedChunk

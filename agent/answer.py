@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.types import Source
+from config.types import Source
 from rag.types import RetrievedChunk
 
 

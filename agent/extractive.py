@@ -28,7 +28,7 @@ from agent.glossary import Glossary
 from agent.language import detect_language
 from agent.lexical import TermWeights, question_cues, script_of, term_matches, terms, unit_cues
 from agent.segment import Unit, UnitKind, segment
-from agent.types import Source
+from config.types import Source
 from rag.types import RetrievedChunk
 
 logger = logging.getLogger(__name__)

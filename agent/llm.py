@@ -42,7 +42,7 @@ from agent.prompting import (BusinessProfile, PromptBuilder, PromptTooLarge, Sou
 from agent.safety import InjectionDetector, MaskSession, PIIMasker
 from agent.texts import TextCatalog, text
 from agent.tools import ToolBox, ToolContext
-from agent.types import AgentRequest, Reply, Source
+from config.types import AgentRequest, Reply, Source
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
 from rag.types import RetrievedChunk

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agent.safety import InjectionDetector, MaskSession, fence, quarantine
-from agent.types import AgentRequest, Turn
+from config.types import AgentRequest, Turn
 from memory.context import ContextAssembler
 from rag.types import RetrievedChunk
 

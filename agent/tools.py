@@ -22,8 +22,8 @@ from agent.glossary import Glossary
 from agent.llm_client import ToolCall
 from agent.prompting import SourceBook, render_sources
 from agent.safety import MaskSession, fence
-from agent.types import AgentRequest
-from escalation.hours import BusinessHours
+from config.types import AgentRequest
+from config.hours import BusinessHours
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
 from rag.types import RetrievedChunk

@@ -15,14 +15,14 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Attachment, AttachmentKind, Channel, InboundMessage, OutboundMessage, utcnow
 from channels.telegram.normalize import FILE_URL_SCHEME
 from channels.telegram.staff_chat import StaffChat
 from escalation import card
 from escalation import texts as customer_texts
 from escalation.config import EscalationConfig
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from escalation.media import MediaLinks, StaffFile
 from escalation.models import Ticket, TicketStatus
 from escalation.parts import PartFactory

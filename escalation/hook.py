@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage, utcnow
 from channels.telegram.keyboard import CALLBACK_HUMAN, FEEDBACK_PREFIX, LANGUAGE_PREFIX, Button
 from channels.telegram.normalize import FILE_URL_SCHEME
@@ -30,7 +30,7 @@ from escalation.card import CardFacts
 from escalation.config import EscalationConfig
 from escalation.desk import StaffDesk
 from escalation.drafts import Draft, Drafter, summarize
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from escalation.models import Ticket, TicketStatus
 from escalation.parts import PartFactory
 from escalation.tickets import NewTicket, TicketRepository

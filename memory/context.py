@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from agent.types import Turn
+from config.types import Turn
 from rag.tokens import TokenCounter
 from rag.types import RetrievedChunk
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.types import AgentRequest, Reply, Turn
+from config.types import AgentRequest, Reply, Turn
 from memory.context import ContextAssembler
 from memory.facts import FactExtractor, StatedFact
 from memory.profile import ContactProfile, ProfileStore

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from channels.messages import new_id, utcnow
-from memory.db import dialect_insert, single_statement_sessions
+from config.sql import dialect_insert, single_statement_sessions
 from memory.facts import StatedFact
 from memory.memory_tables import ContactFactRow, ContactProfileRow
 from memory.models import Contact

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from agent.types import Turn
+from config.types import Turn
 from memory.slots import Slot, SlotLexicon, with_article
 
 

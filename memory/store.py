@@ -16,10 +16,10 @@ from sqlalchemy import case, delete, exists, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from agent.types import Reply, Turn
+from config.types import Reply, Turn
 from channels.base import AcceptResult
 from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, new_id, utcnow
-from memory.db import autocommit_connections, dialect_insert, single_statement_sessions
+from config.sql import autocommit_connections, dialect_insert, single_statement_sessions
 from memory.inbound import record_inbound_batch
 from memory.models import (
     ChatMigration,

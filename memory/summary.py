@@ -20,9 +20,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from agent.types import Turn
+from config.types import Turn
 from channels.messages import utcnow
-from memory.db import single_statement_sessions
+from config.sql import single_statement_sessions
 from memory.memory_tables import ConversationSummaryRow
 from memory.short_term import ConversationKey, MemoryUnavailable
 from rag.tokens import TokenCounter

@@ -35,7 +35,7 @@ from agent.prompting import BusinessProfile, PromptBuilder
 from agent.safety import PIIMasker
 from agent.tools import TicketLookup, TicketLookupError, TicketView, ToolBox
 from config.settings import Settings
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from escalation.tickets import TicketRepository
 from memory.context import ContextAssembler, ContextBudgets
 from rag.edge_index import EdgeIndex

@@ -64,7 +64,7 @@ def sample_vocabulary_path() -> Path:
 @contextlib.asynccontextmanager
 async def _catalog(settings: Settings):  # noqa: ANN202 - AsyncIterator[Catalog]
     """The knowledge-base catalog alone: no container, no embedding model, no vendor SDK."""
-    from memory.db import create_engine, session_factory
+    from config.sql import create_engine, session_factory
     from rag.catalog import Catalog
     from supportlah.migrate import prepare_database
 

@@ -33,7 +33,7 @@ from agent.local_transcription import (
     voice_extra_installed,
 )
 from agent.texts import text as canned_text
-from agent.types import AgentRequest, Reply
+from config.types import AgentRequest, Reply
 from channels.base import OutboundSender
 from channels.cli import TerminalSender
 from channels.messages import Channel
@@ -43,7 +43,7 @@ from config.settings import Settings
 from config.vocabulary import VocabularyError, load_vocabulary
 from escalation.drafts import KnowledgeDrafter
 from memory.conversation_memory import ConversationMemory
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from memory.store import MessageStore
 from rag.catalog import Catalog
 from rag.chunking import Chunker

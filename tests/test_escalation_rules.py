@@ -10,7 +10,7 @@ import pytest
 
 from escalation import card
 from escalation import texts as customer_texts
-from escalation.hours import BusinessHours, BusinessHoursError
+from config.hours import BusinessHours, BusinessHoursError
 from escalation.models import Priority, Ticket, TicketStatus
 from escalation.triggers import CustomerEvent, find_term, priority_for, repeats, unsatisfied
 

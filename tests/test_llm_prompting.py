@@ -7,7 +7,7 @@ from agent.llm_client import MESSAGE_OVERHEAD
 from agent.prompting import (ANSWER_SCHEMA, BusinessProfile, PromptBuilder, PromptTooLarge, SourceBook,
                              instructions, response_format, schema_tokens)
 from agent.safety import REMOVED, InjectionDetector, PIIMasker
-from agent.types import AgentRequest, Turn
+from config.types import AgentRequest, Turn
 from memory.context import ContextAssembler, ContextBudgets
 from rag.tokens import TokenCounter
 from rag.types import RetrievedChunk

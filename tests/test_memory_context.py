@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from agent.types import Turn
+from config.types import Turn
 from memory.context import ContextAssembler, ContextBudgets, render_chunks
 from rag.tokens import TokenCounter
 from rag.types import RetrievedChunk

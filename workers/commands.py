@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import OutboundMessage
 from channels.telegram.commands import command_reply
 from channels.telegram.texts import COMMANDS

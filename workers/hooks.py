@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import OutboundMessage
 from memory.store import StoredMessage
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from agent.texts import text as canned_text
 from agent.transcription import TranscriptionError, VoiceNoteTooLong
-from agent.types import Reply
+from config.types import Reply
 from channels.media import MediaError
 from channels.messages import Attachment, AttachmentKind, Channel, OutboundMessage
 from memory.store import MessageStore, StoredMessage

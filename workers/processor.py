@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from agent.errors import AgentUnavailableError
 from config.correlation import correlation_id
-from agent.types import AgentRequest, Reply
+from config.types import AgentRequest, Reply
 from channels.base import AmbiguousSendError, ChannelError, RecipientUnreachable
 from channels.messages import Channel, OutboundMessage
 from memory.models import InboundStatus, PartState

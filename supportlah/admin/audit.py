@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Channel, OutboundMessage, new_id, utcnow
 from memory.store import StoredMessage
 from supportlah.admin.models import AuditEntry

@@ -7,7 +7,7 @@ import json
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.settings import Settings
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from supportlah.admin.audit import AuditLog
 from supportlah.admin.keys import SCOPES, ApiKeys, UnknownScope, parse_scopes
 from supportlah.admin.wiring import purge_expired

@@ -23,10 +23,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Channel, OutboundMessage, new_id, utcnow
 from channels.telegram.keyboard import KEYBOARD_KEY, Button, encode_keyboard
-from memory.db import single_statement_sessions
+from config.sql import single_statement_sessions
 from memory.models import Contact, InboundMessageRow, OutboundPart, PartState
 from memory.pdpa import ERASED_PREFIX, ConsentRecord, ConsentStatus, PersonalData, is_erased
 from memory.store import StoredMessage

@@ -18,7 +18,7 @@ from typing import Protocol
 from aiohttp import web
 from redis.asyncio import Redis
 
-from agent.types import Reply
+from config.types import Reply
 from channels.messages import Channel, OutboundMessage
 from memory.store import StoredMessage
 from workers.hooks import Decision

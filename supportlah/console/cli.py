@@ -8,7 +8,7 @@ import sys
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.settings import Settings
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from supportlah.admin.audit import AuditLog
 from supportlah.console.accounts import AccountError, Accounts
 from supportlah.console.models import Role

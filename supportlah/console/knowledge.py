@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from agent.types import AgentRequest, Reply
+from config.types import AgentRequest, Reply
 from rag.catalog import DocumentInfo
 from supportlah.admin.audit import AuditLog
 from supportlah.admin.knowledge import KnowledgeError, KnowledgeFiles, read_upload
