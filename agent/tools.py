@@ -24,7 +24,7 @@ from agent.llm_client import ToolCall
 from agent.prompting import SourceBook, render_sources
 from agent.safety import MaskSession, fence
 from config.types import AgentRequest, HandoffReason
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from rag.embedding import EmbeddingError
 from rag.index import VectorIndexError
 

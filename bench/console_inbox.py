@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.common import latency_summary, machine, pyplot, run_benchmark, save_plot, table
 from channels.messages import Channel, InboundMessage, new_id
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from memory.store import MessageStore
 from supportlah import migrate
 from supportlah.console.inbox import InboxFilter, InboxReader

@@ -302,7 +302,7 @@ async def run_config(config: Config, template_index: Path, questions: list[str],
         traces = Traces()
         instrument(container, traces, memoize_queries=config.query_embedding == "cached")
         if config.backend == "production":
-            from workers.arq_queue import make_worker
+            from supportlah.worker import make_worker
 
             worker = make_worker(settings, container=container, handle_signals=False)
             worker_task = asyncio.create_task(worker.main())

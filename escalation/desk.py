@@ -22,7 +22,7 @@ from channels.telegram.staff_chat import StaffChat
 from escalation import card
 from escalation import texts as customer_texts
 from escalation.config import EscalationConfig
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from escalation.media import MediaLinks, StaffFile
 from escalation.models import Ticket, TicketStatus
 from escalation.parts import PartFactory

@@ -30,7 +30,7 @@ from escalation.card import CardFacts
 from escalation.config import EscalationConfig
 from escalation.desk import StaffDesk
 from escalation.drafts import Draft, Drafter, summarize
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from escalation.models import Ticket, TicketStatus
 from escalation.parts import PartFactory
 from escalation.tickets import NewTicket, TicketRepository

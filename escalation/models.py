@@ -16,7 +16,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import new_id, utcnow
-from memory.db import Base, UTCDateTime
+from config.sql import Base, UTCDateTime
 
 
 class TicketStatus(StrEnum):

@@ -15,7 +15,7 @@ from datetime import datetime
 from channels.base import ChannelError, OutboundSender
 from channels.messages import Channel, OutboundMessage, utcnow
 from escalation.config import EscalationConfig
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from escalation.tickets import TicketRepository
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.messages import new_id, utcnow
 from escalation.models import StaffPost, StaffTopic, Ticket, TicketCounter, TicketEvent, TicketStatus
 from escalation.triggers import CustomerEvent
-from memory.db import dialect_insert
+from config.sql import dialect_insert
 from memory.models import Conversation, ConversationMode, InboundMessageRow
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import AcceptResult
 from channels.messages import InboundMessage, new_id, utcnow
-from memory.db import dialect_insert, insert_for
+from config.sql import dialect_insert, insert_for
 from memory.models import Contact, Conversation, ConversationMode, InboundMessageRow, InboundStatus
 
 _CONTACTS = Contact.__table__

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import new_id, utcnow
-from memory.db import Base, UTCDateTime
+from config.sql import Base, UTCDateTime
 
 
 class MemoryTurnRow(Base):

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Inte
 from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import new_id, utcnow
-from memory.db import Base, UTCDateTime
+from config.sql import Base, UTCDateTime
 
 
 class InboundStatus(StrEnum):

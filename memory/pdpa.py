@@ -30,9 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import new_id, utcnow
-from memory.db import Base, UTCDateTime, single_statement_sessions
+from config.sql import Base, UTCDateTime, single_statement_sessions
 from memory.models import Contact, Conversation, ConversationMode, Feedback, InboundMessageRow, OutboundPart, ReplyRow
-from workers.queue import ConversationLocks
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,16 @@ def is_erased(channel_user_id: str) -> bool:
 
 
 # ---------------------------------------------------------------------- tables
+
+class ErasureLocks(Protocol):
+    """The processor's per-conversation lock (``workers.queue``), as erasure needs it: a contact is
+    erased only while none of their conversations is being answered."""
+
+    async def acquire(self, conversation_id: str) -> str | None: ...
+
+    async def release(self, conversation_id: str, token: str) -> None: ...
+
+
 class ConsentStatus(StrEnum):
     NOTIFIED = "notified"  # notice mode: the notice was shown; continuing implies consent
     PENDING = "pending"  # opt-in mode: asked, no answer yet
@@ -195,7 +204,7 @@ class PersonalData:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        locks: ConversationLocks,
+        locks: ErasureLocks,
         *,
         holders: Sequence[PersonalDataHolder] = (),
         lock_wait_seconds: float = 60.0,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from channels.messages import new_id, utcnow
-from memory.db import autocommit_connections, dialect_insert, single_statement_sessions
+from config.sql import autocommit_connections, dialect_insert, single_statement_sessions
 from memory.facts import StatedFact
 from memory.memory_tables import ContactFactRow, ContactProfileRow
 from memory.models import Contact

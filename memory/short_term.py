@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.messages import utcnow
-from memory.db import dialect_insert
+from config.sql import dialect_insert
 from memory.memory_tables import MemoryTurnRow
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from config.types import Reply, Turn
 from channels.base import AcceptResult
 from channels.messages import Attachment, Channel, InboundMessage, OutboundMessage, StoredInbound, new_id, utcnow
-from memory.db import autocommit_connections, dialect_insert, single_statement_sessions
+from config.sql import autocommit_connections, dialect_insert, single_statement_sessions
 from memory.inbound import record_inbound_batch
 from memory.models import (
     ChatMigration,

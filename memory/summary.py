@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from config.types import Turn
 from channels.messages import utcnow
-from memory.db import single_statement_sessions
+from config.sql import single_statement_sessions
 from memory.memory_tables import ConversationSummaryRow
 from memory.short_term import ConversationKey, MemoryUnavailable
 from rag.tokens import TokenCounter

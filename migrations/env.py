@@ -6,11 +6,12 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from memory.db import create_engine
-from supportlah.schema import metadata
+from config.sql import create_engine
 
 config = context.config
-target_metadata = metadata
+# Every table's metadata (``supportlah.schema``), handed in by whoever runs the migrations
+# (``supportlah.migrate.alembic_config``): migrations sit below the composition root and never import it.
+target_metadata = config.attributes.get("target_metadata")
 
 
 def _run(connection: Connection) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueCons
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from memory.db import Base, UTCDateTime
+from config.sql import Base, UTCDateTime
 
 
 class Document(Base):

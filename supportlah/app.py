@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy import text
@@ -14,16 +13,15 @@ from config.languages import LANGUAGES, find_language
 from supportlah.admin.wiring import attach_admin
 from supportlah.console.wiring import attach_console
 from supportlah.container import Container
-from supportlah.escalation_wiring import escalation_routes, sla_reminders
+from supportlah.escalation_wiring import escalation_routes
+from supportlah.schedule import start_embedded
 from supportlah.web_intro import KnowledgeIntro, WebVisitorData
+from workers.arq_queue import worker_alive
 from workers.ingress import requeue_unanswered
 
 log = logging.getLogger(__name__)
 
 CONTAINER = web.AppKey("container", Container)
-PERIODIC_TASKS = web.AppKey("periodic_tasks", list)
-POLLER = web.AppKey("telegram_poller", object)
-POLLER_TASK = web.AppKey("telegram_poller_task", asyncio.Task)
 
 
 def create_app(container: Container) -> web.Application:
@@ -51,12 +49,14 @@ def create_app(container: Container) -> web.Application:
     if container.telegram is not None and container.telegram.mode == "webhook":
         app.add_routes(container.telegram.webhook(container.ingress).routes())
     app.add_routes(escalation_routes(container.escalation))  # signed links for staff attachments
-    attach_admin(app, container)  # admin API, PDPA, /metrics, rate limits, retention loop
+    attach_admin(app, container)  # admin/PDPA: admin API, /metrics, rate limits
     attach_console(app, container)  # the owner's console at /console
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
-    app.on_startup.append(_start_recovery)
-    app.on_startup.append(_start_telegram_polling)
-    app.on_cleanup.append(_stop)
+    # Each context starts in this order and is cleaned up in the reverse one: the container closes
+    # last, after the loops and the poller that use it have stopped.
+    app.cleanup_ctx.append(_container_lifetime)
+    app.cleanup_ctx.append(_scheduled_jobs)
+    app.cleanup_ctx.append(_telegram_polling)
     return app
 
 
@@ -90,7 +90,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     checks["database"] = await _check(_database_ok(container))
     checks["index"] = await _check(container.index.healthy())
-    if container.redis is not None:
+    if container.settings.is_production_queue:
         checks["redis"] = await _check(container.redis.ping())
         checks["worker"] = await _check(_worker_reported(container))
     ok = all(value == "ok" for value in checks.values())
@@ -111,8 +111,6 @@ async def _database_ok(container: Container) -> bool:
 
 
 async def _worker_reported(container: Container) -> bool:
-    from workers.arq_queue import worker_alive
-
     return await worker_alive(container.redis, container.settings)
 
 
@@ -128,56 +126,36 @@ async def _check(probe) -> str:  # noqa: ANN001
     return "ok"
 
 
-async def _start_recovery(app: web.Application) -> None:
+async def _container_lifetime(app: web.Application):  # noqa: ANN201 - an async generator
+    """The app owns the container it was given: closed when the app is cleaned up."""
+    yield
+    await app[CONTAINER].close()
+
+
+async def _scheduled_jobs(app: web.Application):  # noqa: ANN201 - an async generator
     """Embedded mode: re-enqueue what a previous run accepted but never answered, then run the
-    periodic jobs that production runs as arq crons (recovery, SLA reminders)."""
+    scheduled jobs (recovery, SLA reminders, retention, website re-sync) that a production worker
+    runs (``supportlah.worker``)."""
     container = app[CONTAINER]
-    app[PERIODIC_TASKS] = []
-    if container.redis is not None:
-        return  # production: the arq worker's cron jobs do this
-    await requeue_unanswered(container.store, container.queue, older_than=None)
-    period = container.settings.recovery_after_seconds
-
-    async def recover() -> None:
-        await requeue_unanswered(container.store, container.queue, timedelta(seconds=period))
-        await container.poll_deliveries()
-
-    async def remind() -> None:
-        await sla_reminders(container)
-
-    app[PERIODIC_TASKS] += [
-        asyncio.create_task(_every(period, recover, "recovery"), name="recovery"),
-        asyncio.create_task(_every(container.settings.escalation_reminder_interval_seconds, remind, "sla"),
-                            name="sla-reminders"),
-    ]
-
-
-async def _every(seconds: float, job, name: str) -> None:  # noqa: ANN001
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except Exception:
-            log.exception("periodic job failed", extra={"job": name})
-
-
-async def _start_telegram_polling(app: web.Application) -> None:
-    """Polling mode (no public URL): long-poll Telegram and feed the same ingress as the webhook."""
-    container = app[CONTAINER]
-    if container.telegram is None or container.telegram.mode != "polling":
+    if container.settings.is_production_queue:
+        yield
         return
-    poller = container.telegram.poller(container.ingress)
-    app[POLLER] = poller
-    app[POLLER_TASK] = asyncio.create_task(poller.run(), name="telegram-poller")
-
-
-async def _stop(app: web.Application) -> None:
-    poller = app.get(POLLER)
-    if poller is not None:
-        poller.stop()
-        await asyncio.gather(app[POLLER_TASK], return_exceptions=True)
-    tasks = app.get(PERIODIC_TASKS, [])
+    await requeue_unanswered(container.store, container.queue, older_than=None)
+    tasks = start_embedded(container)
+    yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await app[CONTAINER].close()
+
+
+async def _telegram_polling(app: web.Application):  # noqa: ANN201 - an async generator
+    """Polling mode (no public URL): long-poll Telegram and feed the same ingress as the webhook."""
+    container = app[CONTAINER]
+    if container.telegram is None or container.telegram.mode != "polling":
+        yield
+        return
+    poller = container.telegram.poller(container.ingress)
+    task = asyncio.create_task(poller.run(), name="telegram-poller")
+    yield
+    poller.stop()
+    await asyncio.gather(task, return_exceptions=True)

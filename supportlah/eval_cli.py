@@ -36,6 +36,7 @@ from agent.evaluation import (
 )
 from config.settings import Settings
 from config.vocabulary import VOCABULARY_FILE
+from supportlah.errors import CliError
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             report = await _answers(settings, args)
             print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_answers(report))
     except (EvalError, EvalSetError) as exc:
-        from supportlah.cli import CliError
-
         raise CliError(str(exc)) from exc
     return 0
 

@@ -1,36 +1,30 @@
 """Builds conversation memory from settings (called by the composition root).
 
-Short-term memory lives in Redis when there is one (production) and in the SQL
-database otherwise (embedded mode); summaries, profiles and facts are always in SQL.
+Short-term memory follows the mode (``supportlah.backends.short_term_memory``); summaries,
+profiles and facts are always in SQL.
 """
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from config.settings import Settings
-from memory.context import ContextAssembler, ContextBudgets
+from config.sql import single_statement_sessions
+from escalation.models import Ticket
+from memory.context import ContextAssembler
 from memory.conversation_memory import ConversationMemory, MemoryPolicy
 from config.vocabulary import BusinessVocabulary
 from memory.facts import FactExtractor, PatternFactExtractor
-from memory.profile import ProfileStore, TicketHistory
-from memory.profile_sources import EscalationTicketHistory, PdpaConsentLookup
+from memory.profile import ProfileStore, TicketHistory, TicketRecord
+from memory.profile_sources import PdpaConsentLookup
 from memory.rewrite import HeuristicRewriter, QueryRewriter
-from memory.short_term import RedisShortTermMemory, ShortTermMemory, SqlShortTermMemory
+from memory.short_term import MemoryUnavailable
 from memory.slots import SlotLexicon
 from memory.summary import ExtractiveSummarizer, Summarizer, SummaryStore
 from rag.tokens import TokenCounter
-
-
-def context_budgets(settings: Settings) -> ContextBudgets:
-    return ContextBudgets(
-        instructions=settings.memory_budget_instructions,
-        profile=settings.memory_budget_profile,
-        summary=settings.memory_budget_summary,
-        turns=settings.memory_budget_turns,
-        chunks=settings.memory_budget_chunks,
-        question=settings.memory_budget_question,
-    )
+from supportlah.backends import context_budgets, short_term_memory
 
 
 def build_memory(
@@ -50,13 +44,8 @@ def build_memory(
     counter = counter or TokenCounter()
     vocabulary = vocabulary or BusinessVocabulary()
     lexicon = SlotLexicon(vocabulary.slots)
-    short_term: ShortTermMemory
-    if redis is not None:
-        short_term = RedisShortTermMemory(redis, settings.redis_prefix, ttl_seconds=settings.memory_ttl_seconds)
-    else:
-        short_term = SqlShortTermMemory(sessions, ttl_seconds=settings.memory_ttl_seconds)
     return ConversationMemory(
-        short_term,
+        short_term_memory(settings, sessions, redis),
         SummaryStore(sessions),
         ProfileStore(sessions, tickets=tickets or EscalationTicketHistory(sessions),
                      consent=PdpaConsentLookup(sessions)),
@@ -75,3 +64,31 @@ def build_memory(
             remember_facts=settings.memory_remember_facts,
         ),
     )
+
+
+class EscalationTicketHistory:
+    """memory's ``TicketHistory`` over escalation's ``tickets`` table: a contact's past hand-offs, why,
+    and how they ended (composed here, so memory never imports escalation)."""
+
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+        self._reads = single_statement_sessions(sessions)  # read-only: no BEGIN/COMMIT
+
+    async def tickets_for_contact(self, contact_id: str, limit: int) -> list[TicketRecord]:
+        try:
+            async with self._reads() as session:
+                rows = await session.scalars(
+                    select(Ticket).where(Ticket.contact_id == contact_id)
+                    .order_by(Ticket.created_at.desc()).limit(limit)
+                )
+                tickets = list(rows)
+        except SQLAlchemyError as exc:
+            raise MemoryUnavailable(f"ticket read failed: {type(exc).__name__}") from exc
+        return [
+            TicketRecord(
+                ticket_id=t.id, subject=f"#{t.number} {t.reason}", status=t.status,
+                outcome=f"handled by {t.assignee_name}" if t.assignee_name else None,
+                opened_at=t.created_at, closed_at=t.closed_at or t.resolved_at,
+            )
+            for t in tickets
+        ]

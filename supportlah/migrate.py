@@ -13,7 +13,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from memory.db import create_engine
+from config.sql import create_engine
+from supportlah.schema import metadata
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -45,6 +46,7 @@ def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(Path(str(resources.files("migrations")))))
     config.set_main_option("sqlalchemy.url", url)
+    config.attributes["target_metadata"] = metadata  # env.py compares the schema against it
     return config
 
 

@@ -9,6 +9,6 @@ import memory.pdpa  # noqa: F401  (PDPA: consents, data requests, erasures)
 import rag.catalog  # noqa: F401
 import supportlah.admin.models  # noqa: F401  (admin: api keys, audit log, analytics aggregates)
 import supportlah.console.models  # noqa: F401  (console: accounts and sessions)
-from memory.db import Base
+from config.sql import Base
 
 metadata = Base.metadata

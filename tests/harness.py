@@ -37,7 +37,7 @@ async def drain(container: Container, timeout: float = 120.0) -> None:
         container.queue.start()
         await container.queue.join(timeout)
         return
-    from workers.arq_queue import make_worker
+    from supportlah.worker import make_worker
 
     worker = make_worker(container.settings, container=container, burst=True, handle_signals=False, poll_delay=0)
     try:
@@ -86,7 +86,7 @@ class RecordingQueue:
 @asynccontextmanager
 async def sqlite_store(path):  # noqa: ANN001
     """A real MessageStore on a fresh SQLite file (tables created from the models)."""
-    from memory.db import create_engine, session_factory
+    from config.sql import create_engine, session_factory
     from memory.store import MessageStore
     from supportlah.schema import metadata
 

@@ -18,7 +18,7 @@ from channels.messages import Channel, InboundMessage, new_id
 from config.vocabulary import load_vocabulary
 from config.settings import Settings
 from memory.conversation_memory import ConversationMemory
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from memory.store import MessageStore, StoredMessage
 from supportlah import migrate
 from supportlah.memory_wiring import build_memory

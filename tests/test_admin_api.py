@@ -325,7 +325,7 @@ def test_cli_creates_a_key_shown_once_and_revokes_it(tmp_path, capsys, logging_r
     assert token.startswith("slk_") and len(token) > 40
 
     async def check() -> tuple:
-        from memory.db import create_engine, session_factory
+        from config.sql import create_engine, session_factory
         from supportlah.admin.keys import ApiKeys
 
         settings = load_settings(_env_file=None, data_dir=tmp_path / "data")

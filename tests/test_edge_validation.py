@@ -16,7 +16,7 @@ from channels.web.handlers import WebChat
 from channels.web.hub import LocalBus, WebHub
 from config.languages import LANGUAGES
 from supportlah.web_intro import KnowledgeIntro
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from memory.store import MessageStore
 from supportlah import migrate
 from tests.fakes.twilio_api import twilio_signature

@@ -9,10 +9,10 @@ import pytest
 
 from channels.messages import Channel, InboundMessage
 from config.settings import load_settings
-from escalation.cli import cmd_tickets, register
+from supportlah.tickets_cli import cmd_tickets, register
 from escalation.models import Priority, TicketStatus
 from escalation.tickets import NewTicket, TicketRepository
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from memory.store import MessageStore
 from supportlah.container import prepare_database
 

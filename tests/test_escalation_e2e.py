@@ -20,7 +20,7 @@ from sqlalchemy import update
 from channels.messages import Channel, utcnow
 from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from config.settings import Settings, load_settings
-from escalation.hours import DAYS, BusinessHours
+from config.hours import DAYS, BusinessHours
 from escalation.models import TicketStatus
 from escalation.texts import expected_reply
 from memory.models import Contact

@@ -11,7 +11,7 @@ import pytest
 from config.languages import LANGUAGE_CODES
 from escalation import card
 from escalation import texts as customer_texts
-from escalation.hours import BusinessHours, BusinessHoursError
+from config.hours import BusinessHours, BusinessHoursError
 from escalation.models import Priority, Ticket, TicketStatus
 from escalation.triggers import CustomerEvent, find_term, priority_for, repeats, unsatisfied
 

@@ -13,7 +13,7 @@ from escalation.models import Priority, TicketStatus
 from escalation.staff_sender import StaffSender
 from escalation.tickets import NewTicket, TicketRepository
 from escalation.topics import TopicKeeper
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from memory.models import PartState
 from memory.store import MessageStore
 from supportlah.schema import metadata

@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from channels.messages import Channel, InboundMessage, utcnow
 from escalation.models import Priority, TicketCounter, TicketStatus
 from escalation.tickets import NewTicket, TicketRepository
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from memory.store import MessageStore
 from supportlah.schema import metadata
 from tests.services import fresh_postgres

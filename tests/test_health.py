@@ -23,7 +23,7 @@ async def test_readyz_checks_dependencies_in_each_mode(backend):
                 # No worker has reported in yet: not ready, and it says why.
                 assert response.status == 503 and body["checks"]["worker"].startswith("error")
                 assert body["checks"]["redis"] == "ok" and body["checks"]["database"] == "ok"
-                from workers.arq_queue import make_worker
+                from supportlah.worker import make_worker
 
                 worker = make_worker(container.settings, container=container, handle_signals=False, poll_delay=0.05)
                 running = asyncio.create_task(worker.main())

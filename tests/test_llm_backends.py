@@ -16,7 +16,7 @@ from agent.llm import LLMAgent
 from agent.llm_fallbacks import FallbackCounter
 from agent.llm_usage import LLMUsage
 from config.settings import load_settings
-from memory.db import session_factory
+from config.sql import session_factory
 from rag.cohere_rerank import CohereReranker
 from rag.edge_index import EdgeIndex
 from rag.qdrant_server import QdrantServerIndex

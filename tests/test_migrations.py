@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from memory.db import create_engine
+from config.sql import create_engine
 from supportlah import migrate
 from supportlah.schema import metadata
 from tests.services import fresh_postgres

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from memory.db import Base, create_engine, session_factory
+from config.sql import Base, create_engine, session_factory
 from rag.catalog import AmbiguousDocument, Catalog, Chunk, ChunkInfo, Document
 
 

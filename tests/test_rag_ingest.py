@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memory.db import Base, create_engine, session_factory
+from config.sql import Base, create_engine, session_factory
 from rag.catalog import Catalog, Chunk, Document
 from rag.chunking import Chunker
 from rag.edge_index import EdgeIndex

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from channels.messages import Channel, OutboundMessage
 from channels.telegram.channel import TelegramConfigError, telegram_channel_from_settings
 from config.settings import Settings
-from memory.db import Base, create_engine, session_factory
+from config.sql import Base, create_engine, session_factory
 from memory.store import MessageStore
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI, UpdateFactory
 from tests.services import fresh_redis_prefix

@@ -20,7 +20,7 @@ from channels.base import (
 from channels.base import SEND_AS, TEMPLATE as SEND_AS_TEMPLATE, DeliveryProblem, ProviderRecord
 from channels.messages import Channel, InboundMessage, OutboundMessage, utcnow
 from channels.twilio.outbound import MessageTooLongError, TwilioSender, delivery_problem, template_variable
-from memory.db import Base, create_engine, session_factory
+from config.sql import Base, create_engine, session_factory
 from memory.store import MessageStore
 from tests.fakes.twilio_api import FakeTwilioApi
 

@@ -18,7 +18,7 @@ async def answering_app(settings):  # noqa: ANN001
     async with running_container(settings) as container:
         worker_task = worker = None
         if not isinstance(container.queue, InProcessQueue):
-            from workers.arq_queue import make_worker
+            from supportlah.worker import make_worker
 
             worker = make_worker(settings, container=container, handle_signals=False, poll_delay=0.01)
             worker_task = asyncio.create_task(worker.main())

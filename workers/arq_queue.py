@@ -1,4 +1,6 @@
-"""Production queue: arq on Redis. The API enqueues message ids; ``supportlah worker`` runs them.
+"""Production queue: arq on Redis. The API enqueues message ids; ``supportlah worker`` runs them
+(its settings and lifecycle are composed in ``supportlah.worker``; this module holds the queue's
+reusable pieces).
 
 Job ids are derived from our message ids, so a message is queued at most once at a
 time. Results are not kept (``keep_result=0``): once a job ends its id is free again,
@@ -8,7 +10,7 @@ Every job on the queue is short (a message, a recovery pass, an SLA check), so a
 in-progress TTL (the longest timeout + 10 s) stays ``job_timeout_seconds + 10``; the
 hour-long retention purge runs beside the queue (:func:`workers.upkeep.every_with_lock`).
 Jobs a killed worker leaves in progress are taken back within seconds by
-:class:`workers.upkeep.OrphanReaper`, and ``supportlah worker`` reconnects with backoff
+:class:`workers.upkeep.OrphanReaper`, and the worker reconnects with backoff (:class:`Backoff`)
 when Redis or Postgres goes away instead of exiting.
 """
 from __future__ import annotations
@@ -16,32 +18,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import signal
 from collections.abc import Sequence
 from datetime import timedelta
 
-from arq import Retry, create_pool, cron
+from arq import Retry, create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
-from arq.worker import Worker, func
+from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
-from supportlah.admin.wiring import purge_expired
-from supportlah.console.wiring import sync_due_websites
-from supportlah.escalation_wiring import sla_reminders_job
 from workers.ingress import requeue_unanswered
-from workers.queue import RetryLater
-from workers.upkeep import OrphanReaper, every_with_lock
+from workers.queue import Queue, RetryLater
 
 log = logging.getLogger(__name__)
-
-
-WEBSITE_SYNC_PERIOD_SECONDS = 600  # how often the websites whose re-sync is due are looked at
 
 
 def queue_name(settings: Settings) -> str:
@@ -152,78 +146,11 @@ def _outage_backoff(ctx: dict) -> float:
     return random.uniform(0.25, 0.5) * min(2 ** (tries - 1), 20)
 
 
-async def purge_expired_job(container) -> dict:  # noqa: ANN001
-    """Retention (PDPA): purge what is older than ``retention_days`` (beside the queue, see :func:`supervise`)."""
-    return (await purge_expired(container)).counts
-
-
-async def sync_websites_job(container) -> int:  # noqa: ANN001
-    """Re-crawl the console's websites whose schedule is due (every ten minutes, one pass). A crawl
-    can take minutes, so it runs beside the queue (see :func:`supervise`), never as a cron job whose
-    timeout would become every message job's in-progress TTL."""
-    return await sync_due_websites(container)
-
-
-async def recover_unanswered(ctx: dict) -> int:
-    container = ctx["container"]
-    older = timedelta(seconds=container.settings.recovery_after_seconds)
-    requeued = await requeue_unanswered(container.store, container.queue, older)
-    await container.poll_deliveries()  # parts whose delivery report never came
-    return requeued
-
-
-def _lifecycle(settings: Settings, container=None):  # noqa: ANN001, ANN202
-    owned = container is None
-
-    async def startup(ctx: dict) -> None:
-        from supportlah.container import build
-
-        ctx["container"] = container if container is not None else await build(settings, start_queue=False)
-        log.info("worker ready", extra={"queue": queue_name(settings), "max_jobs": settings.max_jobs})
-
-    async def shutdown(ctx: dict) -> None:
-        if owned and ctx.get("container") is not None:
-            await ctx["container"].close()
-
-    return startup, shutdown
-
-
-def make_worker(settings: Settings, container=None, **overrides: object) -> Worker:  # noqa: ANN001
-    """The arq worker for these settings. ``container``: run jobs over an existing container
-    (tests, benchmarks) instead of building one; ``overrides`` go to arq (``burst=True`` …)."""
-    assert settings.redis_url, "the arq worker needs SUPPORTLAH_REDIS_URL"
-    startup, shutdown = _lifecycle(settings, container)
-    # arq's own tries only back-stop ours: the processor counts attempts in the database
-    # and gives up (apology + escalation) itself, so arq must allow more.
-    functions = [func(process_message, name="process_message", max_tries=settings.job_max_tries * 6 + 10,
-                      timeout=settings.job_timeout_seconds, keep_result=0)]
-    period = max(5, min(60, settings.recovery_after_seconds // 2))
-    sla_period = max(5, min(60, settings.escalation_reminder_interval_seconds))
-    # Cron job ids are "<name>:<time>" with no queue in them: name them after our prefix so two
-    # deployments (or tests) on one Redis never take each other's runs.
-    prefix = settings.redis_prefix
-    options: dict[str, object] = dict(
-        functions=functions,
-        cron_jobs=[
-            cron(recover_unanswered, name=f"{prefix}:recover_unanswered", second=set(range(0, 60, period)),
-                 run_at_startup=True, keep_result=0),
-            cron(sla_reminders_job, name=f"{prefix}:sla_reminders", second=set(range(0, 60, sla_period)),
-                 keep_result=0),
-        ],
-        on_startup=startup,
-        on_shutdown=shutdown,
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
-        queue_name=queue_name(settings),
-        health_check_key=health_key(settings),
-        health_check_interval=settings.worker_health_seconds,
-        max_jobs=settings.max_jobs,
-        job_timeout=settings.job_timeout_seconds,
-        keep_result=0,
-        job_completion_wait=settings.shutdown_grace_seconds,
-        poll_delay=settings.worker_poll_seconds,
-    )
-    options.update(overrides)
-    return Worker(**options)  # type: ignore[arg-type]
+def message_function(settings: Settings) -> Function:
+    """The one job function on the queue. arq's own tries only back-stop ours: the processor counts
+    attempts in the database and gives up (apology + escalation) itself, so arq must allow more."""
+    return func(process_message, name="process_message", max_tries=settings.job_max_tries * 6 + 10,
+                timeout=settings.job_timeout_seconds, keep_result=0)
 
 
 def in_progress_ttl_seconds(settings: Settings) -> float:
@@ -231,105 +158,13 @@ def in_progress_ttl_seconds(settings: Settings) -> float:
     return settings.job_timeout_seconds + 10
 
 
-def run_worker(settings: Settings) -> None:
-    """Blocking: run until SIGINT/SIGTERM; running jobs get ``shutdown_grace_seconds`` to finish."""
-    asyncio.run(supervise(settings))
-
-
 # What an outage of Redis or Postgres looks like from here. Any Redis error counts: a connection
 # dropped inside arq's WATCH surfaces as a WatchError, and exiting would only hand the restart to
 # whoever supervises the process.
-_CONNECTION_ERRORS = (RedisError, OSError)
+CONNECTION_ERRORS = (RedisError, OSError)
 
 
-async def supervise(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """One worker process: build the container once, then run arq workers over it, starting a new
-    one with backoff whenever Redis (or Postgres, at start) goes away, until ``stop`` is set
-    (SIGINT/SIGTERM when not given)."""
-    from supportlah.container import build
-
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-    backoff = _Backoff()
-    container = None
-    while container is None and not stop.is_set():
-        try:
-            container = await build(settings, start_queue=False)
-        except (*_CONNECTION_ERRORS, DBAPIError) as exc:
-            delay = backoff.next()
-            log.warning("cannot start the worker yet; retrying", extra={"error": f"{type(exc).__name__}: {exc}"[:300],
-                                                                          "retry_in": round(delay, 2)})
-            await _sleep_unless(stop, delay)
-    if container is None:
-        return
-    while not await container.index.healthy():  # a worker that cannot search takes no jobs: others can
-        delay = backoff.next()
-        log.error("cannot open the vector index; taking no jobs until it opens (one process owns an "
-                  "embedded index: give each worker its own data dir or use SUPPORTLAH_QDRANT_URL)",
-                  extra={"retry_in": round(delay, 2)})
-        await _sleep_unless(stop, delay)
-        if stop.is_set():
-            await container.close()
-            return
-    current: list[Worker] = []
-    reaper = OrphanReaper(container.redis, prefix=settings.redis_prefix, queue_name=queue_name(settings),
-                          in_progress_ttl_s=in_progress_ttl_seconds(settings),
-                          read_limit=max(settings.max_jobs * 5, 100),
-                          running=lambda: list(current[0].tasks) if current else [])
-    background = [asyncio.create_task(reaper.run(), name="orphan-reaper"),
-                  asyncio.create_task(every_with_lock(container.redis, f"{settings.redis_prefix}:lease:retention",
-                                                      settings.retention_interval_seconds,
-                                                      lambda: purge_expired_job(container), "retention"),
-                                      name="retention"),
-                  asyncio.create_task(every_with_lock(container.redis, f"{settings.redis_prefix}:lease:websites",
-                                                      WEBSITE_SYNC_PERIOD_SECONDS,
-                                                      lambda: sync_websites_job(container), "websites"),
-                                      name="websites")]
-    backoff = _Backoff()
-    reconnected = False
-    try:
-        while not stop.is_set():
-            worker = make_worker(settings, container=container, handle_signals=False)
-            current[:] = [worker]
-            if reconnected:  # jobs lost with Redis, and messages stored while it was away, are queued again
-                background.append(asyncio.create_task(_recover_when_reachable(container, stop), name="recover"))
-            running = asyncio.create_task(worker.main(), name="arq-worker")
-            ran_since = asyncio.get_running_loop().time()
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if stop.is_set():
-                await _stop_worker(worker, running, settings.shutdown_grace_seconds)
-                try:
-                    await reaper.leave()
-                    await worker.pool.delete(worker.health_check_key)
-                except (*_CONNECTION_ERRORS,):
-                    pass  # Redis is gone too: the records expire on their own
-                break
-            exc = running.exception()
-            await _stop_worker(worker, running, 5.0)
-            if exc is None:
-                break  # a burst worker finished
-            if not isinstance(exc, _CONNECTION_ERRORS):
-                raise exc
-            if asyncio.get_running_loop().time() - ran_since > 60:
-                backoff = _Backoff()  # a new outage after a good minute starts from a short wait
-            delay = backoff.next()
-            log.warning("lost Redis; reconnecting", extra={"error": f"{type(exc).__name__}: {exc}"[:300],
-                                                            "retry_in": round(delay, 2)})
-            reconnected = True
-            await _sleep_unless(stop, delay)
-    finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        await container.close()
-
-
-async def _stop_worker(worker: Worker, running: asyncio.Task, grace: float) -> None:
+async def stop_worker(worker: Worker, running: asyncio.Task, grace: float) -> None:
     """Stop taking jobs, give running ones ``grace`` seconds, cancel the rest, drop the pool."""
     worker.allow_pick_jobs = False
     tasks = [t for t in worker.tasks.values() if not t.done()]
@@ -342,33 +177,34 @@ async def _stop_worker(worker: Worker, running: asyncio.Task, grace: float) -> N
     if worker.pool is not None:
         try:
             await worker.pool.aclose()
-        except _CONNECTION_ERRORS:
+        except CONNECTION_ERRORS:
             pass  # the connection is already gone
 
 
-async def _recover_when_reachable(container, stop: asyncio.Event) -> None:  # noqa: ANN001
+async def recover_when_reachable(store, queue: Queue, stop: asyncio.Event) -> None:  # noqa: ANN001 - MessageStore
     """After Redis came back: re-enqueue every unanswered message as soon as Redis answers again
     (an id whose job survived is skipped by the enqueue), instead of waiting for the recovery cron."""
-    backoff = _Backoff(0.25, 2.0)
+    backoff = Backoff(0.25, 2.0)
     while not stop.is_set():
         try:
-            count = await requeue_unanswered(container.store, container.queue, None)
-        except (*_CONNECTION_ERRORS, DBAPIError) as exc:
+            count = await requeue_unanswered(store, queue, None)
+        except (*CONNECTION_ERRORS, DBAPIError) as exc:
             log.debug("recovery after reconnecting waits for Redis", extra={"error": type(exc).__name__})
-            await _sleep_unless(stop, backoff.next())
+            await sleep_unless(stop, backoff.next())
             continue
         log.info("recovered after reconnecting", extra={"count": count})
         return
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less when ``stop`` is set meanwhile."""
     try:
         await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:
         pass
 
 
-class _Backoff:
+class Backoff:
     """Exponential backoff with jitter for reconnecting: 0.5 s doubling to 10 s."""
 
     def __init__(self, first: float = 0.5, ceiling: float = 10.0) -> None:

@@ -33,7 +33,7 @@ from agent.confidence import MODEL_FEATURES, ConfidenceModel, confidence_feature
 from agent.extractive import ExtractiveDrafter
 from agent.glossary import Glossary
 from agent.language import detect_language
-from memory.db import Base, create_engine, session_factory
+from config.sql import Base, create_engine, session_factory
 from rag.catalog import Catalog
 from rag.chunking import Chunker
 from rag.edge_index import EdgeIndex

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import memory.db
+import config.sql
 
 
 revision = '0001'
@@ -26,8 +26,8 @@ def upgrade() -> None:
     sa.Column('display_name', sa.String(length=200), nullable=True),
     sa.Column('language', sa.String(length=8), nullable=True),
     sa.Column('unreachable', sa.Boolean(), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_inbound_at', memory.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_inbound_at', config.sql.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts')),
     sa.UniqueConstraint('channel', 'channel_user_id', name=op.f('uq_contacts_channel_channel_user_id'))
     )
@@ -42,8 +42,8 @@ def upgrade() -> None:
     sa.Column('language', sa.String(length=16), nullable=True),
     sa.Column('chunk_count', sa.Integer(), nullable=False),
     sa.Column('token_count', sa.Integer(), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_documents')),
     sa.UniqueConstraint('source_path', name=op.f('uq_documents_source_path'))
     )
@@ -75,9 +75,9 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=16), nullable=False),
     sa.Column('mode', sa.String(length=16), nullable=False),
     sa.Column('language', sa.String(length=8), nullable=True),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_message_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('context_reset_at', memory.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_message_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('context_reset_at', config.sql.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_conversations_contact_id_contacts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_conversations'))
     )
@@ -90,7 +90,7 @@ def upgrade() -> None:
     sa.Column('inbound_message_id', sa.String(length=32), nullable=False),
     sa.Column('source_message_id', sa.String(length=32), nullable=False),
     sa.Column('helpful', sa.Boolean(), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_feedback_conversation_id_conversations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_feedback')),
     sa.UniqueConstraint('inbound_message_id', 'source_message_id', name=op.f('uq_feedback_inbound_message_id_source_message_id'))
@@ -109,11 +109,11 @@ def upgrade() -> None:
     sa.Column('attachments', sa.JSON(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=False),
     sa.Column('reply_to', sa.String(length=128), nullable=True),
-    sa.Column('received_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('processed_at', memory.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('processed_at', config.sql.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_inbound_messages_contact_id_contacts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_inbound_messages_conversation_id_conversations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbound_messages')),
@@ -141,9 +141,9 @@ def upgrade() -> None:
     sa.Column('provider_message_id', sa.String(length=128), nullable=True),
     sa.Column('error_code', sa.String(length=32), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', memory.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', config.sql.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_outbound_messages_conversation_id_conversations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['inbound_message_id'], ['inbound_messages.id'], name=op.f('fk_outbound_messages_inbound_message_id_inbound_messages'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbound_messages')),
@@ -164,7 +164,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=64), nullable=True),
     sa.Column('sources', sa.JSON(), nullable=False),
     sa.Column('backend', sa.JSON(), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_replies_conversation_id_conversations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['inbound_message_id'], ['inbound_messages.id'], name=op.f('fk_replies_inbound_message_id_inbound_messages'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_replies')),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import memory.db
+import config.sql
 
 
 revision = '0002'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('thread_id', sa.BigInteger(), nullable=True),
     sa.Column('name', sa.String(length=128), nullable=False),
     sa.Column('closed', sa.Boolean(), nullable=False),
-    sa.Column('updated_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_staff_topics_conversation_id_conversations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('conversation_id', name=op.f('pk_staff_topics'))
     )
@@ -52,13 +52,13 @@ def upgrade() -> None:
     sa.Column('card_facts', sa.JSON(), nullable=False),
     sa.Column('opened_by_message_id', sa.String(length=32), nullable=True),
     sa.Column('card_message_id', sa.BigInteger(), nullable=True),
-    sa.Column('sla_due_at', memory.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('sla_reminded_at', memory.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('first_response_at', memory.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('resolved_at', memory.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', memory.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sla_due_at', config.sql.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sla_reminded_at', config.sql.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('first_response_at', config.sql.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_at', config.sql.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', config.sql.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_tickets_contact_id_contacts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_tickets_conversation_id_conversations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets')),
@@ -75,7 +75,7 @@ def upgrade() -> None:
     sa.Column('message_id', sa.BigInteger(), nullable=False),
     sa.Column('ticket_id', sa.String(length=32), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_staff_posts_ticket_id_tickets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('chat_id', 'message_id', name=op.f('pk_staff_posts'))
     )
@@ -90,7 +90,7 @@ def upgrade() -> None:
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('actor_name', sa.String(length=200), nullable=True),
     sa.Column('detail', sa.Text(), nullable=False),
-    sa.Column('at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_events_ticket_id_tickets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_events')),
     sa.UniqueConstraint('key', name=op.f('uq_ticket_events_key'))

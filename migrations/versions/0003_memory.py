@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import memory.db
+import config.sql
 
 
 revision = '0003'
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('standalone', sa.Text(), nullable=True),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_memory_turns_contact_id_contacts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_memory_turns_conversation_id_conversations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_memory_turns')),
@@ -45,8 +45,8 @@ def upgrade() -> None:
     sa.Column('messages_folded', sa.Integer(), nullable=False),
     sa.Column('last_message_id', sa.String(length=32), nullable=True),
     sa.Column('summarizer', sa.String(length=32), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_conversation_summaries_contact_id_contacts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_conversation_summaries_conversation_id_conversations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('conversation_id', name=op.f('pk_conversation_summaries'))
@@ -60,8 +60,8 @@ def upgrade() -> None:
     sa.Column('preferred_language', sa.String(length=8), nullable=True),
     sa.Column('channels', sa.JSON(), nullable=False),
     sa.Column('visits', sa.Integer(), nullable=False),
-    sa.Column('first_seen_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('first_seen_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_contact_profiles_contact_id_contacts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('contact_id', name=op.f('pk_contact_profiles'))
     )
@@ -75,8 +75,8 @@ def upgrade() -> None:
     sa.Column('value', sa.String(length=200), nullable=False),
     sa.Column('source_message_id', sa.String(length=32), nullable=False),
     sa.Column('source_text', sa.Text(), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_contact_facts_contact_id_contacts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['source_message_id'], ['inbound_messages.id'], name=op.f('fk_contact_facts_source_message_id_inbound_messages'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_facts')),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import memory.db
+import config.sql
 
 
 revision = '0004'
@@ -47,16 +47,16 @@ def upgrade() -> None:
     sa.Column('prefix', sa.String(length=16), nullable=False),
     sa.Column('token_sha256', sa.String(length=64), nullable=False),
     sa.Column('scopes', sa.String(length=400), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', memory.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', memory.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', config.sql.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', config.sql.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
     sa.UniqueConstraint('token_sha256', name=op.f('uq_api_keys_token_sha256'))
     )
     op.create_index(op.f('ix_api_keys_prefix'), 'api_keys', ['prefix'], unique=False)
     op.create_table('audit_log',
     sa.Column('id', sa.String(length=32), nullable=False),
-    sa.Column('at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=100), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('target', sa.String(length=200), nullable=True),
@@ -72,7 +72,7 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=16), nullable=False),
     sa.Column('requested_via', sa.String(length=16), nullable=False),
     sa.Column('counts', sa.JSON(), nullable=False),
-    sa.Column('erased_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('erased_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_erasures'))
     )
     op.create_index(op.f('ix_erasures_contact_id'), 'erasures', ['contact_id'], unique=False)
@@ -85,7 +85,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('language', sa.String(length=8), nullable=False),
     sa.Column('message_id', sa.String(length=32), nullable=True),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_consents_contact_id_contacts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consents'))
     )
@@ -96,8 +96,8 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('status', sa.String(length=24), nullable=False),
     sa.Column('channel', sa.String(length=16), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_data_requests_contact_id_contacts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_data_requests'))
     )

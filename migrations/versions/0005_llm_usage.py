@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import memory.db
+import config.sql
 
 
 revision = '0005'
@@ -32,7 +32,7 @@ def upgrade() -> None:
     sa.Column('cost_usd', sa.Float(), nullable=False),
     sa.Column('outcome', sa.String(length=32), nullable=False),
     sa.Column('latency_ms', sa.Integer(), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_llm_usage'))
     )
     with op.batch_alter_table('llm_usage', schema=None) as batch_op:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import memory.db
+import config.sql
 
 revision = '0007'
 down_revision = '0006'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('provider_message_id', sa.String(length=128), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('error_code', sa.String(length=32), nullable=True),
-    sa.Column('received_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_early_delivery_statuses'))
     )
     op.create_index('ix_early_delivery_statuses_provider', 'early_delivery_statuses',
@@ -32,7 +32,7 @@ def upgrade() -> None:
     op.create_table('chat_migrations',
     sa.Column('old_chat_id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('new_chat_id', sa.BigInteger(), nullable=False),
-    sa.Column('migrated_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('migrated_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('old_chat_id', name=op.f('pk_chat_migrations'))
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import memory.db
+import config.sql
 
 revision = '0008'
 down_revision = '0007'
@@ -25,9 +25,9 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('set_password_sha256', sa.String(length=64), nullable=True),
-    sa.Column('set_password_expires_at', memory.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('disabled_at', memory.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('set_password_expires_at', config.sql.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('disabled_at', config.sql.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_console_users')),
     sa.UniqueConstraint('email', name=op.f('uq_console_users_email')),
     sa.UniqueConstraint('set_password_sha256', name=op.f('uq_console_users_set_password_sha256'))
@@ -36,8 +36,8 @@ def upgrade() -> None:
     sa.Column('token_sha256', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.String(length=16), nullable=False),
     sa.Column('csrf_token', sa.String(length=64), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', memory.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', config.sql.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['console_users.id'], name=op.f('fk_console_sessions_user_id_console_users'),
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('token_sha256', name=op.f('pk_console_sessions'))
@@ -49,8 +49,8 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=16), nullable=False),
     sa.Column('start_url', sa.String(length=2000), nullable=False),
     sa.Column('every_hours', sa.Integer(), nullable=False),
-    sa.Column('created_at', memory.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_synced_at', memory.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', config.sql.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_synced_at', config.sql.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_report', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_websites')),
     sa.UniqueConstraint('start_url', name=op.f('uq_websites_start_url'))

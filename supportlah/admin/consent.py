@@ -27,7 +27,7 @@ from config.types import Reply
 from channels.messages import Channel, OutboundMessage, new_id, utcnow
 from channels.telegram.keyboard import KEYBOARD_KEY, Button, encode_keyboard
 from config.languages import LANGUAGE_CODES
-from memory.db import single_statement_sessions
+from config.sql import single_statement_sessions
 from memory.models import Contact, InboundMessageRow, OutboundPart, PartState
 from memory.pdpa import ERASED_PREFIX, ConsentRecord, ConsentStatus, PersonalData, is_erased
 from memory.store import StoredMessage

@@ -7,7 +7,7 @@ from sqlalchemy import JSON, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import new_id, utcnow
-from memory.db import Base, UTCDateTime
+from config.sql import Base, UTCDateTime
 
 
 class ApiKey(Base):

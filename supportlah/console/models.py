@@ -12,7 +12,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from channels.messages import utcnow
-from memory.db import Base, UTCDateTime
+from config.sql import Base, UTCDateTime
 
 
 class Role(StrEnum):

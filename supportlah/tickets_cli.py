@@ -13,7 +13,8 @@ from config.settings import Settings
 from escalation.card import channel_name
 from escalation.models import Ticket, TicketEvent, TicketStatus
 from escalation.tickets import TicketRepository
-from memory.db import create_engine, session_factory
+from config.sql import create_engine, session_factory
+from supportlah.migrate import prepare_database
 
 STATUS_CHOICES = ("active", "all", TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.WAITING_CUSTOMER,
                   TicketStatus.RESOLVED, TicketStatus.CLOSED)
@@ -35,8 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 async def cmd_tickets(settings: Settings, args: argparse.Namespace) -> int:
     """Handler for ``supportlah tickets``: prints to stdout; an unknown number is exit code 1."""
-    from supportlah.migrate import prepare_database
-
     await prepare_database(settings)
     engine = create_engine(settings.sqlalchemy_url)
     try:
