@@ -39,11 +39,17 @@ def bot_from_settings(settings: Settings) -> Bot:
     )
 
 
+# Telegram counts sends as they arrive: two spaced exactly by its limit here can arrive closer
+# after one slow hop and draw a 429. A tenth of headroom keeps arrivals inside the limit.
+_HEADROOM = 1.1
+
+
 def limits_from_settings(settings: Settings) -> TelegramLimits:
+    """The configured limits (Telegram's published figures by default), each with the headroom."""
     return TelegramLimits(
-        private_chat=Bucket(rate=settings.telegram_private_chat_per_second),
-        group_chat=Bucket(rate=settings.telegram_group_chat_per_minute / 60),
-        overall=Bucket(rate=settings.telegram_overall_per_second),
+        private_chat=Bucket(rate=settings.telegram_private_chat_per_second / _HEADROOM),
+        group_chat=Bucket(rate=settings.telegram_group_chat_per_minute / 60 / _HEADROOM),
+        overall=Bucket(rate=settings.telegram_overall_per_second / _HEADROOM),
     )
 
 
