@@ -487,7 +487,7 @@ EXTERNAL_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "calibrate": ("fit the answer-confidence model on several question sets", "supportlah.calibrate", "register",
                   "run"),
     "console": ("the web console's accounts: add a user, a set-password link, list users",
-                "supportlah.console.wiring", "register_cli", "run_cli"),
+                "supportlah.console.cli", "register_cli", "run_cli"),
     "admin": ("API keys, audit log and retention", "supportlah.admin.cli", "register_cli", "run_cli"),
 }
 GLOBAL_OPTIONS_WITH_VALUE = {"--data-dir"}

@@ -134,3 +134,14 @@ def test_demo_serves_answers_with_no_network(sample_data_dir: Path, tmp_path: Pa
     reply = json.loads(body)["reply"]
     assert reply["escalate"] is False and reply["sources"], reply
     assert {s["document"] for s in reply["sources"]} & {"services-and-prices.md", "price-list.csv", "faq-zh.md"}
+
+
+def test_every_lazily_loaded_command_resolves_to_its_module():
+    """The CLI imports a command's module only when it runs; each entry must name a real one."""
+    import importlib
+
+    from supportlah.cli import EXTERNAL_COMMANDS
+
+    for name, (_help, module, register, run) in EXTERNAL_COMMANDS.items():
+        loaded = importlib.import_module(module)
+        assert callable(getattr(loaded, register, None)) and callable(getattr(loaded, run, None)), name
