@@ -20,6 +20,7 @@ class InProcessQueue:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._timers: set[asyncio.TimerHandle] = set()
+        self._deferred: dict[str, asyncio.TimerHandle] = {}  # message id -> its waiting timer
         self._pending: set[str] = set()
         self._concurrency = concurrency
         self._inflight = 0
@@ -32,15 +33,30 @@ class InProcessQueue:
 
     async def enqueue(self, message_id: str, *, defer: float = 0.0) -> None:
         if message_id in self._pending:
-            return  # already waiting: same dedupe as arq's job id
+            waiting = self._deferred.get(message_id)
+            if defer > 0 or waiting is None:
+                return  # already waiting: same dedupe as arq's job id
+            # work that cannot wait (a delivery report's resend) brings a deferred retry forward
+            waiting.cancel()
+            self._timers.discard(waiting)
+            self._deferred.pop(message_id, None)
+            self._queue.put_nowait(message_id)
+            return
         self._pending.add(message_id)
         self._idle.clear()
         if defer > 0:
             loop = asyncio.get_running_loop()
-            handle = loop.call_later(defer, self._queue.put_nowait, message_id)
+            handle = loop.call_later(defer, self._release_deferred, message_id)
             self._timers.add(handle)
+            self._deferred[message_id] = handle
         else:
             self._queue.put_nowait(message_id)
+
+    def _release_deferred(self, message_id: str) -> None:
+        handle = self._deferred.pop(message_id, None)
+        if handle is not None:
+            self._timers.discard(handle)
+        self._queue.put_nowait(message_id)
 
     async def enqueue_many(self, message_ids: Sequence[str]) -> None:
         for message_id in message_ids:
