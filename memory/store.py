@@ -437,7 +437,19 @@ class MessageStore:
                 session.add(EarlyDeliveryStatus(channel=channel.value, provider_message_id=provider_message_id,
                                                 status=status[:16], error_code=error_code, received_at=utcnow()))
                 await session.commit()
-                return None
+                # The worker may have recorded the id (and taken the kept reports) between the look-up
+                # above and this insert: then nobody else will apply it, so apply it here.
+                recorded = await session.scalar(select(OutboundPart.id).where(
+                    OutboundPart.channel == channel.value, OutboundPart.provider_message_id == provider_message_id))
+                if recorded is None:
+                    return None
+            if part is None:
+                change = None
+                for kept_status, kept_code in await self.take_early_statuses(channel, provider_message_id):
+                    applied = await self.record_status(channel, provider_message_id, kept_status, kept_code)
+                    if applied is not None and (change is None or applied.failed_now):
+                        change = applied
+                return change
             failed_now = False
             if _STATUS_ORDER.get(status, 0) >= _STATUS_ORDER.get(part.state, 0) and part.state != new_state:
                 if new_state in (PartState.SENT, PartState.DELIVERED, PartState.READ, PartState.FAILED):
